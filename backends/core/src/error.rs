@@ -1,0 +1,126 @@
+//! The one error type of strata.
+
+use crate::{DType, Shape};
+
+/// Everything that can go wrong in strata, with messages that say what was
+/// expected and what was received.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two operands whose shapes do not fit together.
+    #[error("{op}: incompatible shapes {lhs} and {rhs}: {reason}")]
+    ShapeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// Shape of the first operand.
+        lhs: Shape,
+        /// Shape of the second operand.
+        rhs: Shape,
+        /// Why they do not fit.
+        reason: String,
+    },
+    /// One operand whose shape is wrong for the operation.
+    #[error("{op}: invalid shape {shape}: {reason}")]
+    InvalidShape {
+        /// The operation.
+        op: &'static str,
+        /// The shape received.
+        shape: Shape,
+        /// What was expected.
+        reason: String,
+    },
+    /// A dtype other than the one the operation needs.
+    #[error("{op}: expected dtype {expected}, received {received}")]
+    DTypeMismatch {
+        /// The operation.
+        op: &'static str,
+        /// The dtype needed.
+        expected: DType,
+        /// The dtype received.
+        received: DType,
+    },
+    /// An axis outside `-rank..rank`.
+    #[error("{op}: axis {axis} is out of range for shape {shape} (rank {})", shape.rank())]
+    AxisOutOfRange {
+        /// The operation.
+        op: &'static str,
+        /// The axis received.
+        axis: isize,
+        /// The tensor's shape.
+        shape: Shape,
+    },
+    /// An index outside `0..size` along an axis.
+    #[error("{op}: index {index} is out of range for axis {axis} of size {size} (shape {shape})")]
+    IndexOutOfRange {
+        /// The operation.
+        op: &'static str,
+        /// The offending index.
+        index: i64,
+        /// The axis indexed.
+        axis: usize,
+        /// The size of that axis.
+        size: usize,
+        /// The shape of the indexed tensor.
+        shape: Shape,
+    },
+    /// A data buffer whose length does not match the requested shape.
+    #[error("{op}: {len} values cannot fill shape {shape} ({} elements)", shape.numel())]
+    DataLength {
+        /// The operation.
+        op: &'static str,
+        /// Number of values received.
+        len: usize,
+        /// The shape requested.
+        shape: Shape,
+    },
+    /// Tensors that live on different devices.
+    #[error("{op}: tensors are on different devices ({lhs} and {rhs})")]
+    DeviceMismatch {
+        /// The operation.
+        op: &'static str,
+        /// Device of the first tensor.
+        lhs: String,
+        /// Device of the second tensor.
+        rhs: String,
+    },
+    /// A backend name that is not known or not built in.
+    #[error("unknown or unavailable backend `{name}`; available: {available}")]
+    UnknownBackend {
+        /// The name asked for.
+        name: String,
+        /// The names that would have worked, comma separated.
+        available: String,
+    },
+    /// A backend kernel failed.
+    #[error("backend {backend}: {message}")]
+    Backend {
+        /// The backend's name.
+        backend: String,
+        /// The backend's message.
+        message: String,
+    },
+    /// Autodiff misuse (backward on a non-scalar, on a tensor without a graph, ...).
+    #[error("backward: {0}")]
+    Autodiff(String),
+    /// An invalid argument value.
+    #[error("{op}: {message}")]
+    InvalidArgument {
+        /// The operation or component.
+        op: &'static str,
+        /// What was wrong, with the value received.
+        message: String,
+    },
+}
+
+/// `Result` with strata's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Shorthand for [`Error::InvalidArgument`].
+    pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            op,
+            message: message.into(),
+        }
+    }
+}
