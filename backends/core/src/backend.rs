@@ -226,10 +226,7 @@ impl BinaryOp {
 
     /// Whether the op is a comparison (no gradient, 0/1 result).
     pub fn is_comparison(self) -> bool {
-        matches!(
-            self,
-            BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge
-        )
+        matches!(self, BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge)
     }
 
     /// The scalar function, in `f64`: the reference for the conformance suite.
@@ -321,11 +318,7 @@ pub struct Storage {
 impl Storage {
     /// Wraps backend data holding `len` elements of `dtype`.
     pub fn new<T: Any + Send + Sync>(data: T, dtype: DType, len: usize) -> Self {
-        Storage {
-            inner: Box::new(data),
-            dtype,
-            len,
-        }
+        Storage { inner: Box::new(data), dtype, len }
     }
 
     /// The element type.
@@ -370,13 +363,13 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn name(&self) -> String;
 
     /// Uploads `f32` values.
-    fn from_f32(&self, data: Vec<f32>) -> Result<Storage>;
+    fn upload_f32(&self, data: Vec<f32>) -> Result<Storage>;
     /// Uploads `i64` values.
-    fn from_i64(&self, data: Vec<i64>) -> Result<Storage>;
+    fn upload_i64(&self, data: Vec<i64>) -> Result<Storage>;
     /// Downloads as `f32` (the storage must be `F32`).
-    fn to_f32(&self, x: &Storage) -> Result<Vec<f32>>;
+    fn download_f32(&self, x: &Storage) -> Result<Vec<f32>>;
     /// Downloads as `i64` (the storage must be `I64`).
-    fn to_i64(&self, x: &Storage) -> Result<Vec<i64>>;
+    fn download_i64(&self, x: &Storage) -> Result<Vec<i64>>;
     /// `len` copies of `value`, converted to `dtype`.
     fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage>;
 
@@ -411,14 +404,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage) -> Result<Storage>;
     /// Returns `x` with `src` added at `indices` along `axis` (repeated indices
     /// accumulate): the adjoint of [`Backend::gather`].
-    fn index_add(
-        &self,
-        x: &Storage,
-        shape: &Shape,
-        axis: usize,
-        indices: &Storage,
-        src: &Storage,
-    ) -> Result<Storage>;
+    fn index_add(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage, src: &Storage) -> Result<Storage>;
     /// `cond != 0 ? on_true : on_false`, elementwise over equal-length storages.
     fn where_cond(&self, cond: &Storage, on_true: &Storage, on_false: &Storage) -> Result<Storage>;
     /// Converts to `dtype` (f32 → i64 truncates towards zero).

@@ -18,12 +18,7 @@ pub(crate) enum Op {
     Binary(BinaryOp, Tensor, Tensor),
     BinaryScalar(BinaryOp, Tensor, f64),
     Reduce(ReduceOp, Tensor, Vec<usize>),
-    Matmul {
-        lhs: Tensor,
-        rhs: Tensor,
-        trans_lhs: bool,
-        trans_rhs: bool,
-    },
+    Matmul { lhs: Tensor, rhs: Tensor, trans_lhs: bool, trans_rhs: bool },
     Reshape(Tensor),
     Permute(Tensor, Vec<usize>),
     Broadcast(Tensor),
@@ -95,9 +90,7 @@ pub struct NoGradGuard {
 impl NoGradGuard {
     /// Stops recording until the guard is dropped.
     pub fn new() -> Self {
-        NoGradGuard {
-            previous: GRAD_ENABLED.with(|g| g.replace(false)),
-        }
+        NoGradGuard { previous: GRAD_ENABLED.with(|g| g.replace(false)) }
     }
 }
 
@@ -237,12 +230,7 @@ fn topo_order(root: &Tensor) -> Vec<Tensor> {
 }
 
 fn keep_shape(x: &Shape, axes: &[usize]) -> Shape {
-    x.dims()
-        .iter()
-        .enumerate()
-        .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
-        .collect::<Vec<_>>()
-        .into()
+    x.dims().iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect::<Vec<_>>().into()
 }
 
 /// The gradient contributions of one node to its inputs.
@@ -265,7 +253,8 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
                 UnaryOp::Gelu => {
                     // d/dx x·Φ(x) = Φ(x) + x·φ(x)
                     let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.affine(0.5, 0.5)?;
-                    let pdf = x.square()?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+                    let pdf =
+                        x.square()?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
                     g.mul(&cdf.add(&x.mul(&pdf)?)?)?
                 }
                 UnaryOp::Softplus => g.mul(&x.sigmoid()?)?,
@@ -334,12 +323,7 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
             };
             vec![(x, gx)]
         }
-        Op::Matmul {
-            lhs,
-            rhs,
-            trans_lhs: ta,
-            trans_rhs: tb,
-        } => {
+        Op::Matmul { lhs, rhs, trans_lhs: ta, trans_rhs: tb } => {
             let (ta, tb) = (*ta, *tb);
             let mut out = Vec::new();
             if needs(lhs) {

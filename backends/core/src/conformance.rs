@@ -1,1 +1,907 @@
-//! placeholder
+//! The backend conformance suite: one set of cases every backend must pass.
+//!
+//! Each case is a function taking a [`Device`]; it checks forward values
+//! against hand-computed or `f64` reference values, gradients against central
+//! finite differences, broadcasting edge cases, empty and size-1 tensors, and
+//! that bad input comes back as an [`Error`](crate::Error) naming the shapes —
+//! never a panic. A backend crate instantiates the whole suite as `#[test]`s
+//! with one line:
+//!
+//! ```ignore
+//! strata_core::conformance_suite!(strata_native::device());
+//! ```
+//!
+//! Cases a backend opts out of are listed, with the reason, in [`OPT_OUTS`].
+
+use crate::{BinaryOp, DType, Device, Error, Result, Rng, Shape, Tensor, UnaryOp};
+
+/// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
+/// backend runs every case.
+pub const OPT_OUTS: &[(&str, &str, &str)] = &[];
+
+/// The reason `device` skips `case`, if it does.
+pub fn opt_out(device: &Device, case: &str) -> Option<&'static str> {
+    OPT_OUTS.iter().find(|(b, c, _)| device.name().starts_with(b) && *c == case).map(|(_, _, why)| *why)
+}
+
+/// Instantiates every conformance case as a `#[test]` for the device that
+/// `$device` evaluates to.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($device:expr) => {
+        $crate::__conformance_tests! { $device;
+            creation, random_is_seeded, display,
+            unary_forward, unary_int, unary_grad,
+            binary_forward, binary_broadcasting, binary_grad, binary_scalar, int_arithmetic,
+            reduce_forward, reduce_grad, argmax_ties,
+            matmul_forward, matmul_transposed, matmul_batched, matmul_grad,
+            shape_ops, shape_ops_grad,
+            gather_and_index_add, gather_grad,
+            where_cond, cast, softmax_forward, softmax_grad, one_hot,
+            autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign,
+            empty_tensors, size_one_tensors,
+            errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_tests {
+    ($device:expr; $($case:ident),* $(,)?) => {
+        /// Names of the instantiated cases.
+        #[allow(dead_code)]
+        pub const CONFORMANCE_CASES: &[&str] = &[$(stringify!($case)),*];
+        $(
+            #[test]
+            fn $case() {
+                let device: $crate::Device = $device;
+                if let Some(why) = $crate::conformance::opt_out(&device, stringify!($case)) {
+                    eprintln!("{} opts out of `{}`: {}", device.name(), stringify!($case), why);
+                    return;
+                }
+                if let Err(e) = $crate::conformance::$case(&device) {
+                    panic!("conformance case `{}` failed on {}: {e}", stringify!($case), device.name());
+                }
+            }
+        )*
+    };
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn fail(msg: impl Into<String>) -> Error {
+    Error::invalid("conformance", msg.into())
+}
+
+fn ensure(cond: bool, msg: impl FnOnce() -> String) -> Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(fail(msg()))
+    }
+}
+
+/// Asserts `got` ≈ `want` elementwise within `atol + rtol·|want|` (NaN matches NaN).
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) -> Result<()> {
+    ensure(got.len() == want.len(), || format!("{what}: {} values, expected {}", got.len(), want.len()))?;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let g = g as f64;
+        let ok = (g.is_nan() && w.is_nan()) || g == w || (g - w).abs() <= atol + rtol * w.abs();
+        ensure(ok, || format!("{what}: element {i} is {g}, expected {w} (got {got:?})"))?;
+    }
+    Ok(())
+}
+
+fn t(dev: &Device, data: &[f32], shape: impl Into<Shape>) -> Result<Tensor> {
+    Tensor::from_slice(data, shape, dev)
+}
+
+fn ti(dev: &Device, data: &[i64], shape: impl Into<Shape>) -> Result<Tensor> {
+    Tensor::from_slice(data, shape, dev)
+}
+
+fn vals(x: &Tensor) -> Result<Vec<f32>> {
+    x.to_vec::<f32>()
+}
+
+fn random_vals(rng: &mut Rng, n: usize, low: f32, high: f32) -> Vec<f32> {
+    (0..n).map(|_| low + (high - low) * rng.uniform()).collect()
+}
+
+/// Index of `flat` in a row-major tensor of `dims`, broadcast from `src` dims.
+fn broadcast_index(flat: usize, out: &[usize], src: &[usize]) -> usize {
+    let mut rem = flat;
+    let mut idx = 0;
+    let mut stride = 1;
+    let off = out.len() - src.len();
+    let mut coords = vec![0; out.len()];
+    for i in (0..out.len()).rev() {
+        coords[i] = rem % out[i];
+        rem /= out[i];
+    }
+    for i in (0..src.len()).rev() {
+        let c = if src[i] == 1 { 0 } else { coords[i + off] };
+        idx += c * stride;
+        stride *= src[i];
+    }
+    idx
+}
+
+/// Checks the gradients of `f` at `inputs` against central finite differences.
+///
+/// The scalar checked is `Σ f(x) ⊙ w` for fixed random weights `w`, so every
+/// entry of the Jacobian takes part. Differences are taken in `f32` with step
+/// `eps` and summed in `f64`.
+pub fn check_grad(
+    what: &str,
+    dev: &Device,
+    inputs: &[(Vec<f32>, Shape)],
+    eps: f32,
+    f: impl Fn(&[Tensor]) -> Result<Tensor>,
+) -> Result<()> {
+    let vars =
+        inputs.iter().map(|(v, s)| Tensor::from_slice(v, s.clone(), dev)?.to_variable()).collect::<Result<Vec<_>>>()?;
+    let out = f(&vars)?;
+    let mut rng = Rng::seed(7);
+    let w = random_vals(&mut rng, out.numel(), 0.5, 1.5);
+    let wt = Tensor::from_slice(&w, out.shape().clone(), dev)?;
+    let grads = out.mul(&wt)?.sum_all()?.backward()?;
+    let objective = |xs: &[Tensor]| -> Result<f64> {
+        let y = crate::no_grad(|| f(xs))?.to_vec::<f32>()?;
+        Ok(y.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum())
+    };
+    for (k, (v, s)) in inputs.iter().enumerate() {
+        let analytic = match grads.get(&vars[k]) {
+            Some(g) => {
+                ensure(g.shape() == s, || {
+                    format!("{what}: gradient of input {k} has shape {}, expected {s}", g.shape())
+                })?;
+                g.to_vec::<f32>()?
+            }
+            None => vec![0.0; v.len()],
+        };
+        for i in 0..v.len() {
+            let eval = |delta: f32| -> Result<f64> {
+                let mut xs: Vec<Tensor> = vars.iter().map(|x| x.detach()).collect();
+                let mut p = v.clone();
+                p[i] += delta;
+                xs[k] = Tensor::from_slice(&p, s.clone(), dev)?;
+                objective(&xs)
+            };
+            let numeric = (eval(eps)? - eval(-eps)?) / (2.0 * eps as f64);
+            let a = analytic[i] as f64;
+            let tol = 2e-3 + 2e-2 * numeric.abs().max(a.abs());
+            ensure((a - numeric).abs() <= tol, || {
+                format!("{what}: d/dx{k}[{i}] is {a}, finite differences give {numeric} (input {v:?})")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn expect_err<T>(what: &str, r: Result<T>, needles: &[&str]) -> Result<()> {
+    match r {
+        Ok(_) => Err(fail(format!("{what}: expected an error, got Ok"))),
+        Err(e) => {
+            let msg = e.to_string();
+            for n in needles {
+                ensure(msg.contains(n), || format!("{what}: error `{msg}` does not mention `{n}`"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+// -------------------------------------------------------------------- cases
+
+/// Creation, upload and download of both dtypes.
+pub fn creation(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3])?;
+    ensure(x.dims() == [2, 3] && x.dtype() == DType::F32, || "shape/dtype".into())?;
+    assert_close("roundtrip", &vals(&x)?, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.0, 0.0)?;
+    let i = ti(dev, &[-3, 0, 7], [3])?;
+    ensure(i.to_vec::<i64>()? == vec![-3, 0, 7], || "i64 roundtrip".into())?;
+    assert_close("zeros", &vals(&Tensor::zeros([2, 2], DType::F32, dev)?)?, &[0.0; 4], 0.0, 0.0)?;
+    assert_close("ones", &vals(&Tensor::ones([3], DType::F32, dev)?)?, &[1.0; 3], 0.0, 0.0)?;
+    assert_close("full", &vals(&Tensor::full(2.5, [2], DType::F32, dev)?)?, &[2.5, 2.5], 0.0, 0.0)?;
+    ensure(Tensor::full(4.0, [2], DType::I64, dev)?.to_vec::<i64>()? == vec![4, 4], || "full i64".into())?;
+    ensure(Tensor::arange(4, DType::I64, dev)?.to_vec::<i64>()? == vec![0, 1, 2, 3], || "arange".into())?;
+    let s = Tensor::scalar(3.5f32, dev)?;
+    ensure(s.rank() == 0 && s.to_scalar::<f32>()? == 3.5, || "scalar".into())?;
+    expect_err("length", Tensor::new(vec![1.0f32; 5], [2, 3], dev), &["5", "[2, 3]"])?;
+    expect_err("to_vec dtype", x.to_vec::<i64>(), &["i64", "f32"])?;
+    expect_err("to_scalar", x.to_scalar::<f32>(), &["[2, 3]"])?;
+    Ok(())
+}
+
+/// Seeded random tensors are reproducible and have the requested range/moments.
+pub fn random_is_seeded(dev: &Device) -> Result<()> {
+    let a = vals(&Tensor::rand_uniform([1000], -2.0, 3.0, &mut Rng::seed(1), dev)?)?;
+    let b = vals(&Tensor::rand_uniform([1000], -2.0, 3.0, &mut Rng::seed(1), dev)?)?;
+    let c = vals(&Tensor::rand_uniform([1000], -2.0, 3.0, &mut Rng::seed(2), dev)?)?;
+    ensure(a == b && a != c, || "same seed must give the same values, another seed others".into())?;
+    ensure(a.iter().all(|&v| (-2.0..3.0).contains(&v)), || "uniform out of range".into())?;
+    let n = vals(&Tensor::rand_normal([20000], 1.0, 2.0, &mut Rng::seed(3), dev)?)?;
+    let mean = n.iter().map(|&v| v as f64).sum::<f64>() / n.len() as f64;
+    let var = n.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n.len() as f64;
+    ensure((mean - 1.0).abs() < 0.05 && (var.sqrt() - 2.0).abs() < 0.05, || format!("normal moments {mean} {var}"))?;
+    expect_err("bad range", Tensor::rand_uniform([2], 1.0, 0.0, &mut Rng::seed(0), dev), &["low=1"])?;
+    Ok(())
+}
+
+/// `Display` shows shape, dtype, device and truncated values.
+pub fn display(dev: &Device) -> Result<()> {
+    let x = Tensor::arange(100, DType::F32, dev)?.reshape([10, 10])?;
+    let s = x.to_string();
+    ensure(s.contains("[10, 10]") && s.contains("f32") && s.contains(dev.name()), || s.clone())?;
+    ensure(s.contains("...") && s.contains("99.0000") && !s.contains("55.0000"), || s.clone())?;
+    let i = ti(dev, &[1, 2], [2])?.to_string();
+    ensure(i.contains("[1, 2]") && i.contains("i64"), || i.clone())?;
+    Ok(())
+}
+
+fn unary_domain(op: UnaryOp) -> Vec<f32> {
+    match op {
+        UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Recip => vec![0.1, 0.5, 1.0, 2.0, 7.5, 1e3],
+        UnaryOp::Exp => vec![-20.0, -1.5, 0.0, 0.3, 1.0, 5.0],
+        _ => vec![-1e3, -30.0, -2.5, -0.7, 0.0, 0.4, 1.3, 3.0, 30.0, 1e3],
+    }
+}
+
+/// Every unary op against its `f64` reference, including extreme inputs.
+pub fn unary_forward(dev: &Device) -> Result<()> {
+    for op in UnaryOp::ALL {
+        let xs = unary_domain(op);
+        let got = vals(&t(dev, &xs, [xs.len()])?.unary(op)?)?;
+        let want: Vec<f64> = xs.iter().map(|&x| op.reference(x as f64)).collect();
+        assert_close(op.name(), &got, &want, 1e-6, 2e-5)?;
+        ensure(got.iter().all(|v| !v.is_nan()), || format!("{} produced NaN on {xs:?}: {got:?}", op.name()))?;
+    }
+    Ok(())
+}
+
+/// Integer unary ops, and `f32`-only ops rejected on integers.
+pub fn unary_int(dev: &Device) -> Result<()> {
+    let x = ti(dev, &[-3, 0, 5], [3])?;
+    for op in UnaryOp::ALL {
+        let r = x.unary(op);
+        if op.supports_int() {
+            let got = r?.to_vec::<i64>()?;
+            let want: Vec<i64> = [-3.0, 0.0, 5.0].iter().map(|&v| op.reference(v) as i64).collect();
+            ensure(got == want, || format!("{} on i64: {got:?}, expected {want:?}", op.name()))?;
+        } else {
+            expect_err(op.name(), r, &["f32", "i64"])?;
+        }
+    }
+    Ok(())
+}
+
+/// Every differentiable unary op's gradient against finite differences.
+pub fn unary_grad(dev: &Device) -> Result<()> {
+    for op in UnaryOp::ALL {
+        if matches!(op, UnaryOp::Sign | UnaryOp::Floor | UnaryOp::Ceil) {
+            continue;
+        }
+        let xs: Vec<f32> = match op {
+            UnaryOp::Log | UnaryOp::Sqrt | UnaryOp::Recip => vec![0.3, 0.8, 1.7, 2.5],
+            _ => vec![-2.1, -0.6, 0.35, 1.2, 2.4],
+        };
+        let shape = Shape::from([xs.len()]);
+        check_grad(op.name(), dev, &[(xs, shape)], 1e-2, |v| v[0].unary(op))?;
+    }
+    Ok(())
+}
+
+fn binary_reference(op: BinaryOp, a: &[f32], sa: &[usize], b: &[f32], sb: &[usize], out: &[usize]) -> Vec<f64> {
+    let n: usize = out.iter().product();
+    (0..n).map(|i| op.reference(a[broadcast_index(i, out, sa)] as f64, b[broadcast_index(i, out, sb)] as f64)).collect()
+}
+
+/// Every binary op against its reference on equal shapes.
+pub fn binary_forward(dev: &Device) -> Result<()> {
+    let a = [1.5f32, -2.0, 3.0, 0.5, 2.0, 4.0];
+    let b = [0.5f32, -2.0, 1.0, 2.0, 2.0, -3.0];
+    let (x, y) = (t(dev, &a, [2, 3])?, t(dev, &b, [2, 3])?);
+    for op in BinaryOp::ALL {
+        let (a, b, x, y) = if op == BinaryOp::Pow {
+            let pa = [1.5f32, 2.0, 3.0, 0.5, 2.0, 4.0];
+            (pa, b, t(dev, &pa, [2, 3])?, y.clone())
+        } else {
+            (a, b, x.clone(), y.clone())
+        };
+        let got = vals(&x.binary(op, &y)?)?;
+        let want = binary_reference(op, &a, &[2, 3], &b, &[2, 3], &[2, 3]);
+        assert_close(op.name(), &got, &want, 1e-6, 1e-5)?;
+    }
+    Ok(())
+}
+
+/// Broadcasting: scalars, size-1 axes on both sides, rank differences, empty axes.
+pub fn binary_broadcasting(dev: &Device) -> Result<()> {
+    let cases: &[(&[usize], &[usize], &[usize])] = &[
+        (&[2, 3], &[], &[2, 3]),
+        (&[], &[2, 3], &[2, 3]),
+        (&[2, 3], &[3], &[2, 3]),
+        (&[2, 3], &[2, 1], &[2, 3]),
+        (&[4, 1, 3], &[2, 1], &[4, 2, 3]),
+        (&[3, 1], &[1, 4], &[3, 4]),
+        (&[2, 3, 4], &[4], &[2, 3, 4]),
+        (&[1], &[5], &[5]),
+        (&[1, 1], &[1, 1], &[1, 1]),
+        (&[0, 3], &[3], &[0, 3]),
+        (&[2, 1, 4], &[1, 3, 1], &[2, 3, 4]),
+    ];
+    let mut rng = Rng::seed(11);
+    for (sa, sb, so) in cases {
+        let a = random_vals(&mut rng, sa.iter().product(), -2.0, 2.0);
+        let b = random_vals(&mut rng, sb.iter().product(), 0.5, 2.0);
+        for op in [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::Maximum, BinaryOp::Gt] {
+            let r = t(dev, &a, *sa)?.binary(op, &t(dev, &b, *sb)?)?;
+            ensure(r.dims() == *so, || {
+                format!("{} {sa:?} with {sb:?}: shape {}, expected {so:?}", op.name(), r.shape())
+            })?;
+            let want = binary_reference(op, &a, sa, &b, sb, so);
+            assert_close(&format!("{} {sa:?} with {sb:?}", op.name()), &vals(&r)?, &want, 1e-6, 1e-6)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gradients of the arithmetic ops, reduced back to broadcast operands' shapes.
+pub fn binary_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(5);
+    for (sa, sb) in [(vec![2, 3], vec![2, 3]), (vec![2, 3], vec![3]), (vec![3, 1], vec![1, 4]), (vec![2, 3], vec![])] {
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Div,
+            BinaryOp::Pow,
+            BinaryOp::Maximum,
+            BinaryOp::Minimum,
+        ] {
+            let na: usize = sa.iter().product();
+            let nb: usize = sb.iter().product();
+            let a = random_vals(&mut rng, na, 0.5, 2.0);
+            // Keep maximum/minimum away from ties: b on a disjoint grid.
+            let b: Vec<f32> = (0..nb).map(|i| if i % 2 == 0 { 0.25 } else { 2.6 } + 0.01 * i as f32).collect();
+            let what = format!("{} {sa:?} with {sb:?}", op.name());
+            check_grad(&what, dev, &[(a, sa.clone().into()), (b, sb.clone().into())], 1e-3, |v| {
+                v[0].binary(op, &v[1])
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Ops with a scalar right operand: values and gradients.
+pub fn binary_scalar(dev: &Device) -> Result<()> {
+    let xs = [0.5f32, 1.5, 2.5, 4.0];
+    let x = t(dev, &xs, [4])?;
+    for op in BinaryOp::ALL {
+        let got = vals(&x.binary_scalar(op, 2.0)?)?;
+        let want: Vec<f64> = xs.iter().map(|&v| op.reference(v as f64, 2.0)).collect();
+        assert_close(op.name(), &got, &want, 1e-6, 1e-6)?;
+        if !op.is_comparison() {
+            check_grad(op.name(), dev, &[(vec![0.5, 1.5, 2.6, 4.0], Shape::from([4]))], 1e-3, |v| {
+                v[0].binary_scalar(op, 2.0)
+            })?;
+        }
+    }
+    assert_close("affine", &vals(&x.affine(2.0, -1.0)?)?, &[0.0, 2.0, 4.0, 7.0], 0.0, 0.0)?;
+    Ok(())
+}
+
+/// Integer arithmetic, and integer division by zero as an error.
+pub fn int_arithmetic(dev: &Device) -> Result<()> {
+    let a = ti(dev, &[7, -7, 9], [3])?;
+    let b = ti(dev, &[2, 2, 3], [3])?;
+    ensure(a.add(&b)?.to_vec::<i64>()? == vec![9, -5, 12], || "i64 add".into())?;
+    ensure(a.mul(&b)?.to_vec::<i64>()? == vec![14, -14, 27], || "i64 mul".into())?;
+    ensure(a.div(&b)?.to_vec::<i64>()? == vec![3, -3, 3], || "i64 div truncates".into())?;
+    ensure(a.gt(&b)?.to_vec::<i64>()? == vec![1, 0, 1], || "i64 gt".into())?;
+    ensure(a.add_scalar(1.0)?.to_vec::<i64>()? == vec![8, -6, 10], || "i64 add_scalar".into())?;
+    expect_err("i64 division by zero", a.div(&ti(dev, &[1, 0, 1], [3])?).and_then(|r| r.to_vec::<i64>()), &["zero"])?;
+    expect_err("i64 pow", a.pow(&b), &["f32"])?;
+    expect_err("i64 fractional scalar", a.add_scalar(2.5), &["integral", "2.5"])?;
+    Ok(())
+}
+
+/// Sum / max / min / mean over axes, with and without keepdim.
+pub fn reduce_forward(dev: &Device) -> Result<()> {
+    // x[i][j][k] = i*100 + j*10 + k - 50
+    let data: Vec<f32> = (0..24).map(|n| ((n / 12) * 100 + ((n / 4) % 3) * 10 + n % 4) as f32 - 50.0).collect();
+    let x = t(dev, &data, [2, 3, 4])?;
+    let at = |i: usize, j: usize, k: usize| data[i * 12 + j * 4 + k] as f64;
+    let s = x.sum(&[1], false)?;
+    ensure(s.dims() == [2, 4], || format!("sum shape {}", s.shape()))?;
+    let want: Vec<f64> = (0..2).flat_map(|i| (0..4).map(move |k| (0..3).map(|j| at(i, j, k)).sum())).collect();
+    assert_close("sum axis 1", &vals(&s)?, &want, 1e-4, 0.0)?;
+    let s = x.sum(&[0, 2], true)?;
+    ensure(s.dims() == [1, 3, 1], || format!("sum keepdim shape {}", s.shape()))?;
+    let want: Vec<f64> =
+        (0..3).map(|j| (0..2).flat_map(|i| (0..4).map(move |k| (i, k))).map(|(i, k)| at(i, j, k)).sum()).collect();
+    assert_close("sum axes 0,2", &vals(&s)?, &want, 1e-4, 0.0)?;
+    assert_close("sum_all", &vals(&x.sum_all()?)?, &[data.iter().map(|&v| v as f64).sum()], 1e-3, 0.0)?;
+    assert_close(
+        "mean -1",
+        &vals(&x.mean(&[-1], false)?)?,
+        &(0..6).map(|r| (0..4).map(|k| data[r * 4 + k] as f64).sum::<f64>() / 4.0).collect::<Vec<_>>(),
+        1e-4,
+        0.0,
+    )?;
+    assert_close(
+        "max 0",
+        &vals(&x.max(0, false)?)?,
+        &data[12..].iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        0.0,
+        0.0,
+    )?;
+    assert_close(
+        "min 2",
+        &vals(&x.min(2, false)?)?,
+        &(0..6).map(|r| data[r * 4] as f64).collect::<Vec<_>>(),
+        0.0,
+        0.0,
+    )?;
+    let am = x.argmax(1, false)?;
+    ensure(am.dtype() == DType::I64 && am.to_vec::<i64>()? == vec![2; 8], || "argmax".into())?;
+    ensure(x.argmin(-1, true)?.dims() == [2, 3, 1], || "argmin keepdim".into())?;
+    let i = ti(dev, &[3, -1, 4, 1], [2, 2])?;
+    ensure(i.sum(&[1], false)?.to_vec::<i64>()? == vec![2, 5], || "i64 sum".into())?;
+    ensure(i.max(0, false)?.to_vec::<i64>()? == vec![4, 1], || "i64 max".into())?;
+    Ok(())
+}
+
+/// Gradients of sum, mean, max and min.
+pub fn reduce_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(9);
+    // Distinct values (a shuffled grid) so max/min have no ties.
+    let mut data: Vec<f32> = (0..24).map(|i| i as f32 * 0.37 - 4.0).collect();
+    rng.shuffle(&mut data);
+    let s = Shape::from([2, 3, 4]);
+    let inp = [(data, s)];
+    check_grad("sum", dev, &inp, 1e-2, |v| v[0].sum(&[1], false))?;
+    check_grad("sum 0,2 keepdim", dev, &inp, 1e-2, |v| v[0].sum(&[0, 2], true))?;
+    check_grad("mean", dev, &inp, 1e-2, |v| v[0].mean(&[-1], false))?;
+    check_grad("mean_all", dev, &inp, 1e-2, |v| v[0].mean_all())?;
+    check_grad("max", dev, &inp, 1e-2, |v| v[0].max(1, false))?;
+    check_grad("min", dev, &inp, 1e-2, |v| v[0].min(-1, true))?;
+    // Ties share the gradient.
+    let x = t(dev, &[2.0, 2.0, 1.0], [3])?.to_variable()?;
+    let g = x.max(0, false)?.backward()?;
+    assert_close("max ties", &vals(g.get(&x).unwrap())?, &[0.5, 0.5, 0.0], 0.0, 0.0)?;
+    Ok(())
+}
+
+/// ArgMax/ArgMin pick the first of tied values.
+pub fn argmax_ties(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.0, 5.0, 5.0, 0.0, -1.0, -1.0], [2, 3])?;
+    ensure(x.argmax(1, false)?.to_vec::<i64>()? == vec![1, 0], || "argmax ties".into())?;
+    ensure(x.argmin(1, false)?.to_vec::<i64>()? == vec![0, 1], || "argmin ties".into())?;
+    ensure(x.argmax(0, false)?.to_vec::<i64>()? == vec![0, 0, 0], || "argmax axis 0".into())?;
+    Ok(())
+}
+
+fn naive_matmul(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k).map(|p| a[i * k + p] as f64 * b[p * n + j] as f64).sum();
+        }
+    }
+    out
+}
+
+fn transpose(a: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    (0..cols).flat_map(|j| (0..rows).map(move |i| a[i * cols + j])).collect()
+}
+
+/// 2-D products against a naive loop, including a hand-computed one.
+pub fn matmul_forward(dev: &Device) -> Result<()> {
+    let a = t(dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3])?;
+    let b = t(dev, &[7.0, 8.0, 9.0, 10.0, 11.0, 12.0], [3, 2])?;
+    assert_close("2x3·3x2", &vals(&a.matmul(&b)?)?, &[58.0, 64.0, 139.0, 154.0], 0.0, 0.0)?;
+    let mut rng = Rng::seed(3);
+    for (m, k, n) in [(1, 1, 1), (5, 7, 3), (33, 65, 17), (128, 64, 96)] {
+        let av = random_vals(&mut rng, m * k, -1.0, 1.0);
+        let bv = random_vals(&mut rng, k * n, -1.0, 1.0);
+        let got = vals(&t(dev, &av, [m, k])?.matmul(&t(dev, &bv, [k, n])?)?)?;
+        assert_close(&format!("matmul {m}x{k}x{n}"), &got, &naive_matmul(&av, &bv, m, k, n), 1e-4, 1e-4)?;
+    }
+    Ok(())
+}
+
+/// All four transpose combinations fold into the kernel and agree.
+pub fn matmul_transposed(dev: &Device) -> Result<()> {
+    let (m, k, n) = (6, 5, 4);
+    let mut rng = Rng::seed(4);
+    let av = random_vals(&mut rng, m * k, -1.0, 1.0);
+    let bv = random_vals(&mut rng, k * n, -1.0, 1.0);
+    let want = naive_matmul(&av, &bv, m, k, n);
+    let at = transpose(&av, m, k);
+    let bt = transpose(&bv, k, n);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let a = if ta { t(dev, &at, [k, m])? } else { t(dev, &av, [m, k])? };
+        let b = if tb { t(dev, &bt, [n, k])? } else { t(dev, &bv, [k, n])? };
+        let got = vals(&a.matmul_t(&b, ta, tb)?)?;
+        assert_close(&format!("matmul_t({ta}, {tb})"), &got, &want, 1e-5, 1e-5)?;
+    }
+    let viat = vals(&t(dev, &at, [k, m])?.t()?.matmul(&t(dev, &bv, [k, n])?)?)?;
+    assert_close("t() then matmul", &viat, &want, 1e-5, 1e-5)?;
+    Ok(())
+}
+
+/// Batched products, with batch broadcasting in both directions.
+pub fn matmul_batched(dev: &Device) -> Result<()> {
+    let (bsz, m, k, n) = (3, 4, 5, 2);
+    let mut rng = Rng::seed(6);
+    let av = random_vals(&mut rng, bsz * m * k, -1.0, 1.0);
+    let bv = random_vals(&mut rng, bsz * k * n, -1.0, 1.0);
+    let a = t(dev, &av, [bsz, m, k])?;
+    let b = t(dev, &bv, [bsz, k, n])?;
+    let got = vals(&a.matmul(&b)?)?;
+    let want: Vec<f64> = (0..bsz)
+        .flat_map(|i| naive_matmul(&av[i * m * k..(i + 1) * m * k], &bv[i * k * n..(i + 1) * k * n], m, k, n))
+        .collect();
+    assert_close("batched", &got, &want, 1e-5, 1e-5)?;
+    // rank-3 · rank-2 (Dense on sequences)
+    let w = &bv[..k * n];
+    let r = a.matmul(&t(dev, w, [k, n])?)?;
+    ensure(r.dims() == [bsz, m, n], || format!("3x2 shape {}", r.shape()))?;
+    let want: Vec<f64> = (0..bsz).flat_map(|i| naive_matmul(&av[i * m * k..(i + 1) * m * k], w, m, k, n)).collect();
+    assert_close("rank3·rank2", &vals(&r)?, &want, 1e-5, 1e-5)?;
+    // rank-2 · rank-3 (stride-0 lhs)
+    let l = &av[..m * k];
+    let r = t(dev, l, [m, k])?.matmul(&b)?;
+    let want: Vec<f64> = (0..bsz).flat_map(|i| naive_matmul(l, &bv[i * k * n..(i + 1) * k * n], m, k, n)).collect();
+    assert_close("rank2·rank3", &vals(&r)?, &want, 1e-5, 1e-5)?;
+    // [2,1,m,k] · [3,k,n] → [2,3,m,n]
+    let a4 = &av[..2 * m * k];
+    let r = t(dev, a4, [2, 1, m, k])?.matmul(&b)?;
+    ensure(r.dims() == [2, 3, m, n], || format!("broadcast batch shape {}", r.shape()))?;
+    let want: Vec<f64> = (0..2)
+        .flat_map(|i| (0..3).map(move |j| (i, j)))
+        .flat_map(|(i, j)| naive_matmul(&a4[i * m * k..(i + 1) * m * k], &bv[j * k * n..(j + 1) * k * n], m, k, n))
+        .collect();
+    assert_close("broadcast batch", &vals(&r)?, &want, 1e-5, 1e-5)?;
+    Ok(())
+}
+
+/// Matmul gradients for every transpose combination and for batch broadcasting.
+pub fn matmul_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(8);
+    let (m, k, n) = (3, 4, 2);
+    for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+        let sa: Shape = if ta { [k, m].into() } else { [m, k].into() };
+        let sb: Shape = if tb { [n, k].into() } else { [k, n].into() };
+        let a = random_vals(&mut rng, m * k, -1.0, 1.0);
+        let b = random_vals(&mut rng, k * n, -1.0, 1.0);
+        check_grad(&format!("matmul_t({ta}, {tb})"), dev, &[(a, sa), (b, sb)], 1e-2, |v| v[0].matmul_t(&v[1], ta, tb))?;
+    }
+    let a = random_vals(&mut rng, 2 * m * k, -1.0, 1.0);
+    let b = random_vals(&mut rng, k * n, -1.0, 1.0);
+    check_grad("rank3·rank2", dev, &[(a.clone(), [2, m, k].into()), (b.clone(), [k, n].into())], 1e-2, |v| {
+        v[0].matmul(&v[1])
+    })?;
+    let b3 = random_vals(&mut rng, 2 * k * n, -1.0, 1.0);
+    check_grad("rank2·rank3", dev, &[(a[..m * k].to_vec(), [m, k].into()), (b3, [2, k, n].into())], 1e-2, |v| {
+        v[0].matmul(&v[1])
+    })?;
+    Ok(())
+}
+
+/// Reshape, permute, transpose, broadcast_to, narrow, concat, (un)squeeze.
+pub fn shape_ops(dev: &Device) -> Result<()> {
+    let data: Vec<f32> = (0..24).map(|i| i as f32).collect();
+    let x = t(dev, &data, [2, 3, 4])?;
+    let p = x.permute(&[2, 0, 1])?;
+    ensure(p.dims() == [4, 2, 3], || "permute shape".into())?;
+    let want: Vec<f64> =
+        (0..4).flat_map(|k| (0..2).flat_map(move |i| (0..3).map(move |j| (i * 12 + j * 4 + k) as f64))).collect();
+    assert_close("permute", &vals(&p)?, &want, 0.0, 0.0)?;
+    let tr = t(dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3])?.t()?;
+    assert_close("t", &vals(&tr)?, &[1.0, 4.0, 2.0, 5.0, 3.0, 6.0], 0.0, 0.0)?;
+    let b = t(dev, &[1.0, 2.0], [2, 1])?.broadcast_to([2, 3])?;
+    assert_close("broadcast_to", &vals(&b)?, &[1.0, 1.0, 1.0, 2.0, 2.0, 2.0], 0.0, 0.0)?;
+    let nr = x.narrow(2, 1, 2)?;
+    ensure(nr.dims() == [2, 3, 2], || "narrow shape".into())?;
+    let want: Vec<f64> = (0..6).flat_map(|r| [(r * 4 + 1) as f64, (r * 4 + 2) as f64]).collect();
+    assert_close("narrow", &vals(&nr)?, &want, 0.0, 0.0)?;
+    let a = t(dev, &[1.0, 2.0], [1, 2])?;
+    let c = t(dev, &[3.0, 4.0, 5.0, 6.0], [2, 2])?;
+    assert_close("concat 0", &vals(&Tensor::concat(&[&a, &c], 0)?)?, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.0, 0.0)?;
+    let d = t(dev, &[7.0, 8.0], [2, 1])?;
+    assert_close("concat 1", &vals(&Tensor::concat(&[&c, &d], -1)?)?, &[3.0, 4.0, 7.0, 5.0, 6.0, 8.0], 0.0, 0.0)?;
+    ensure(x.reshape([6, 4])?.dims() == [6, 4] && x.flatten_from(1)?.dims() == [2, 12], || "reshape".into())?;
+    ensure(x.unsqueeze(1)?.dims() == [2, 1, 3, 4] && x.unsqueeze(-1)?.squeeze(-1)?.dims() == [2, 3, 4], || {
+        "unsqueeze".into()
+    })?;
+    let it = ti(dev, &[1, 2, 3, 4, 5, 6], [2, 3])?.t()?;
+    ensure(it.to_vec::<i64>()? == vec![1, 4, 2, 5, 3, 6], || "i64 transpose".into())?;
+    Ok(())
+}
+
+/// Gradients through the shape ops.
+pub fn shape_ops_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(12);
+    let x = random_vals(&mut rng, 24, -1.0, 1.0);
+    let s = Shape::from([2, 3, 4]);
+    let inp = [(x.clone(), s.clone())];
+    check_grad("permute", dev, &inp, 1e-2, |v| v[0].permute(&[1, 2, 0]))?;
+    check_grad("reshape", dev, &inp, 1e-2, |v| v[0].reshape([4, 6])?.square())?;
+    check_grad("narrow", dev, &inp, 1e-2, |v| v[0].narrow(1, 1, 1))?;
+    check_grad("narrow end", dev, &inp, 1e-2, |v| v[0].narrow(2, 2, 2))?;
+    check_grad("broadcast_to", dev, &[(x[..3].to_vec(), [3, 1].into())], 1e-2, |v| v[0].broadcast_to([2, 3, 4]))?;
+    check_grad("concat", dev, &[(x[..6].to_vec(), [2, 3].into()), (x[6..10].to_vec(), [2, 2].into())], 1e-2, |v| {
+        Tensor::concat(&[&v[0], &v[1]], 1)?.square()
+    })?;
+    Ok(())
+}
+
+/// Gather (any index shape, repeated indices) and index_add values.
+pub fn gather_and_index_add(dev: &Device) -> Result<()> {
+    let table = t(dev, &[0.0, 1.0, 10.0, 11.0, 20.0, 21.0], [3, 2])?;
+    let idx = ti(dev, &[2, 0, 2, 1], [2, 2])?;
+    let g = table.gather(0, &idx)?;
+    ensure(g.dims() == [2, 2, 2], || format!("gather shape {}", g.shape()))?;
+    assert_close("gather rows", &vals(&g)?, &[20.0, 21.0, 0.0, 1.0, 20.0, 21.0, 10.0, 11.0], 0.0, 0.0)?;
+    let cols = table.gather(1, &ti(dev, &[1, 1, 0], [3])?)?;
+    assert_close("gather cols", &vals(&cols)?, &[1.0, 1.0, 0.0, 11.0, 11.0, 10.0, 21.0, 21.0, 20.0], 0.0, 0.0)?;
+    let src = t(dev, &[1.0, 1.0, 2.0, 2.0, 3.0, 3.0], [3, 2])?;
+    let r = table.index_add(0, &ti(dev, &[1, 1, 0], [3])?, &src)?;
+    assert_close("index_add", &vals(&r)?, &[3.0, 4.0, 13.0, 14.0, 20.0, 21.0], 0.0, 0.0)?;
+    let ig = ti(dev, &[5, 6, 7], [3])?.gather(0, &ti(dev, &[2, 2], [2])?)?;
+    ensure(ig.to_vec::<i64>()? == vec![7, 7], || "gather i64".into())?;
+    Ok(())
+}
+
+/// Gradients of gather (embedding lookup with repeats) and index_add.
+pub fn gather_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(13);
+    let table = random_vals(&mut rng, 12, -1.0, 1.0);
+    let idx = ti(dev, &[3, 0, 3, 3, 1], [5])?;
+    check_grad("gather", dev, &[(table.clone(), [4, 3].into())], 1e-2, |v| v[0].gather(0, &idx)?.square())?;
+    let src = random_vals(&mut rng, 15, -1.0, 1.0);
+    check_grad("index_add", dev, &[(table, [4, 3].into()), (src, [5, 3].into())], 1e-2, |v| {
+        v[0].index_add(0, &idx, &v[1])?.square()
+    })?;
+    Ok(())
+}
+
+/// `where` with broadcasting, f32 and i64 conditions, and its gradient.
+pub fn where_cond(dev: &Device) -> Result<()> {
+    let c = t(dev, &[1.0, 0.0, 1.0], [3])?;
+    let a = t(dev, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3])?;
+    let b = Tensor::scalar(-1.0f32, dev)?;
+    let r = Tensor::where_cond(&c, &a, &b)?;
+    assert_close("where", &vals(&r)?, &[1.0, -1.0, 3.0, 4.0, -1.0, 6.0], 0.0, 0.0)?;
+    let ci = ti(dev, &[0, 5, 0], [3])?;
+    assert_close(
+        "where i64 cond",
+        &vals(&Tensor::where_cond(&ci, &a, &b)?)?,
+        &[-1.0, 2.0, -1.0, -1.0, 5.0, -1.0],
+        0.0,
+        0.0,
+    )?;
+    let mut rng = Rng::seed(14);
+    let av = random_vals(&mut rng, 6, -1.0, 1.0);
+    let bv = random_vals(&mut rng, 3, -1.0, 1.0);
+    check_grad("where", dev, &[(av, [2, 3].into()), (bv, [3].into())], 1e-2, |v| {
+        Tensor::where_cond(&c, &v[0], &v[1])?.square()
+    })?;
+    Ok(())
+}
+
+/// Casts between f32 and i64.
+pub fn cast(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.7, -1.7, 0.2, 3.0], [4])?;
+    ensure(x.cast(DType::I64)?.to_vec::<i64>()? == vec![1, -1, 0, 3], || "f32→i64 truncates".into())?;
+    assert_close("i64→f32", &vals(&ti(dev, &[-2, 5], [2])?.cast(DType::F32)?)?, &[-2.0, 5.0], 0.0, 0.0)?;
+    let v = x.to_variable()?;
+    ensure(!v.cast(DType::I64)?.requires_grad(), || "casts carry no gradient".into())?;
+    Ok(())
+}
+
+/// Softmax and log-softmax along any axis, stable for large inputs.
+pub fn softmax_forward(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.0, 2.0, 3.0, 1000.0, 1000.0, -1000.0], [2, 3])?;
+    let e = [1f64.exp(), 2f64.exp(), 3f64.exp()];
+    let z: f64 = e.iter().sum();
+    let want = [e[0] / z, e[1] / z, e[2] / z, 0.5, 0.5, 0.0];
+    assert_close("softmax", &vals(&x.softmax(-1)?)?, &want, 1e-6, 1e-5)?;
+    let lwant = [
+        1.0 - 3.0 - (z / 3f64.exp()).ln(),
+        2.0 - 3.0 - (z / 3f64.exp()).ln(),
+        -(z / 3f64.exp()).ln(),
+        -(2f64).ln(),
+        -(2f64).ln(),
+        -2000.0 - 2f64.ln(),
+    ];
+    assert_close("log_softmax", &vals(&x.log_softmax(1)?)?, &lwant, 1e-5, 1e-5)?;
+    let col = vals(&t(dev, &[0.0, 1.0, 0.0, 1.0], [2, 2])?.softmax(0)?)?;
+    assert_close("softmax axis 0", &col, &[0.5, 0.5, 0.5, 0.5], 1e-6, 0.0)?;
+    let s3 = t(dev, &(0..24).map(|i| (i % 5) as f32).collect::<Vec<_>>(), [2, 3, 4])?.softmax(1)?;
+    let sums = vals(&s3.sum(&[1], false)?)?;
+    assert_close("softmax axis 1 sums", &sums, &[1.0; 8], 1e-6, 0.0)?;
+    Ok(())
+}
+
+/// Softmax and log-softmax gradients.
+pub fn softmax_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(15);
+    let x = random_vals(&mut rng, 12, -2.0, 2.0);
+    check_grad("softmax", dev, &[(x.clone(), [3, 4].into())], 1e-2, |v| v[0].softmax(-1))?;
+    check_grad("softmax axis 0", dev, &[(x.clone(), [3, 4].into())], 1e-2, |v| v[0].softmax(0))?;
+    check_grad("log_softmax", dev, &[(x, [3, 4].into())], 1e-2, |v| v[0].log_softmax(-1))?;
+    Ok(())
+}
+
+/// One-hot encoding, and out-of-range ids as errors.
+pub fn one_hot(dev: &Device) -> Result<()> {
+    let y = ti(dev, &[2, 0, 1], [3])?.one_hot(3)?;
+    ensure(y.dims() == [3, 3] && y.dtype() == DType::F32, || "one_hot shape".into())?;
+    assert_close("one_hot", &vals(&y)?, &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0], 0.0, 0.0)?;
+    expect_err("one_hot high", ti(dev, &[0, 3], [2])?.one_hot(3), &["index 3", "size 3"])?;
+    expect_err("one_hot negative", ti(dev, &[-1], [1])?.one_hot(3), &["index -1"])?;
+    expect_err("one_hot f32", t(dev, &[1.0], [1])?.one_hot(3), &["i64", "f32"])?;
+    Ok(())
+}
+
+/// A variable used several times receives the sum of its contributions.
+pub fn autodiff_accumulates(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.5, -2.0], [2])?.to_variable()?;
+    // y = x*x + 3x + x  → dy/dx = 2x + 4
+    let y = x.mul(&x)?.add(&x.mul_scalar(3.0)?)?.add(&x)?.sum_all()?;
+    let g = y.backward()?;
+    assert_close("accumulate", &vals(g.get(&x).unwrap())?, &[7.0, 0.0], 1e-6, 0.0)?;
+    // Diamond: z = (a+b) * (a-b), dz/da = 2a, dz/db = -2b
+    let a = t(dev, &[2.0], [1])?.to_variable()?;
+    let b = t(dev, &[3.0], [1])?.to_variable()?;
+    let z = a.add(&b)?.mul(&a.sub(&b)?)?.sum_all()?;
+    let g = z.backward()?;
+    assert_close("diamond a", &vals(g.get(&a).unwrap())?, &[4.0], 1e-6, 0.0)?;
+    assert_close("diamond b", &vals(g.get(&b).unwrap())?, &[-6.0], 1e-6, 0.0)?;
+    ensure(g.len() == 2, || "only variables get gradients".into())?;
+    Ok(())
+}
+
+/// `no_grad` records nothing; `detach` stops gradients; misuse is an error.
+pub fn autodiff_no_grad_and_detach(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.0, 2.0], [2])?.to_variable()?;
+    let y = crate::no_grad(|| x.square())?;
+    ensure(!y.requires_grad(), || "no_grad result must not require grad".into())?;
+    ensure(crate::grad_enabled(), || "no_grad must restore recording".into())?;
+    expect_err("backward without graph", y.sum_all()?.backward(), &["no variable"])?;
+    let z = x.detach().mul(&x)?.sum_all()?; // d/dx = detached x
+    assert_close("detach", &vals(z.backward()?.get(&x).unwrap())?, &[1.0, 2.0], 0.0, 0.0)?;
+    expect_err("non-scalar backward", x.square()?.backward(), &["[2]"])?;
+    expect_err("i64 variable", ti(dev, &[1], [1])?.to_variable(), &["f32", "i64"])?;
+    Ok(())
+}
+
+/// A long chain of ops backpropagates without overflowing the stack.
+pub fn autodiff_deep_chain(dev: &Device) -> Result<()> {
+    let x = t(dev, &[1.0], [1])?.to_variable()?;
+    let mut y = x.clone();
+    for _ in 0..5000 {
+        y = y.mul_scalar(1.0001)?;
+    }
+    let g = y.sum_all()?.backward()?;
+    assert_close("deep chain", &vals(g.get(&x).unwrap())?, &[1.0001f64.powi(5000)], 0.0, 1e-3)?;
+    Ok(())
+}
+
+/// In-place assignment updates every view; shape mismatches are errors.
+pub fn assign(dev: &Device) -> Result<()> {
+    let w = t(dev, &[1.0, 2.0], [2])?.to_variable()?;
+    let view = w.reshape([1, 2])?;
+    w.assign(&t(dev, &[5.0, 6.0], [2])?)?;
+    assert_close("assign", &vals(&view)?, &[5.0, 6.0], 0.0, 0.0)?;
+    expect_err("assign shape", w.assign(&t(dev, &[1.0], [1])?), &["[2]", "[1]"])?;
+    Ok(())
+}
+
+/// Ops on tensors with a zero-sized axis.
+pub fn empty_tensors(dev: &Device) -> Result<()> {
+    let e = t(dev, &[], [0, 3])?;
+    ensure(e.exp()?.dims() == [0, 3], || "unary on empty".into())?;
+    ensure(e.add(&t(dev, &[1.0, 2.0, 3.0], [3])?)?.dims() == [0, 3], || "binary on empty".into())?;
+    assert_close("sum over empty axis", &vals(&e.sum(&[0], false)?)?, &[0.0; 3], 0.0, 0.0)?;
+    ensure(e.sum(&[1], false)?.dims() == [0], || "sum keeps empty axis".into())?;
+    let k0 = t(dev, &[], [2, 0])?.matmul(&t(dev, &[], [0, 3])?)?;
+    assert_close("matmul k=0", &vals(&k0)?, &[0.0; 6], 0.0, 0.0)?;
+    ensure(e.matmul(&t(dev, &[1.0; 6], [3, 2])?)?.dims() == [0, 2], || "matmul m=0".into())?;
+    ensure(Tensor::concat(&[&e, &t(dev, &[1.0, 2.0, 3.0], [1, 3])?], 0)?.dims() == [1, 3], || "concat empty".into())?;
+    ensure(e.softmax(-1)?.dims() == [0, 3], || "softmax on empty".into())?;
+    ensure(e.t()?.dims() == [3, 0], || "transpose empty".into())?;
+    let none = ti(dev, &[], [0])?;
+    ensure(t(dev, &[1.0, 2.0], [2])?.gather(0, &none)?.dims() == [0], || "gather nothing".into())?;
+    expect_err("max over empty", e.max(0, false), &["empty"])?;
+    let v = t(dev, &[], [0])?.to_variable()?;
+    let g = v.sum_all()?.backward()?;
+    ensure(g.get(&v).unwrap().dims() == [0], || "gradient of empty".into())?;
+    Ok(())
+}
+
+/// Size-1 tensors and axes behave like their larger cousins.
+pub fn size_one_tensors(dev: &Device) -> Result<()> {
+    let x = t(dev, &[3.0], [1, 1])?;
+    assert_close("1x1 matmul", &vals(&x.matmul(&x)?)?, &[9.0], 0.0, 0.0)?;
+    assert_close("sum size-1", &vals(&x.sum(&[0], false)?)?, &[3.0], 0.0, 0.0)?;
+    assert_close("softmax size-1", &vals(&x.softmax(-1)?)?, &[1.0], 0.0, 0.0)?;
+    ensure(x.argmax(1, false)?.to_vec::<i64>()? == vec![0], || "argmax size-1".into())?;
+    let s = Tensor::scalar(2.0f32, dev)?;
+    assert_close("scalar sum_all", &vals(&s.sum_all()?)?, &[2.0], 0.0, 0.0)?;
+    check_grad("scalar", dev, &[(vec![0.7], Shape::scalar())], 1e-2, |v| v[0].tanh())?;
+    Ok(())
+}
+
+/// Incompatible shapes are errors naming both shapes.
+pub fn errors_shapes(dev: &Device) -> Result<()> {
+    let a = t(dev, &[0.0; 6], [2, 3])?;
+    let b = t(dev, &[0.0; 4], [4])?;
+    expect_err("add", a.add(&b), &["add", "[2, 3]", "[4]"])?;
+    expect_err("where", Tensor::where_cond(&b, &a, &a), &["[4]", "[2, 3]"])?;
+    expect_err("reshape", a.reshape([4, 2]), &["[2, 3]", "[4, 2]"])?;
+    expect_err("broadcast_to", a.broadcast_to([3, 3]), &["[2, 3]", "[3, 3]"])?;
+    expect_err("concat", Tensor::concat(&[&a, &t(dev, &[0.0; 4], [2, 2])?], 0), &["[2, 3]", "[2, 2]"])?;
+    expect_err("concat none", Tensor::concat(&[], 0), &["at least one"])?;
+    expect_err("narrow", a.narrow(1, 2, 2), &["[2, 3]", "2..4"])?;
+    expect_err("permute", a.permute(&[0, 0]), &["[2, 3]"])?;
+    expect_err("squeeze", a.squeeze(0), &["size 2"])?;
+    expect_err("sum_to", a.sum_to(&Shape::from([4])), &["[2, 3]", "[4]"])?;
+    Ok(())
+}
+
+/// Matmul inner-dimension and rank mismatches.
+pub fn errors_matmul(dev: &Device) -> Result<()> {
+    let a = t(dev, &[0.0; 6], [2, 3])?;
+    let b = t(dev, &[0.0; 8], [4, 2])?;
+    expect_err("inner", a.matmul(&b), &["matmul", "[2, 3]", "[4, 2]", "3 vs 4"])?;
+    expect_err("rank 1", a.matmul(&t(dev, &[0.0; 3], [3])?), &["[2, 3]", "[3]"])?;
+    expect_err(
+        "batch",
+        t(dev, &[0.0; 12], [2, 2, 3])?.matmul(&t(dev, &[0.0; 18], [3, 3, 2])?),
+        &["[2, 2, 3]", "[3, 3, 2]"],
+    )?;
+    expect_err("i64 matmul", ti(dev, &[1; 4], [2, 2])?.matmul(&ti(dev, &[1; 4], [2, 2])?), &["f32", "i64"])?;
+    Ok(())
+}
+
+/// Out-of-range indices in gather / index_add are errors naming the index.
+pub fn errors_index(dev: &Device) -> Result<()> {
+    let table = t(dev, &[0.0; 6], [3, 2])?;
+    expect_err("gather high", table.gather(0, &ti(dev, &[0, 3], [2])?), &["index 3", "size 3", "[3, 2]"])?;
+    expect_err("gather negative", table.gather(0, &ti(dev, &[-1], [1])?), &["index -1"])?;
+    expect_err("gather axis 1", table.gather(1, &ti(dev, &[2], [1])?), &["index 2", "size 2"])?;
+    let src = t(dev, &[0.0; 2], [1, 2])?;
+    expect_err("index_add", table.index_add(0, &ti(dev, &[5], [1])?, &src), &["index 5"])?;
+    expect_err("index_add src", table.index_add(0, &ti(dev, &[1, 2], [2])?, &src), &["[1, 2]"])?;
+    Ok(())
+}
+
+/// Dtype mismatches are errors naming both dtypes.
+pub fn errors_dtype(dev: &Device) -> Result<()> {
+    let f = t(dev, &[1.0, 2.0], [2])?;
+    let i = ti(dev, &[1, 2], [2])?;
+    expect_err("add", f.add(&i), &["f32", "i64"])?;
+    expect_err("gather f32 idx", f.gather(0, &f), &["i64", "f32"])?;
+    expect_err("where branches", Tensor::where_cond(&f, &f, &i), &["f32", "i64"])?;
+    expect_err("concat", Tensor::concat(&[&f, &i], 0), &["f32", "i64"])?;
+    expect_err("softmax i64", i.softmax(-1), &["f32", "i64"])?;
+    Ok(())
+}
+
+/// Axes out of range are errors naming the axis and shape.
+pub fn errors_axes(dev: &Device) -> Result<()> {
+    let a = t(dev, &[0.0; 6], [2, 3])?;
+    expect_err("sum", a.sum(&[2], false), &["axis 2", "[2, 3]"])?;
+    expect_err("sum dup", a.sum(&[1, -1], false), &["twice"])?;
+    expect_err("softmax", a.softmax(-3), &["axis -3"])?;
+    expect_err("argmax many", a.reduce(crate::ReduceOp::ArgMax, &[0, 1], false), &["exactly one axis"])?;
+    expect_err("transpose", a.transpose(0, 5), &["axis 5"])?;
+    expect_err("unsqueeze", a.unsqueeze(4), &["axis 4"])?;
+    Ok(())
+}

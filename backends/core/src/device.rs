@@ -22,10 +22,7 @@ impl Device {
     /// A device computing with `backend`.
     pub fn new(backend: impl Backend) -> Self {
         let name: Arc<str> = backend.name().into();
-        Device {
-            backend: Arc::new(backend),
-            name,
-        }
+        Device { backend: Arc::new(backend), name }
     }
 
     /// The backend's name (`"native"`, `"candle-cpu"`, ...).

@@ -68,11 +68,7 @@ impl Shape {
         let rank = self.rank() as isize;
         let a = if axis < 0 { axis + rank } else { axis };
         if a < 0 || a >= rank {
-            return Err(Error::AxisOutOfRange {
-                op,
-                axis,
-                shape: self.clone(),
-            });
+            return Err(Error::AxisOutOfRange { op, axis, shape: self.clone() });
         }
         Ok(a as usize)
     }

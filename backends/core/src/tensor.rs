@@ -39,10 +39,10 @@ mod private {
 impl Element for f32 {
     const DTYPE: DType = DType::F32;
     fn upload(device: &Device, data: Vec<Self>) -> Result<Storage> {
-        device.backend().from_f32(data)
+        device.backend().upload_f32(data)
     }
     fn download(device: &Device, s: &Storage) -> Result<Vec<Self>> {
-        device.backend().to_f32(s)
+        device.backend().download_f32(s)
     }
     fn to_f64(self) -> f64 {
         self as f64
@@ -52,10 +52,10 @@ impl Element for f32 {
 impl Element for i64 {
     const DTYPE: DType = DType::I64;
     fn upload(device: &Device, data: Vec<Self>) -> Result<Storage> {
-        device.backend().from_i64(data)
+        device.backend().upload_i64(data)
     }
     fn download(device: &Device, s: &Storage) -> Result<Vec<Self>> {
-        device.backend().to_i64(s)
+        device.backend().download_i64(s)
     }
     fn to_f64(self) -> f64 {
         self as f64
@@ -106,11 +106,7 @@ impl Tensor {
     pub fn from_storage(storage: Storage, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
         if storage.len() != shape.numel() {
-            return Err(Error::DataLength {
-                op: "from_storage",
-                len: storage.len(),
-                shape,
-            });
+            return Err(Error::DataLength { op: "from_storage", len: storage.len(), shape });
         }
         Ok(Self::make(storage, shape, device.clone(), None))
     }
@@ -148,11 +144,7 @@ impl Tensor {
     pub fn new<T: Element>(data: Vec<T>, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
         if data.len() != shape.numel() {
-            return Err(Error::DataLength {
-                op: "Tensor::new",
-                len: data.len(),
-                shape,
-            });
+            return Err(Error::DataLength { op: "Tensor::new", len: data.len(), shape });
         }
         let storage = T::upload(device, data)?;
         Ok(Self::make(storage, shape, device.clone(), None))
@@ -204,10 +196,19 @@ impl Tensor {
     }
 
     /// Uniform values in `[low, high)`, drawn from `rng` (same values on every backend).
-    pub fn rand_uniform(shape: impl Into<Shape>, low: f32, high: f32, rng: &mut Rng, device: &Device) -> Result<Tensor> {
+    pub fn rand_uniform(
+        shape: impl Into<Shape>,
+        low: f32,
+        high: f32,
+        rng: &mut Rng,
+        device: &Device,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         if !(low.is_finite() && high.is_finite() && low <= high) {
-            return Err(Error::invalid("rand_uniform", format!("needs finite low <= high, received low={low}, high={high}")));
+            return Err(Error::invalid(
+                "rand_uniform",
+                format!("needs finite low <= high, received low={low}, high={high}"),
+            ));
         }
         let data = (0..shape.numel()).map(|_| low + (high - low) * rng.uniform()).collect::<Vec<_>>();
         Self::new(data, shape, device)
@@ -217,7 +218,10 @@ impl Tensor {
     pub fn rand_normal(shape: impl Into<Shape>, mean: f32, std: f32, rng: &mut Rng, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
         if !(mean.is_finite() && std.is_finite() && std >= 0.0) {
-            return Err(Error::invalid("rand_normal", format!("needs finite mean and std >= 0, received mean={mean}, std={std}")));
+            return Err(Error::invalid(
+                "rand_normal",
+                format!("needs finite mean and std >= 0, received mean={mean}, std={std}"),
+            ));
         }
         let data = (0..shape.numel()).map(|_| mean + std * rng.normal()).collect::<Vec<_>>();
         Self::new(data, shape, device)
@@ -352,10 +356,11 @@ impl Tensor {
         if Arc::ptr_eq(&self.0.storage, &src.0.storage) {
             return Ok(());
         }
-        // Copy the source through the backend so the two never share a buffer.
+        // Copy the source through the backend (×1 keeps every bit, −0 included)
+        // so the two never share a buffer.
         let fresh = {
             let s = src.storage();
-            self.device().backend().binary_scalar(BinaryOp::Add, &s, src.shape(), 0.0)?
+            self.device().backend().binary_scalar(BinaryOp::Mul, &s, src.shape(), 1.0)?
         };
         let mut guard = self.0.storage.write().unwrap_or_else(|e| e.into_inner());
         *guard = fresh;
@@ -366,11 +371,7 @@ impl Tensor {
 
     fn expect_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {
         if self.dtype() != dtype {
-            return Err(Error::DTypeMismatch {
-                op,
-                expected: dtype,
-                received: self.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op, expected: dtype, received: self.dtype() });
         }
         Ok(())
     }
@@ -389,11 +390,7 @@ impl Tensor {
     fn check_binary(&self, op: &'static str, rhs: &Tensor) -> Result<Shape> {
         self.same_device(op, rhs)?;
         if self.dtype() != rhs.dtype() {
-            return Err(Error::DTypeMismatch {
-                op,
-                expected: self.dtype(),
-                received: rhs.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op, expected: self.dtype(), received: rhs.dtype() });
         }
         Shape::broadcast(op, self.shape(), rhs.shape())
     }
@@ -403,11 +400,7 @@ impl Tensor {
     /// Applies an elementwise function; `f32`-only ops reject integer tensors.
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
         if !self.dtype().is_float() && !op.supports_int() {
-            return Err(Error::DTypeMismatch {
-                op: op.name(),
-                expected: DType::F32,
-                received: self.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op: op.name(), expected: DType::F32, received: self.dtype() });
         }
         let s = self.device().backend().unary(op, &self.storage())?;
         Ok(self.result(s, self.shape().clone(), &[self], || Op::Unary(op, self.clone())))
@@ -417,11 +410,7 @@ impl Tensor {
     pub fn binary(&self, op: BinaryOp, rhs: &Tensor) -> Result<Tensor> {
         let out = self.check_binary(op.name(), rhs)?;
         if op == BinaryOp::Pow && !self.dtype().is_float() {
-            return Err(Error::DTypeMismatch {
-                op: "pow",
-                expected: DType::F32,
-                received: self.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op: "pow", expected: DType::F32, received: self.dtype() });
         }
         let s = {
             let (l, r) = (self.storage(), rhs.storage());
@@ -436,14 +425,13 @@ impl Tensor {
     /// Applies an elementwise binary function with a scalar right operand.
     pub fn binary_scalar(&self, op: BinaryOp, scalar: f64) -> Result<Tensor> {
         if op == BinaryOp::Pow && !self.dtype().is_float() {
-            return Err(Error::DTypeMismatch {
-                op: "pow",
-                expected: DType::F32,
-                received: self.dtype(),
-            });
+            return Err(Error::DTypeMismatch { op: "pow", expected: DType::F32, received: self.dtype() });
         }
-        if !scalar.is_finite() && !self.dtype().is_float() {
-            return Err(Error::invalid(op.name(), format!("non-finite scalar {scalar} with an integer tensor")));
+        if !self.dtype().is_float() && (!scalar.is_finite() || scalar.fract() != 0.0) {
+            return Err(Error::invalid(
+                op.name(),
+                format!("an i64 tensor needs an integral scalar, received {scalar}"),
+            ));
         }
         let s = self.device().backend().binary_scalar(op, &self.storage(), self.shape(), scalar)?;
         if op.is_comparison() {
@@ -464,7 +452,10 @@ impl Tensor {
         for &a in axes {
             let a = self.shape().axis(op, a)?;
             if out.contains(&a) {
-                return Err(Error::invalid(op, format!("axis {a} given twice (axes {axes:?}, shape {})", self.shape())));
+                return Err(Error::invalid(
+                    op,
+                    format!("axis {a} given twice (axes {axes:?}, shape {})", self.shape()),
+                ));
             }
             out.push(a);
         }
@@ -483,14 +474,13 @@ impl Tensor {
 
     /// Reduces over `axes` (negative counts from the end; empty means all).
     pub fn reduce(&self, op: ReduceOp, axes: &[isize], keepdim: bool) -> Result<Tensor> {
-        let axes = if axes.is_empty() {
-            (0..self.rank()).collect()
-        } else {
-            self.resolve_axes(op.name(), axes)?
-        };
+        let axes = if axes.is_empty() { (0..self.rank()).collect() } else { self.resolve_axes(op.name(), axes)? };
         let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
         if arg && axes.len() != 1 {
-            return Err(Error::invalid(op.name(), format!("needs exactly one axis, received {} for shape {}", axes.len(), self.shape())));
+            return Err(Error::invalid(
+                op.name(),
+                format!("needs exactly one axis, received {} for shape {}", axes.len(), self.shape()),
+            ));
         }
         if matches!(op, ReduceOp::Max | ReduceOp::Min) || arg {
             if let Some(&a) = axes.iter().find(|&&a| self.dims()[a] == 0) {
@@ -529,11 +519,7 @@ impl Tensor {
     /// Mean over `axes` (empty means all). The mean over an empty axis is NaN, as in NumPy.
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Tensor> {
         self.expect_dtype("mean", DType::F32)?;
-        let resolved = if axes.is_empty() {
-            (0..self.rank()).collect()
-        } else {
-            self.resolve_axes("mean", axes)?
-        };
+        let resolved = if axes.is_empty() { (0..self.rank()).collect() } else { self.resolve_axes("mean", axes)? };
         let n: usize = resolved.iter().map(|&a| self.dims()[a]).product();
         self.sum(axes, keepdim)?.binary_scalar(BinaryOp::Div, n as f64)
     }
@@ -613,8 +599,13 @@ impl Tensor {
             return Err(mismatch("both operands need rank >= 2".into()));
         }
         let (lr, rr) = (self.rank(), rhs.rank());
-        let (m, k) = if trans_lhs { (self.dims()[lr - 1], self.dims()[lr - 2]) } else { (self.dims()[lr - 2], self.dims()[lr - 1]) };
-        let (k2, n) = if trans_rhs { (rhs.dims()[rr - 1], rhs.dims()[rr - 2]) } else { (rhs.dims()[rr - 2], rhs.dims()[rr - 1]) };
+        let (m, k) = if trans_lhs {
+            (self.dims()[lr - 1], self.dims()[lr - 2])
+        } else {
+            (self.dims()[lr - 2], self.dims()[lr - 1])
+        };
+        let (k2, n) =
+            if trans_rhs { (rhs.dims()[rr - 1], rhs.dims()[rr - 2]) } else { (rhs.dims()[rr - 2], rhs.dims()[rr - 1]) };
         if k != k2 {
             return Err(mismatch(format!("inner dimensions differ ({k} vs {k2})")));
         }
@@ -630,7 +621,8 @@ impl Tensor {
         }
         let lb = Shape::from(&self.dims()[..lr - 2]);
         let rb = Shape::from(&rhs.dims()[..rr - 2]);
-        let batch_shape = Shape::broadcast(OP, &lb, &rb).map_err(|_| mismatch("batch dimensions cannot be broadcast".into()))?;
+        let batch_shape =
+            Shape::broadcast(OP, &lb, &rb).map_err(|_| mismatch("batch dimensions cannot be broadcast".into()))?;
         let batch = batch_shape.numel();
         // Operands whose batch shape differs from the result's are either a
         // single matrix (stride 0) or are materialised by broadcasting.
@@ -648,16 +640,8 @@ impl Tensor {
         };
         let (l, lstride) = prep(self, &lb)?;
         let (r, rstride) = prep(rhs, &rb)?;
-        let spec = MatmulSpec {
-            batch,
-            m,
-            n,
-            k,
-            trans_lhs,
-            trans_rhs,
-            lhs_batch_stride: lstride,
-            rhs_batch_stride: rstride,
-        };
+        let spec =
+            MatmulSpec { batch, m, n, k, trans_lhs, trans_rhs, lhs_batch_stride: lstride, rhs_batch_stride: rstride };
         let s = {
             let (ls, rs) = (l.storage(), r.storage());
             self.device().backend().matmul(&ls, &rs, &spec)?
@@ -712,11 +696,7 @@ impl Tensor {
         let rank = self.rank() as isize + 1;
         let a = if axis < 0 { axis + rank } else { axis };
         if a < 0 || a >= rank {
-            return Err(Error::AxisOutOfRange {
-                op: "unsqueeze",
-                axis,
-                shape: self.shape().clone(),
-            });
+            return Err(Error::AxisOutOfRange { op: "unsqueeze", axis, shape: self.shape().clone() });
         }
         let mut dims = self.dims().to_vec();
         dims.insert(a as usize, 1);
@@ -741,7 +721,8 @@ impl Tensor {
     /// Reorders the axes: output axis `i` is input axis `perm[i]`.
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let mut seen = vec![false; self.rank()];
-        let valid = perm.len() == self.rank() && perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
+        let valid =
+            perm.len() == self.rank() && perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
         if !valid {
             return Err(Error::InvalidShape {
                 op: "permute",
@@ -811,7 +792,8 @@ impl Tensor {
 
     /// Joins tensors along `axis`; all other axes must match.
     pub fn concat(tensors: &[&Tensor], axis: isize) -> Result<Tensor> {
-        let first = *tensors.first().ok_or_else(|| Error::invalid("concat", "needs at least one tensor, received none"))?;
+        let first =
+            *tensors.first().ok_or_else(|| Error::invalid("concat", "needs at least one tensor, received none"))?;
         let a = first.shape().axis("concat", axis)?;
         let mut total = 0;
         for t in tensors {
@@ -902,7 +884,9 @@ impl Tensor {
             let (x, i, v) = (self.storage(), indices.storage(), src.storage());
             self.device().backend().index_add(&x, self.shape(), a, &i, &v)?
         };
-        Ok(self.result(s, self.shape().clone(), &[self, src], || Op::IndexAdd(self.clone(), indices.clone(), src.clone(), a)))
+        Ok(self.result(s, self.shape().clone(), &[self, src], || {
+            Op::IndexAdd(self.clone(), indices.clone(), src.clone(), a)
+        }))
     }
 
     /// `cond ? on_true : on_false` elementwise, all three broadcast together.
@@ -964,7 +948,13 @@ impl Tensor {
         if self.numel() > 0 {
             let lo = self.reshape([self.numel()])?.min(0, false)?.to_scalar::<i64>()?;
             let hi = self.reshape([self.numel()])?.max(0, false)?.to_scalar::<i64>()?;
-            let bad = if lo < 0 { Some(lo) } else if hi >= depth as i64 { Some(hi) } else { None };
+            let bad = if lo < 0 {
+                Some(lo)
+            } else if hi >= depth as i64 {
+                Some(hi)
+            } else {
+                None
+            };
             if let Some(index) = bad {
                 return Err(Error::IndexOutOfRange {
                     op: "one_hot",
@@ -1126,7 +1116,14 @@ impl fmt::Display for Tensor {
 
 impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Tensor{{id: {}, shape: {}, dtype: {}, device: {}", self.id().0, self.shape(), self.dtype(), self.device())?;
+        write!(
+            f,
+            "Tensor{{id: {}, shape: {}, dtype: {}, device: {}",
+            self.id().0,
+            self.shape(),
+            self.dtype(),
+            self.device()
+        )?;
         if self.is_variable() {
             write!(f, ", variable")?;
         } else if let Some(op) = self.op() {

@@ -1,1 +1,287 @@
-//! placeholder
+//! strata's pure-Rust CPU backend.
+//!
+//! [`NativeBackend`] implements the [`strata_core::Backend`] kernels on plain
+//! host vectors ([`NativeStorage`]): matrix products through the `gemm` crate
+//! (runtime-detected SIMD, multi-threaded), elementwise work, reductions and
+//! data movement split across threads with `rayon` once they are large enough.
+//! There are no C dependencies.
+//!
+//! Get a device with [`device()`] and build tensors on it:
+//!
+//! ```
+//! use strata_core::{DType, Tensor};
+//! # fn main() -> strata_core::Result<()> {
+//! let dev = strata_native::device();
+//! assert_eq!(dev.name(), "native");
+//!
+//! let x = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3], &dev)?;
+//! let w = Tensor::new(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 1.0], [3, 2], &dev)?;
+//! let y = x.matmul(&w)?; // [[1 + 3, 2 + 3], [4 + 6, 5 + 6]]
+//! assert_eq!(y.to_vec::<f32>()?, vec![4.0, 5.0, 10.0, 11.0]);
+//!
+//! let p = y.softmax(-1)?.sum(&[-1], false)?; // each row sums to one
+//! for v in p.to_vec::<f32>()? {
+//!     assert!((v - 1.0).abs() < 1e-6);
+//! }
+//! let labels = y.argmax(-1, false)?;
+//! assert_eq!(labels.dtype(), DType::I64);
+//! assert_eq!(labels.to_vec::<i64>()?, vec![1, 1]);
+//! # Ok(()) }
+//! ```
+
+mod elementwise;
+mod layout;
+mod math;
+mod matmul;
+mod reduce;
+mod storage;
+
+pub use storage::NativeStorage;
+
+use strata_core::{Backend, BinaryOp, DType, Device, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+
+use crate::storage::{expect_f32, expect_i64, native, native_shaped, NAME};
+
+/// The pure-Rust CPU backend. It holds no state: every kernel allocates its
+/// output and works on the calling thread or rayon's global pool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NativeBackend;
+
+impl NativeBackend {
+    /// A new backend (the same as `NativeBackend::default()`).
+    pub fn new() -> Self {
+        NativeBackend
+    }
+}
+
+/// A [`Device`] computing on the native CPU backend.
+///
+/// ```
+/// let dev = strata_native::device();
+/// assert_eq!(dev.name(), "native");
+/// ```
+pub fn device() -> Device {
+    Device::new(NativeBackend)
+}
+
+/// Applies `$body` to the vector inside a [`NativeStorage`] whatever its
+/// dtype, wrapping the result back in the same variant.
+macro_rules! same_dtype {
+    ($x:expr, $v:ident => $body:expr) => {
+        match $x {
+            NativeStorage::F32($v) => NativeStorage::F32($body),
+            NativeStorage::I64($v) => NativeStorage::I64($body),
+        }
+    };
+}
+
+impl Backend for NativeBackend {
+    fn name(&self) -> String {
+        NAME.to_string()
+    }
+
+    fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
+        Ok(NativeStorage::F32(data).into_storage())
+    }
+
+    fn upload_i64(&self, data: Vec<i64>) -> Result<Storage> {
+        Ok(NativeStorage::I64(data).into_storage())
+    }
+
+    fn download_f32(&self, x: &Storage) -> Result<Vec<f32>> {
+        expect_f32("download_f32", native("download_f32", x)?).map(<[f32]>::to_vec)
+    }
+
+    fn download_i64(&self, x: &Storage) -> Result<Vec<i64>> {
+        expect_i64("download_i64", native("download_i64", x)?).map(<[i64]>::to_vec)
+    }
+
+    fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage> {
+        Ok(elementwise::full(value, len, dtype).into_storage())
+    }
+
+    fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
+        let x = native(op.name(), x)?;
+        Ok(elementwise::unary(op, x)?.into_storage())
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &Storage,
+        lhs_shape: &Shape,
+        rhs: &Storage,
+        rhs_shape: &Shape,
+        out: &Shape,
+    ) -> Result<Storage> {
+        let l = native_shaped(op.name(), lhs, lhs_shape)?;
+        let r = native_shaped(op.name(), rhs, rhs_shape)?;
+        let fits = Shape::broadcast(op.name(), lhs_shape, rhs_shape).is_ok_and(|s| s == *out);
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op: op.name(),
+                lhs: lhs_shape.clone(),
+                rhs: rhs_shape.clone(),
+                reason: format!("they do not broadcast to the requested output {out}"),
+            });
+        }
+        let res = elementwise::binary(op, l, lhs_shape.dims(), r, rhs_shape.dims(), out.dims())?;
+        Ok(res.into_storage())
+    }
+
+    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
+        let x = native_shaped(op.name(), x, shape)?;
+        Ok(elementwise::binary_scalar(op, x, scalar)?.into_storage())
+    }
+
+    fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
+        let x = native_shaped(op.name(), x, shape)?;
+        Ok(reduce::reduce(op, x, shape.dims(), axes)?.into_storage())
+    }
+
+    fn matmul(&self, lhs: &Storage, rhs: &Storage, spec: &MatmulSpec) -> Result<Storage> {
+        let l = expect_f32("matmul", native("matmul", lhs)?)?;
+        let r = expect_f32("matmul", native("matmul", rhs)?)?;
+        Ok(NativeStorage::F32(matmul::matmul(l, r, spec)?).into_storage())
+    }
+
+    fn permute(&self, x: &Storage, shape: &Shape, perm: &[usize]) -> Result<Storage> {
+        let x = native_shaped("permute", x, shape)?;
+        let mut seen = vec![false; shape.rank()];
+        let valid = perm.len() == shape.rank()
+            && perm.iter().all(|&p| p < seen.len() && !std::mem::replace(&mut seen[p], true));
+        if !valid {
+            return Err(Error::InvalidShape {
+                op: "permute",
+                shape: shape.clone(),
+                reason: format!("{perm:?} is not a permutation of 0..{}", shape.rank()),
+            });
+        }
+        Ok(same_dtype!(x, v => layout::permute(v, shape.dims(), perm)).into_storage())
+    }
+
+    fn broadcast_to(&self, x: &Storage, shape: &Shape, out: &Shape) -> Result<Storage> {
+        let x = native_shaped("broadcast_to", x, shape)?;
+        if !shape.broadcasts_to(out) {
+            return Err(Error::ShapeMismatch {
+                op: "broadcast_to",
+                lhs: shape.clone(),
+                rhs: out.clone(),
+                reason: "the source does not broadcast to the target".into(),
+            });
+        }
+        Ok(same_dtype!(x, v => layout::broadcast_to(v, shape.dims(), out.dims())).into_storage())
+    }
+
+    fn narrow(&self, x: &Storage, shape: &Shape, axis: usize, start: usize, len: usize) -> Result<Storage> {
+        let x = native_shaped("narrow", x, shape)?;
+        let size = shape.dim(axis)?;
+        if start.checked_add(len).is_none_or(|end| end > size) {
+            return Err(Error::InvalidShape {
+                op: "narrow",
+                shape: shape.clone(),
+                reason: format!("range {start}..{} exceeds axis {axis} of size {size}", start.saturating_add(len)),
+            });
+        }
+        Ok(same_dtype!(x, v => layout::narrow(v, shape.dims(), axis, start, len)).into_storage())
+    }
+
+    fn concat(&self, parts: &[(&Storage, &Shape)], axis: usize) -> Result<Storage> {
+        let (_, first_shape) =
+            parts.first().ok_or_else(|| Error::invalid("concat", "needs at least one tensor, received none"))?;
+        let mut natives = Vec::with_capacity(parts.len());
+        for &(s, shape) in parts {
+            let n = native_shaped("concat", s, shape)?;
+            let fits = shape.rank() == first_shape.rank()
+                && axis < shape.rank()
+                && (0..shape.rank()).all(|i| i == axis || shape.dims()[i] == first_shape.dims()[i]);
+            if !fits {
+                return Err(Error::ShapeMismatch {
+                    op: "concat",
+                    lhs: (*first_shape).clone(),
+                    rhs: shape.clone(),
+                    reason: format!("all axes but {axis} must match"),
+                });
+            }
+            natives.push((n, shape.dims()));
+        }
+        let dtype = natives[0].0.dtype();
+        if let Some((bad, _)) = natives.iter().find(|(n, _)| n.dtype() != dtype) {
+            return Err(Error::DTypeMismatch { op: "concat", expected: dtype, received: bad.dtype() });
+        }
+        let out = match dtype {
+            DType::F32 => {
+                let v: Vec<(&[f32], &[usize])> = natives.iter().filter_map(|(n, d)| Some((n.as_f32()?, *d))).collect();
+                NativeStorage::F32(layout::concat(&v, axis))
+            }
+            DType::I64 => {
+                let v: Vec<(&[i64], &[usize])> = natives.iter().filter_map(|(n, d)| Some((n.as_i64()?, *d))).collect();
+                NativeStorage::I64(layout::concat(&v, axis))
+            }
+        };
+        Ok(out.into_storage())
+    }
+
+    fn gather(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage) -> Result<Storage> {
+        let x = native_shaped("gather", x, shape)?;
+        let idx = expect_i64("gather", native("gather", indices)?)?;
+        shape.dim(axis)?;
+        let idx = layout::check_indices("gather", idx, axis, shape.dims())?;
+        Ok(same_dtype!(x, v => layout::gather(v, shape.dims(), axis, &idx)).into_storage())
+    }
+
+    fn index_add(&self, x: &Storage, shape: &Shape, axis: usize, indices: &Storage, src: &Storage) -> Result<Storage> {
+        let x = native_shaped("index_add", x, shape)?;
+        let idx = expect_i64("index_add", native("index_add", indices)?)?;
+        let mut src_dims = shape.dims().to_vec();
+        *src_dims.get_mut(axis).ok_or_else(|| Error::AxisOutOfRange {
+            op: "index_add",
+            axis: axis as isize,
+            shape: shape.clone(),
+        })? = idx.len();
+        let src = native_shaped("index_add", src, &Shape::from(src_dims))?;
+        let idx = layout::check_indices("index_add", idx, axis, shape.dims())?;
+        let out = match (x, src) {
+            (NativeStorage::F32(x), NativeStorage::F32(s)) => {
+                NativeStorage::F32(layout::index_add(x, shape.dims(), axis, &idx, s, |a, b| a + b))
+            }
+            (NativeStorage::I64(x), NativeStorage::I64(s)) => {
+                NativeStorage::I64(layout::index_add(x, shape.dims(), axis, &idx, s, i64::wrapping_add))
+            }
+            _ => return Err(Error::DTypeMismatch { op: "index_add", expected: x.dtype(), received: src.dtype() }),
+        };
+        Ok(out.into_storage())
+    }
+
+    fn where_cond(&self, cond: &Storage, on_true: &Storage, on_false: &Storage) -> Result<Storage> {
+        let c = native("where", cond)?;
+        let t = native("where", on_true)?;
+        let f = native("where", on_false)?;
+        Ok(elementwise::where_cond(c, t, f)?.into_storage())
+    }
+
+    fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
+        Ok(elementwise::cast(native("cast", x)?, dtype).into_storage())
+    }
+
+    fn softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
+        let v = expect_f32("softmax", native_shaped("softmax", x, shape)?)?;
+        let n = last_dim("softmax", shape)?;
+        Ok(NativeStorage::F32(reduce::softmax(v, n)).into_storage())
+    }
+
+    fn log_softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
+        let v = expect_f32("log_softmax", native_shaped("log_softmax", x, shape)?)?;
+        let n = last_dim("log_softmax", shape)?;
+        Ok(NativeStorage::F32(reduce::log_softmax(v, n)).into_storage())
+    }
+}
+
+/// The size of the last axis, or an error for a rank-0 shape.
+fn last_dim(op: &'static str, shape: &Shape) -> Result<usize> {
+    shape.dims().last().copied().ok_or_else(|| Error::InvalidShape {
+        op,
+        shape: shape.clone(),
+        reason: "needs at least one axis".into(),
+    })
+}

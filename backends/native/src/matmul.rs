@@ -1,0 +1,141 @@
+//! Batched matrix products through the `gemm` crate.
+//!
+//! Transposed operands are never copied: `gemm` takes a row stride and a
+//! column stride per operand, so a stored `k × m` matrix read as `m × k` is
+//! just the strides swapped.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+use strata_core::{MatmulSpec, Result};
+
+use crate::storage::backend_err;
+
+/// Products with at least this many multiply-adds use several threads.
+const PAR_FLOPS: usize = 64 * 64 * 64;
+
+/// Element strides `(row, col)` of an operand used as `rows × cols` that is
+/// stored row-major either as such or (`trans`) as `cols × rows`.
+fn strides(rows: usize, cols: usize, trans: bool) -> (isize, isize) {
+    if trans {
+        (1, rows as isize)
+    } else {
+        (cols as isize, 1)
+    }
+}
+
+/// One product `dst (m × n) = op(lhs) · op(rhs)`; `lhs` and `rhs` start at
+/// their matrices and hold at least `m·k` and `k·n` elements.
+#[allow(clippy::too_many_arguments)]
+fn gemm_one(
+    dst: &mut [f32],
+    lhs: &[f32],
+    rhs: &[f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_lhs: bool,
+    trans_rhs: bool,
+    parallelism: Parallelism,
+) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        dst[..m * n].fill(0.0);
+        return;
+    }
+    let (lhs_rs, lhs_cs) = strides(m, k, trans_lhs);
+    let (rhs_rs, rhs_cs) = strides(k, n, trans_rhs);
+    // SAFETY: every pointer covers the elements `gemm` touches: with the
+    // strides above, lhs reads offsets `i·rs + p·cs < m·k`, rhs reads `< k·n`
+    // and dst writes `< m·n`, all checked by the assertion. `dst` is an
+    // exclusive borrow, so it does not alias the shared `lhs`/`rhs`. With
+    // `read_dst = false` the old contents of `dst` are ignored (`alpha` is
+    // unused) and `dst = beta · lhs · rhs` with `beta = 1`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            lhs_cs,
+            lhs_rs,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            0.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+fn threads_for(flops: usize) -> Parallelism {
+    if flops >= PAR_FLOPS && rayon::current_num_threads() > 1 {
+        Parallelism::Rayon(0)
+    } else {
+        Parallelism::None
+    }
+}
+
+/// Checks that `batch` matrices of `mat` elements spaced `stride` apart fit in `len`.
+fn check_operand(name: &str, len: usize, batch: usize, stride: usize, mat: usize) -> Result<()> {
+    if batch == 0 || mat == 0 {
+        return Ok(());
+    }
+    let need = (batch - 1)
+        .checked_mul(stride)
+        .and_then(|s| s.checked_add(mat))
+        .ok_or_else(|| backend_err(format!("matmul: {name} extent overflows")))?;
+    if need > len {
+        return Err(backend_err(format!(
+            "matmul: {name} needs {need} elements ({batch} matrices of {mat}, batch stride {stride}) but holds {len}"
+        )));
+    }
+    Ok(())
+}
+
+/// `out[b] = op(lhs[b]) · op(rhs[b])` for every `b` in the batch.
+pub(crate) fn matmul(lhs: &[f32], rhs: &[f32], spec: &MatmulSpec) -> Result<Vec<f32>> {
+    let MatmulSpec { batch, m, n, k, trans_lhs, trans_rhs, lhs_batch_stride: lbs, rhs_batch_stride: rbs } = *spec;
+    let overflow = || backend_err(format!("matmul: sizes overflow ({spec:?})"));
+    let lmat = m.checked_mul(k).ok_or_else(overflow)?;
+    let rmat = k.checked_mul(n).ok_or_else(overflow)?;
+    check_operand("lhs", lhs.len(), batch, lbs, lmat)?;
+    check_operand("rhs", rhs.len(), batch, rbs, rmat)?;
+    let omat = m.checked_mul(n).ok_or_else(overflow)?;
+    let total = omat.checked_mul(batch).ok_or_else(overflow)?;
+    let mut out = vec![0.0f32; total];
+    if total == 0 || k == 0 {
+        return Ok(out);
+    }
+    let flops = omat.saturating_mul(k);
+    if batch == 1 {
+        gemm_one(&mut out, lhs, rhs, m, n, k, trans_lhs, trans_rhs, threads_for(flops));
+    } else if rbs == 0 && !trans_lhs && lbs == lmat {
+        // One shared rhs and stacked row-major lhs matrices: a single tall product.
+        let rows = batch * m;
+        gemm_one(&mut out, lhs, rhs, rows, n, k, false, trans_rhs, threads_for(batch.saturating_mul(flops)));
+    } else if flops < PAR_FLOPS && batch.saturating_mul(flops) >= PAR_FLOPS / 4 {
+        // Many small products: one per task.
+        out.par_chunks_mut(omat).enumerate().for_each(|(b, dst)| {
+            let l = &lhs[b * lbs..];
+            let r = &rhs[b * rbs..];
+            gemm_one(dst, l, r, m, n, k, trans_lhs, trans_rhs, Parallelism::None);
+        });
+    } else {
+        let par = threads_for(flops);
+        for (b, dst) in out.chunks_mut(omat).enumerate() {
+            gemm_one(dst, &lhs[b * lbs..], &rhs[b * rbs..], m, n, k, trans_lhs, trans_rhs, par);
+        }
+    }
+    Ok(out)
+}
