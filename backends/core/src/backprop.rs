@@ -346,24 +346,16 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
         }
         Op::Broadcast(x) => vec![(x, g.sum_to(x.shape())?)],
         Op::Narrow(x, axis, start) => {
-            let size = x.dims()[*axis];
+            // Pad the gradient with zeros before and after the narrowed range.
             let len = g.dims()[*axis];
-            let mut parts = Vec::new();
             let zeros = |n: usize| {
                 let mut dims = g.dims().to_vec();
                 dims[*axis] = n;
                 Tensor::zeros(dims, g.dtype(), g.device())
             };
             let before = zeros(*start)?;
-            let after = zeros(size - start - len)?;
-            if *start > 0 {
-                parts.push(&before);
-            }
-            parts.push(g);
-            if size - start - len > 0 {
-                parts.push(&after);
-            }
-            vec![(x, Tensor::concat(&parts, *axis as isize)?)]
+            let after = zeros(x.dims()[*axis] - start - len)?;
+            vec![(x, Tensor::concat(&[&before, g, &after], *axis as isize)?)]
         }
         Op::Concat(xs, axis) => {
             let mut offset = 0;

@@ -387,11 +387,17 @@ impl Tensor {
         Ok(())
     }
 
+    /// `other` must have this tensor's dtype (the error names both).
+    fn same_dtype(&self, op: &'static str, other: &Tensor) -> Result<()> {
+        if self.dtype() != other.dtype() {
+            return Err(Error::DTypeMismatch { op, expected: self.dtype(), received: other.dtype() });
+        }
+        Ok(())
+    }
+
     fn check_binary(&self, op: &'static str, rhs: &Tensor) -> Result<Shape> {
         self.same_device(op, rhs)?;
-        if self.dtype() != rhs.dtype() {
-            return Err(Error::DTypeMismatch { op, expected: self.dtype(), received: rhs.dtype() });
-        }
+        self.same_dtype(op, rhs)?;
         Shape::broadcast(op, self.shape(), rhs.shape())
     }
 
@@ -611,8 +617,7 @@ impl Tensor {
         }
         // Fold a rank>2 lhs into rows when rhs is a plain matrix: one big GEMM.
         if lr > 2 && rr == 2 && !trans_lhs {
-            let rows = self.numel() / k.max(1);
-            let rows = if k == 0 { self.dims()[..lr - 1].iter().product() } else { rows };
+            let rows: usize = self.dims()[..lr - 1].iter().product();
             let flat = self.reshape([rows, k])?;
             let out = flat.matmul_t(rhs, false, trans_rhs)?;
             let mut dims = self.dims()[..lr - 1].to_vec();
@@ -798,11 +803,7 @@ impl Tensor {
         let mut total = 0;
         for t in tensors {
             first.same_device("concat", t)?;
-            first.expect_dtype("concat", t.dtype()).map_err(|_| Error::DTypeMismatch {
-                op: "concat",
-                expected: first.dtype(),
-                received: t.dtype(),
-            })?;
+            first.same_dtype("concat", t)?;
             let fits = t.rank() == first.rank() && (0..t.rank()).all(|i| i == a || t.dims()[i] == first.dims()[i]);
             if !fits {
                 return Err(Error::ShapeMismatch {
@@ -858,11 +859,7 @@ impl Tensor {
         self.same_device("index_add", indices)?;
         self.same_device("index_add", src)?;
         indices.expect_dtype("index_add", DType::I64)?;
-        self.expect_dtype("index_add", src.dtype()).map_err(|_| Error::DTypeMismatch {
-            op: "index_add",
-            expected: self.dtype(),
-            received: src.dtype(),
-        })?;
+        self.same_dtype("index_add", src)?;
         if indices.rank() != 1 {
             return Err(Error::InvalidShape {
                 op: "index_add",
@@ -946,8 +943,9 @@ impl Tensor {
     pub fn one_hot(&self, depth: usize) -> Result<Tensor> {
         self.expect_dtype("one_hot", DType::I64)?;
         if self.numel() > 0 {
-            let lo = self.reshape([self.numel()])?.min(0, false)?.to_scalar::<i64>()?;
-            let hi = self.reshape([self.numel()])?.max(0, false)?.to_scalar::<i64>()?;
+            let flat = self.reshape([self.numel()])?;
+            let lo = flat.min(0, false)?.to_scalar::<i64>()?;
+            let hi = flat.max(0, false)?.to_scalar::<i64>()?;
             let bad = if lo < 0 {
                 Some(lo)
             } else if hi >= depth as i64 {
