@@ -252,6 +252,124 @@ impl FromStr for Initializer {
     }
 }
 
+fn class_name(init: &Initializer) -> &'static str {
+    match init {
+        Initializer::Zeros => "Zeros",
+        Initializer::Ones => "Ones",
+        Initializer::Constant(_) => "Constant",
+        Initializer::RandomUniform { .. } => "RandomUniform",
+        Initializer::RandomNormal { .. } => "RandomNormal",
+        Initializer::TruncatedNormal { .. } => "TruncatedNormal",
+        Initializer::VarianceScaling { .. } => "VarianceScaling",
+        Initializer::GlorotUniform => "GlorotUniform",
+        Initializer::GlorotNormal => "GlorotNormal",
+        Initializer::HeUniform => "HeUniform",
+        Initializer::HeNormal => "HeNormal",
+        Initializer::LecunUniform => "LecunUniform",
+        Initializer::LecunNormal => "LecunNormal",
+    }
+}
+
+impl Initializer {
+    /// Keras' serialized form: `{"class_name": "RandomUniform", "config": {"minval": -0.05, "maxval": 0.05}}`.
+    pub fn to_config(&self) -> serde_json::Value {
+        use serde_json::json;
+        let config = match *self {
+            Initializer::Constant(value) => json!({ "value": value }),
+            Initializer::RandomUniform { minval, maxval } => json!({ "minval": minval, "maxval": maxval }),
+            Initializer::RandomNormal { mean, stddev } | Initializer::TruncatedNormal { mean, stddev } => {
+                json!({ "mean": mean, "stddev": stddev })
+            }
+            Initializer::VarianceScaling { scale, mode, distribution } => json!({
+                "scale": scale,
+                "mode": match mode { FanMode::FanIn => "fan_in", FanMode::FanOut => "fan_out", FanMode::FanAvg => "fan_avg" },
+                "distribution": match distribution {
+                    Distribution::TruncatedNormal => "truncated_normal",
+                    Distribution::UntruncatedNormal => "untruncated_normal",
+                    Distribution::Uniform => "uniform",
+                },
+            }),
+            _ => json!({}),
+        };
+        json!({ "class_name": class_name(self), "config": config })
+    }
+
+    /// Reads [`to_config`](Self::to_config)'s form, or a plain Keras name (`"he_normal"`).
+    pub fn from_config(value: &serde_json::Value) -> Result<Self> {
+        let bad = |m: String| Error::Config(format!("initializer: {m}"));
+        if let Some(name) = value.as_str() {
+            return name.parse();
+        }
+        let class = value
+            .get("class_name")
+            .and_then(|c| c.as_str())
+            .ok_or_else(|| bad(format!("expected a name or {{\"class_name\": ...}}, received {value}")))?;
+        let empty = serde_json::Value::Object(Default::default());
+        let config = value.get("config").unwrap_or(&empty);
+        let num = |key: &str, default: f32| -> Result<f32> {
+            match config.get(key) {
+                None | Some(serde_json::Value::Null) => Ok(default),
+                Some(v) => v
+                    .as_f64()
+                    .map(|v| v as f32)
+                    .ok_or_else(|| bad(format!("{class}.{key} must be a number, received {v}"))),
+            }
+        };
+        let text = |key: &str, default: &'static str| -> String {
+            config.get(key).and_then(|v| v.as_str()).unwrap_or(default).to_string()
+        };
+        Ok(match class {
+            "Zeros" => Initializer::Zeros,
+            "Ones" => Initializer::Ones,
+            "Constant" => Initializer::Constant(num("value", 0.0)?),
+            "RandomUniform" => {
+                Initializer::RandomUniform { minval: num("minval", -0.05)?, maxval: num("maxval", 0.05)? }
+            }
+            "RandomNormal" => Initializer::RandomNormal { mean: num("mean", 0.0)?, stddev: num("stddev", 0.05)? },
+            "TruncatedNormal" => Initializer::TruncatedNormal { mean: num("mean", 0.0)?, stddev: num("stddev", 0.05)? },
+            "VarianceScaling" => Initializer::VarianceScaling {
+                scale: num("scale", 1.0)?,
+                mode: match text("mode", "fan_in").as_str() {
+                    "fan_in" => FanMode::FanIn,
+                    "fan_out" => FanMode::FanOut,
+                    "fan_avg" => FanMode::FanAvg,
+                    other => return Err(bad(format!("unknown mode `{other}`; valid: fan_in, fan_out, fan_avg"))),
+                },
+                distribution: match text("distribution", "truncated_normal").as_str() {
+                    "truncated_normal" => Distribution::TruncatedNormal,
+                    "untruncated_normal" | "normal" => Distribution::UntruncatedNormal,
+                    "uniform" => Distribution::Uniform,
+                    other => {
+                        return Err(bad(format!(
+                            "unknown distribution `{other}`; valid: truncated_normal, untruncated_normal, uniform"
+                        )))
+                    }
+                },
+            },
+            "GlorotUniform" => Initializer::GlorotUniform,
+            "GlorotNormal" => Initializer::GlorotNormal,
+            "HeUniform" => Initializer::HeUniform,
+            "HeNormal" => Initializer::HeNormal,
+            "LecunUniform" => Initializer::LecunUniform,
+            "LecunNormal" => Initializer::LecunNormal,
+            other => return Err(bad(format!("unknown class `{other}`"))),
+        })
+    }
+}
+
+impl serde::Serialize for Initializer {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.to_config().serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Initializer {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        Initializer::from_config(&v).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +384,31 @@ mod tests {
     fn draw(init: Initializer, shape: &[usize]) -> Vec<f32> {
         let dev = strata_native::device();
         init.init(&Shape::from(shape), &mut Rng::seed(1), &dev).unwrap().to_vec::<f32>().unwrap()
+    }
+
+    #[test]
+    fn config_round_trips_every_initializer() {
+        let all = [
+            Initializer::Zeros,
+            Initializer::Ones,
+            Initializer::Constant(0.5),
+            Initializer::RandomUniform { minval: -1.0, maxval: 2.0 },
+            Initializer::RandomNormal { mean: 1.0, stddev: 0.5 },
+            Initializer::TruncatedNormal { mean: 0.0, stddev: 0.1 },
+            Initializer::VarianceScaling { scale: 2.0, mode: FanMode::FanOut, distribution: Distribution::Uniform },
+            Initializer::GlorotUniform,
+            Initializer::GlorotNormal,
+            Initializer::HeUniform,
+            Initializer::HeNormal,
+            Initializer::LecunUniform,
+            Initializer::LecunNormal,
+        ];
+        for init in all {
+            assert_eq!(Initializer::from_config(&init.to_config()).unwrap(), init);
+        }
+        assert_eq!(Initializer::from_config(&serde_json::json!("he_normal")).unwrap(), Initializer::HeNormal);
+        let e = Initializer::from_config(&serde_json::json!({"class_name": "Orthogonal"})).unwrap_err();
+        assert!(e.to_string().contains("Orthogonal"), "{e}");
     }
 
     #[test]

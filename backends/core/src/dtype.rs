@@ -7,11 +7,16 @@ use std::fmt;
 /// `F32` holds values (activations, weights, gradients); `I64` holds labels and
 /// token ids. Arithmetic on `I64` tensors is supported, but gradients flow only
 /// through `F32` tensors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// In configs (JSON) it is written with Keras' names, `"float32"` and
+/// `"int64"`; `"f32"` and `"i64"` are accepted too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum DType {
     /// 32-bit IEEE float.
+    #[serde(rename = "float32", alias = "f32")]
     F32,
     /// 64-bit signed integer (labels, token ids, indices).
+    #[serde(rename = "int64", alias = "i64")]
     I64,
 }
 

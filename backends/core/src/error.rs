@@ -110,12 +110,40 @@ pub enum Error {
         /// What was wrong, with the value received.
         message: String,
     },
+    /// A plain message, raised by code that does not know its own name yet
+    /// (a layer's `build` or `call`; the model wraps it in [`Error::Layer`]).
+    #[error("{0}")]
+    Message(String),
+    /// An error raised by, or about, one layer of a model.
+    #[error("{layer}: {source}")]
+    Layer {
+        /// The layer, as `name (ClassName)`.
+        layer: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
+    /// A model graph that cannot be built (disconnected, cyclic, duplicate names, ...).
+    #[error("model graph: {0}")]
+    Graph(String),
+    /// A configuration (layer or model JSON) that cannot be read.
+    #[error("config: {0}")]
+    Config(String),
 }
 
 /// `Result` with strata's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
+    /// Shorthand for [`Error::Message`].
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Message(message.into())
+    }
+
+    /// Wraps `self` as raised by `layer` (`"dense_2 (Dense)"`).
+    pub fn in_layer(self, layer: impl Into<String>) -> Self {
+        Error::Layer { layer: layer.into(), source: Box::new(self) }
+    }
+
     /// Shorthand for [`Error::InvalidArgument`].
     pub fn invalid(op: &'static str, message: impl Into<String>) -> Self {
         Error::InvalidArgument { op, message: message.into() }

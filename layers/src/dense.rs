@@ -1,0 +1,181 @@
+//! `Dense`: `activation(x · kernel + bias)`, Keras' densely-connected layer.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Error, Result, Tensor};
+
+use crate::meta::{from_json, named, Meta};
+use crate::{Activation, BuildContext, CallContext, Initializer, Layer, Regularizer, Resolve, TensorSpec};
+
+/// A densely-connected layer: `activation(x · kernel + bias)`.
+///
+/// `kernel` is `[in, units]` and `bias` `[units]`, as in Keras. On input of
+/// rank 3 or more it applies to the last axis.
+///
+/// # Shapes
+/// - input: `(batch, ..., in)`, `f32`
+/// - output: `(batch, ..., units)`
+///
+/// # Masks
+/// Passes an incoming mask through.
+///
+/// ```
+/// use strata_layers::{Dense, Layer};
+/// let layer = Dense::new(64).activation("relu").use_bias(false);
+/// assert_eq!(layer.config()["units"], 64);
+/// assert_eq!(layer.config()["activation"], "relu");
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dense {
+    units: usize,
+    #[serde(default = "linear")]
+    activation: Activation,
+    #[serde(default = "yes")]
+    use_bias: bool,
+    #[serde(default = "glorot")]
+    kernel_initializer: Initializer,
+    #[serde(default = "zeros")]
+    bias_initializer: Initializer,
+    #[serde(default)]
+    kernel_regularizer: Option<Regularizer>,
+    #[serde(default)]
+    bias_regularizer: Option<Regularizer>,
+    #[serde(skip)]
+    meta: Meta,
+    #[serde(skip)]
+    input_dim: Option<usize>,
+}
+
+fn linear() -> Activation {
+    Activation::Linear
+}
+fn yes() -> bool {
+    true
+}
+fn glorot() -> Initializer {
+    Initializer::GlorotUniform
+}
+fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+
+named!(Dense);
+
+impl Dense {
+    /// A layer with `units` outputs, no activation, a bias, Glorot-uniform kernel.
+    pub fn new(units: usize) -> Self {
+        let mut meta = Meta::default();
+        meta.require(units > 0, || format!("units must be > 0, received {units}"));
+        Dense {
+            units,
+            activation: Activation::Linear,
+            use_bias: true,
+            kernel_initializer: Initializer::GlorotUniform,
+            bias_initializer: Initializer::Zeros,
+            kernel_regularizer: None,
+            bias_regularizer: None,
+            meta,
+            input_dim: None,
+        }
+    }
+
+    /// The activation, typed or by name (`"relu"`).
+    pub fn activation(mut self, activation: impl Resolve<Activation>) -> Self {
+        if let Some(a) = self.meta.keep(activation.resolve()) {
+            self.activation = a;
+        }
+        self
+    }
+
+    /// Whether to add a bias (default true).
+    pub fn use_bias(mut self, use_bias: bool) -> Self {
+        self.use_bias = use_bias;
+        self
+    }
+
+    /// The kernel's initializer (default `glorot_uniform`).
+    pub fn kernel_initializer(mut self, init: impl Resolve<Initializer>) -> Self {
+        if let Some(i) = self.meta.keep(init.resolve()) {
+            self.kernel_initializer = i;
+        }
+        self
+    }
+
+    /// The bias' initializer (default `zeros`).
+    pub fn bias_initializer(mut self, init: impl Resolve<Initializer>) -> Self {
+        if let Some(i) = self.meta.keep(init.resolve()) {
+            self.bias_initializer = i;
+        }
+        self
+    }
+
+    /// A penalty on the kernel, added to the training loss.
+    pub fn kernel_regularizer(mut self, reg: Regularizer) -> Self {
+        self.meta.keep(reg.validate());
+        self.kernel_regularizer = Some(reg);
+        self
+    }
+
+    /// A penalty on the bias, added to the training loss.
+    pub fn bias_regularizer(mut self, reg: Regularizer) -> Self {
+        self.meta.keep(reg.validate());
+        self.bias_regularizer = Some(reg);
+        self
+    }
+
+    /// Rebuilds the layer from [`Layer::config`].
+    pub fn from_config(config: &Value) -> Result<Self> {
+        let d: Dense = from_json("Dense", config)?;
+        Ok(Dense { meta: Dense::new(d.units).meta, ..d })
+    }
+}
+
+impl Layer for Dense {
+    fn class_name(&self) -> &str {
+        "Dense"
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
+        self.meta.check()?;
+        let x = &inputs[0];
+        crate::layer::expect_float(x)?;
+        if x.rank() < 2 {
+            return Err(Error::msg(format!("expects input of rank >= 2 (batch, ..., features), received {x}")));
+        }
+        let Some(features) = x.last() else {
+            return Err(Error::msg(format!("needs a known last axis, received {x}")));
+        };
+        if let Some(expected) = self.input_dim {
+            if expected != features {
+                return Err(Error::msg(format!("expects last axis {expected}, received {x}")));
+            }
+        }
+        ctx.add_weight_with("kernel", [features, self.units], self.kernel_initializer, true, self.kernel_regularizer)?;
+        if self.use_bias {
+            ctx.add_weight_with("bias", [self.units], self.bias_initializer, true, self.bias_regularizer)?;
+        }
+        self.input_dim = Some(features);
+        Ok(x.with_last(self.units))
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        let mut y = inputs[0].matmul(&ctx.weight("kernel")?)?;
+        if self.use_bias {
+            y = y.add(&ctx.weight("bias")?)?;
+        }
+        self.activation.apply(&y)
+    }
+
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
+    fn config(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    fn name_hint(&self) -> Option<&str> {
+        self.meta.name.as_deref()
+    }
+}

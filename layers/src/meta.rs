@@ -1,0 +1,58 @@
+//! Bookkeeping that every built-in layer carries besides its arguments.
+
+use strata_core::{Error, Result};
+
+/// A built-in layer's name (if given) and the first invalid argument passed
+/// to its builder methods, reported when the layer is built.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Meta {
+    pub(crate) name: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+impl Meta {
+    /// Records `result`'s error (the first one wins) and returns its value.
+    pub(crate) fn keep<T>(&mut self, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error.get_or_insert_with(|| e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Records an invalid argument unless `ok`.
+    pub(crate) fn require(&mut self, ok: bool, message: impl FnOnce() -> String) {
+        if !ok {
+            self.error.get_or_insert_with(message);
+        }
+    }
+
+    /// The recorded argument error, if any.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.error {
+            Some(m) => Err(Error::msg(m.clone())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Adds `pub fn name(self, &str) -> Self` to a built-in layer with a `meta: Meta` field.
+macro_rules! named {
+    ($t:ty) => {
+        impl $t {
+            /// Names the layer (default: its snake_case type plus a counter, `dense_1`).
+            pub fn name(mut self, name: &str) -> Self {
+                self.meta.name = Some(name.to_string());
+                self
+            }
+        }
+    };
+}
+pub(crate) use named;
+
+/// Reads a layer's config with serde, naming the layer in the error.
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(class: &str, config: &serde_json::Value) -> Result<T> {
+    serde_json::from_value(config.clone()).map_err(|e| Error::Config(format!("{class}: {e} (in {config})")))
+}

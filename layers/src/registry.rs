@@ -1,0 +1,77 @@
+//! Layers by class name, for rebuilding models from their config: the
+//! built-in layers plus any custom layer registered with [`register_layer`].
+//!
+//! ```
+//! use serde_json::json;
+//! use strata_layers::{layer_from_config, Layer};
+//! let layer = layer_from_config("Dense", &json!({"units": 4, "activation": "relu"})).unwrap();
+//! assert_eq!(layer.config()["units"], 4);
+//! let e = layer_from_config("Dens", &json!({})).err().unwrap();
+//! assert!(e.to_string().contains("Dense"));
+//! ```
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use serde_json::Value;
+use strata_core::{Error, Result};
+
+use crate::Layer;
+
+/// Rebuilds a layer from its config.
+pub type LayerFactory = Arc<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync>;
+
+type Builtin = fn(&Value) -> Result<Box<dyn Layer>>;
+
+fn boxed<L: Layer>(r: Result<L>) -> Result<Box<dyn Layer>> {
+    r.map(|l| Box::new(l) as Box<dyn Layer>)
+}
+
+/// The built-in layers, by class name.
+fn builtins() -> &'static [(&'static str, Builtin)] {
+    use crate::*;
+    &[("Dense", |c| boxed(Dense::from_config(c)))]
+}
+
+fn custom() -> &'static RwLock<BTreeMap<String, LayerFactory>> {
+    static CUSTOM: OnceLock<RwLock<BTreeMap<String, LayerFactory>>> = OnceLock::new();
+    CUSTOM.get_or_init(Default::default)
+}
+
+/// Registers a custom layer type under its class name, so that models using
+/// it can be rebuilt from their config. Registering a name again replaces
+/// the factory; a built-in name is an error.
+pub fn register_layer(
+    class_name: &str,
+    factory: impl Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync + 'static,
+) -> Result<()> {
+    if builtins().iter().any(|(n, _)| *n == class_name) {
+        return Err(Error::invalid("register_layer", format!("`{class_name}` is a built-in layer")));
+    }
+    let mut map = custom().write().unwrap_or_else(|e| e.into_inner());
+    map.insert(class_name.to_string(), Arc::new(factory));
+    Ok(())
+}
+
+/// Every class name [`layer_from_config`] knows: built-in, then registered.
+pub fn registered_layers() -> Vec<String> {
+    let mut names: Vec<String> = builtins().iter().map(|(n, _)| n.to_string()).collect();
+    names.extend(custom().read().unwrap_or_else(|e| e.into_inner()).keys().cloned());
+    names
+}
+
+/// Rebuilds a layer of type `class_name` from its config. An unknown type is
+/// an error that lists the known ones.
+pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Layer>> {
+    if let Some((_, f)) = builtins().iter().find(|(n, _)| *n == class_name) {
+        return f(config);
+    }
+    let factory = custom().read().unwrap_or_else(|e| e.into_inner()).get(class_name).cloned();
+    match factory {
+        Some(f) => f(config),
+        None => Err(Error::Config(format!(
+            "unknown layer type `{class_name}`; known: {} (register custom layers with register_layer)",
+            registered_layers().join(", ")
+        ))),
+    }
+}
