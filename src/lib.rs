@@ -31,11 +31,52 @@ pub use strata_core::{
 };
 
 pub mod backend;
+mod model;
+mod sequential;
+mod summary;
+mod symbolic;
+
+pub use model::{BuildOptions, LayerRef, Model};
+pub use sequential::{Sequential, SequentialItem};
+pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
+
+/// Layers, activations, initializers and the [`Layer`](layers::Layer) trait
+/// (the `strata-layers` crate).
+pub mod layers {
+    pub use strata_layers::*;
+}
 
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use crate::backend;
+    pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
+    pub use strata_layers::{
+        Activation, BuildContext, CallContext, Dense, Initializer, Layer, Regularizer, TensorSpec, Weight,
+    };
+}
+
+static SEED: std::sync::Mutex<Option<u64>> = std::sync::Mutex::new(None);
+
+/// Sets the seed used by models built without an explicit one (Keras'
+/// `keras.utils.set_random_seed`): the same seed gives the same initial
+/// weights, on every backend. `None` goes back to a fresh seed per model.
+pub fn set_random_seed(seed: impl Into<Option<u64>>) {
+    *SEED.lock().unwrap_or_else(|e| e.into_inner()) = seed.into();
+}
+
+pub(crate) fn global_seed() -> Option<u64> {
+    *SEED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `(32, 784)`: a concrete shape written like Keras writes shapes.
+pub(crate) fn shape_tuple(dims: &[usize]) -> String {
+    let parts: Vec<String> = dims.iter().map(usize::to_string).collect();
+    if parts.len() == 1 {
+        format!("({},)", parts[0])
+    } else {
+        format!("({})", parts.join(", "))
+    }
 }
 
 /// The README's code blocks, compiled and run as doctests.
