@@ -30,7 +30,21 @@ fn boxed<L: Layer>(r: Result<L>) -> Result<Box<dyn Layer>> {
 /// The built-in layers, by class name.
 fn builtins() -> &'static [(&'static str, Builtin)] {
     use crate::*;
-    &[("Dense", |c| boxed(Dense::from_config(c)))]
+    &[
+        ("Activation", |c| boxed(ActivationLayer::from_config(c))),
+        ("Add", |c| boxed(Add::from_config(c))),
+        ("Concatenate", |c| boxed(Concatenate::from_config(c))),
+        ("Dense", |c| boxed(Dense::from_config(c))),
+        ("Dropout", |c| boxed(Dropout::from_config(c))),
+        ("Embedding", |c| boxed(Embedding::from_config(c))),
+        ("Flatten", |c| boxed(Flatten::from_config(c))),
+        ("GlobalAveragePooling1D", |c| boxed(GlobalAveragePooling1D::from_config(c))),
+        ("GlobalMaxPooling1D", |c| boxed(GlobalMaxPooling1D::from_config(c))),
+        ("Lambda", |c| boxed(Lambda::from_config(c))),
+        ("LayerNormalization", |c| boxed(LayerNormalization::from_config(c))),
+        ("Masking", |c| boxed(Masking::from_config(c))),
+        ("Reshape", |c| boxed(Reshape::from_config(c))),
+    ]
 }
 
 fn custom() -> &'static RwLock<BTreeMap<String, LayerFactory>> {
@@ -73,5 +87,41 @@ pub fn layer_from_config(class_name: &str, config: &Value) -> Result<Box<dyn Lay
             "unknown layer type `{class_name}`; known: {} (register custom layers with register_layer)",
             registered_layers().join(", ")
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::*;
+
+    #[test]
+    fn every_builtin_round_trips_by_class_name() {
+        register_lambda(&Lambda::new("registry_test_identity", |x| Ok(x.clone())));
+        let layers: Vec<Box<dyn Layer>> = vec![
+            Box::new(ActivationLayer::new("relu")),
+            Box::new(Add::new()),
+            Box::new(Concatenate::new().axis(1)),
+            Box::new(Dense::new(3)),
+            Box::new(Dropout::new(0.5).seed(1)),
+            Box::new(Embedding::new(10, 4).mask_zero(true)),
+            Box::new(Flatten::new()),
+            Box::new(GlobalAveragePooling1D::new()),
+            Box::new(GlobalMaxPooling1D::new()),
+            Box::new(Lambda::new("registry_test_identity", |x| Ok(x.clone()))),
+            Box::new(LayerNormalization::new().epsilon(1e-5)),
+            Box::new(Masking::new(-1.0)),
+            Box::new(Reshape::new([2, -1])),
+        ];
+        let names: Vec<&str> = builtins().iter().map(|(n, _)| *n).collect();
+        assert_eq!(layers.len(), names.len());
+        for layer in &layers {
+            assert!(names.contains(&layer.class_name()), "{} is not registered", layer.class_name());
+            let back = layer_from_config(layer.class_name(), &layer.config()).unwrap();
+            assert_eq!(back.class_name(), layer.class_name());
+            assert_eq!(back.config(), layer.config(), "{}", layer.class_name());
+        }
+        assert_eq!(snake_case(GlobalAveragePooling1D::new().class_name()), "global_average_pooling1d");
+        assert!(register_layer("Masking", |_| Ok(Box::new(Masking::default()) as Box<dyn Layer>)).is_err());
     }
 }
