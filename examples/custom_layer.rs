@@ -53,7 +53,7 @@ pub fn train(dev: &Device, verbose: bool) -> Result<f32> {
     let params = model.trainable_weights();
     let mut loss_value = f32::NAN;
     for step in 0..=200 {
-        let loss = model.forward(&[x.clone()], true)?[0].sub(&y)?.square()?.mean_all()?;
+        let loss = model.forward(&x, true)?[0].sub(&y)?.square()?.mean_all()?;
         let grads = loss.backward()?;
         no_grad(|| -> Result<()> {
             for p in &params {

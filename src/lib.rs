@@ -36,7 +36,7 @@ mod sequential;
 mod summary;
 mod symbolic;
 
-pub use model::{BuildOptions, LayerRef, Model};
+pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 
@@ -52,7 +52,9 @@ pub mod prelude {
     pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
-        Activation, BuildContext, CallContext, Dense, Initializer, Layer, Regularizer, TensorSpec, Weight,
+        Activation, ActivationLayer, Add, BuildContext, CallContext, Concatenate, Dense, Dropout, Embedding, Flatten,
+        GlobalAveragePooling1D, GlobalMaxPooling1D, Initializer, Lambda, Layer, LayerNormalization, Masking,
+        Regularizer, Reshape, TensorSpec, Weight,
     };
 }
 

@@ -8,7 +8,45 @@ use serde_json::{json, Value};
 use strata_core::{Device, Error, Result, Rng, Tensor};
 use strata_layers::{snake_case, BuildContext, CallContext, Layer, TensorSpec, Weight};
 
-use crate::symbolic::{LayerCell, SymKind, SymbolicTensor};
+use crate::symbolic::{CallInputs, LayerCell, SymKind, SymbolicTensor};
+
+/// Concrete inputs for a model: one tensor (`&x`) or one per model input
+/// (`&[a, b]`, `&[&a, &b]`, `&vec`).
+pub trait ModelInputs {
+    /// The tensors, in input order.
+    fn into_tensors(self) -> Vec<Tensor>;
+}
+
+impl ModelInputs for &Tensor {
+    fn into_tensors(self) -> Vec<Tensor> {
+        vec![self.clone()]
+    }
+}
+impl ModelInputs for &[Tensor] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.to_vec()
+    }
+}
+impl<const N: usize> ModelInputs for &[Tensor; N] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.to_vec()
+    }
+}
+impl ModelInputs for &Vec<Tensor> {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.clone()
+    }
+}
+impl ModelInputs for &[&Tensor] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+impl<const N: usize> ModelInputs for &[&Tensor; N] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
 
 /// Where and how a model's weights are created.
 #[derive(Clone, Debug, Default)]
@@ -224,13 +262,16 @@ impl Model {
     /// default device: names the layers, creates their weights and infers
     /// every shape. A shape mismatch, a disconnected graph or a duplicate
     /// layer name is an error naming the layer.
-    pub fn new(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor]) -> Result<Model> {
+    ///
+    /// `inputs` and `outputs` are one symbolic tensor (`&x`) or several
+    /// (`&[a, b]`).
+    pub fn new(inputs: impl CallInputs, outputs: impl CallInputs) -> Result<Model> {
         Model::new_with(inputs, outputs, BuildOptions::default())
     }
 
     /// [`Model::new`] with an explicit device, seed or name.
-    pub fn new_with(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], options: BuildOptions) -> Result<Model> {
-        Model::assemble(inputs, outputs, options, false)
+    pub fn new_with(inputs: impl CallInputs, outputs: impl CallInputs, options: BuildOptions) -> Result<Model> {
+        Model::assemble(&inputs.into_symbols(), &outputs.into_symbols(), options, false)
     }
 
     pub(crate) fn assemble(
@@ -514,16 +555,27 @@ impl Model {
     ///
     /// Inputs are checked against the model's input specs first: a wrong
     /// count, rank, size or dtype is an error naming the input.
-    pub fn forward(&self, inputs: &[Tensor], training: bool) -> Result<Vec<Tensor>> {
+    pub fn forward(&self, inputs: impl ModelInputs, training: bool) -> Result<Vec<Tensor>> {
         Ok(self.forward_masked(inputs, training)?.0)
     }
 
     /// [`forward`](Self::forward), also returning each output's mask (for
     /// mask-aware losses and metrics).
-    pub fn forward_masked(&self, inputs: &[Tensor], training: bool) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
-        let mut rng = self.rng.lock().map(|mut r| r.fork()).map_err(|_| Error::msg("model rng lock poisoned"))?;
+    pub fn forward_masked(
+        &self,
+        inputs: impl ModelInputs,
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let inputs = inputs.into_tensors();
+        // Only training steps draw from the model's generator, so evaluating
+        // between training steps does not change the dropout sequence.
+        let mut rng = if training {
+            self.rng.lock().map(|mut r| r.fork()).map_err(|_| Error::msg("model rng lock poisoned"))?
+        } else {
+            Rng::seed(0)
+        };
         let masks = vec![None; inputs.len()];
-        self.run(inputs, &masks, training, &mut rng)
+        self.run(&inputs, &masks, training, &mut rng)
     }
 
     /// Checks concrete inputs against the model's input specs.

@@ -28,7 +28,7 @@ fn the_custom_layer_gives_the_same_numbers_on_every_backend() -> Result<()> {
     for dev in devices() {
         let model = Sequential::new().add(Input::new([3])).add(Quadratic { units: 2 }).seed(5).build_on(&dev)?;
         let x = Tensor::rand_normal([4, 3], 0.0, 1.0, &mut Rng::seed(9), &dev)?;
-        outputs.push(model.forward(&[x], false)?[0].to_vec::<f32>()?);
+        outputs.push(model.forward(&x, false)?[0].to_vec::<f32>()?);
     }
     for o in &outputs[1..] {
         for (a, b) in o.iter().zip(&outputs[0]) {

@@ -35,7 +35,7 @@ fn sequential_names_shapes_and_params_follow_keras() -> Result<()> {
 fn forward_matches_a_hand_written_computation() -> Result<()> {
     let m = seq_mlp()?;
     let x = Tensor::rand_normal([5, 4], 0.0, 1.0, &mut Rng::seed(3), &dev())?;
-    let y = &m.forward(&[x.clone()], false)?[0];
+    let y = &m.forward(&x, false)?[0];
     let (k0, b0) = (m.weight("dense.kernel")?, m.weight("dense.bias")?);
     let (k1, b1) = (m.weight("dense_1.kernel")?, m.weight("dense_1.bias")?);
     let want = x.matmul(&k0)?.add(&b0)?.relu()?.matmul(&k1)?.add(&b1)?.softmax(-1)?;
@@ -98,12 +98,12 @@ fn bad_inputs_at_run_time_are_errors_naming_the_input() -> Result<()> {
     let m = seq_mlp()?;
     let e = m.forward(&[Tensor::zeros([2, 5], DType::F32, &dev())?], false).unwrap_err().to_string();
     assert!(e.contains("input_layer") && e.contains("(None, 4)") && e.contains("(2, 5)"), "{e}");
-    let e = m.forward(&[], false).unwrap_err().to_string();
+    let e = m.forward(&Vec::new(), false).unwrap_err().to_string();
     assert!(e.contains("expects 1 input") && e.contains("received 0"), "{e}");
     // Integer features are cast to f32, as Keras does.
     let xi = Tensor::new(vec![1i64, 2, 3, 4], [1, 4], &dev())?;
     let xf = xi.cast(DType::F32)?;
-    assert_eq!(m.forward(&[xi], false)?[0].to_vec::<f32>()?, m.forward(&[xf], false)?[0].to_vec::<f32>()?);
+    assert_eq!(m.forward(&xi, false)?[0].to_vec::<f32>()?, m.forward(&xf, false)?[0].to_vec::<f32>()?);
     Ok(())
 }
 
@@ -114,7 +114,7 @@ fn graph_errors_are_clear() -> Result<()> {
     let a = Input::new([3]).name("a");
     let b = Input::new([3]).name("b");
     let y = Dense::new(2).call(&b)?;
-    let e = Model::new_with(std::slice::from_ref(&a), &[y], opts()).err().unwrap().to_string();
+    let e = Model::new_with(&a, &[y], opts()).err().unwrap().to_string();
     assert!(e.contains("disconnected") && e.contains("`b`"), "{e}");
     // An input that reaches no output.
     let y = Dense::new(2).call(&a)?;
@@ -123,15 +123,15 @@ fn graph_errors_are_clear() -> Result<()> {
     // Duplicate names.
     let x = Dense::new(2).name("head").call(&a)?;
     let y = Dense::new(2).name("head").call(&x)?;
-    let e = Model::new_with(std::slice::from_ref(&a), &[y], opts()).err().unwrap().to_string();
+    let e = Model::new_with(&a, &[y], opts()).err().unwrap().to_string();
     assert!(e.contains("duplicate layer name `head`"), "{e}");
     // A layer's output used as a model input.
     let x = Dense::new(2).call(&a)?;
-    let e = Model::new_with(std::slice::from_ref(&x), &[x.clone()], opts()).err().unwrap().to_string();
+    let e = Model::new_with(&x, &x, opts()).err().unwrap().to_string();
     assert!(e.contains("Input::new"), "{e}");
     // `.name()` on a layer's output.
     let x = Dense::new(2).call(&a)?.name("oops");
-    let e = Model::new_with(std::slice::from_ref(&a), &[x], opts()).err().unwrap().to_string();
+    let e = Model::new_with(&a, &[x], opts()).err().unwrap().to_string();
     assert!(e.contains("oops") && e.contains("name the layer"), "{e}");
     // Sequential without an Input, and empty.
     let e = Sequential::new().add(Dense::new(2)).build_on(&dev()).err().unwrap().to_string();
@@ -192,7 +192,7 @@ fn a_model_can_be_a_layer_of_another_and_gradients_reach_its_weights() -> Result
     let names: Vec<String> = outer.weights().iter().map(|w| w.name.clone()).collect();
     assert_eq!(names, ["encoder.dense.kernel", "encoder.dense.bias", "dense.kernel", "dense.bias"]);
     let xt = Tensor::rand_normal([6, 3], 0.0, 1.0, &mut Rng::seed(2), &dev())?;
-    let loss = outer.forward(&[xt], true)?[0].square()?.mean_all()?;
+    let loss = outer.forward(&xt, true)?[0].square()?.mean_all()?;
     let grads = loss.backward()?;
     let g = grads.get(&inner_kernel).expect("gradient reaches the nested model");
     assert!(g.abs()?.sum_all()?.to_scalar::<f32>()? > 0.0);
@@ -253,5 +253,42 @@ fn model_config_lists_layers_and_connections() -> Result<()> {
     assert_eq!(c["layers"][1]["inbound_nodes"][0][0][0], "dense");
     assert_eq!(c["inputs"][0]["config"]["shape"][0], 4);
     assert_eq!(c["outputs"][0][0], "dense_1");
+    Ok(())
+}
+
+#[test]
+fn functional_summary_matches_keras_layout() -> Result<()> {
+    let a = Input::new([32]).name("a");
+    let b = Input::new([8]).name("b");
+    let x = Concatenate::new().call(&[&a, &b])?;
+    let x = Dense::new(64).activation("relu").call(&x)?;
+    let out = Dense::new(1).activation("sigmoid").call(&x)?;
+    let m = Model::new_with(&[a, b], &[out], BuildOptions::new().device(&dev()))?;
+    // Printed by Keras 3.15 (JAX) for the same model, with Keras' session-wide
+    // counters (functional_1, dense_2, dense_3) replaced by strata's per-model
+    // names (functional, dense, dense_1):
+    //   a = keras.Input((32,), name="a"); b = keras.Input((8,), name="b")
+    //   x = keras.layers.Concatenate()([a, b]); x = keras.layers.Dense(64, activation="relu")(x)
+    //   keras.Model([a, b], keras.layers.Dense(1, activation="sigmoid")(x)).summary()
+    let expected = "\
+Model: \"functional\"
+┏━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━┳━━━━━━━━━━━━━━━━━━━━━━━━━━━━┓
+┃ Layer (type)                  ┃ Output Shape              ┃         Param # ┃ Connected to               ┃
+┡━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━╇━━━━━━━━━━━━━━━━━━━━━━━━━━━━┩
+│ a (InputLayer)                │ (None, 32)                │               0 │ -                          │
+├───────────────────────────────┼───────────────────────────┼─────────────────┼────────────────────────────┤
+│ b (InputLayer)                │ (None, 8)                 │               0 │ -                          │
+├───────────────────────────────┼───────────────────────────┼─────────────────┼────────────────────────────┤
+│ concatenate (Concatenate)     │ (None, 40)                │               0 │ a[0][0], b[0][0]           │
+├───────────────────────────────┼───────────────────────────┼─────────────────┼────────────────────────────┤
+│ dense (Dense)                 │ (None, 64)                │           2,624 │ concatenate[0][0]          │
+├───────────────────────────────┼───────────────────────────┼─────────────────┼────────────────────────────┤
+│ dense_1 (Dense)               │ (None, 1)                 │              65 │ dense[0][0]                │
+└───────────────────────────────┴───────────────────────────┴─────────────────┴────────────────────────────┘
+ Total params: 2,689 (10.50 KB)
+ Trainable params: 2,689 (10.50 KB)
+ Non-trainable params: 0 (0.00 B)
+";
+    assert_eq!(m.summary_string(), expected, "\n{}", m.summary_string());
     Ok(())
 }

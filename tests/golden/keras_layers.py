@@ -362,6 +362,15 @@ for name, eps, center, scale, in_shape in [
     add_case(name, "LayerNormalization", cfg, layer, [x], weights=w)
 
 # --------------------------------------------------------------------------
+# The tanh approximation of GELU (strata's "gelu_tanh"; Keras'
+# gelu(approximate=True)). Appended last to keep earlier draws stable.
+# --------------------------------------------------------------------------
+add_case("activation_gelu_tanh", "Activation", {"activation": "gelu_tanh"},
+         keras.layers.Activation(
+             lambda t: keras.activations.gelu(t, approximate=True)),
+         [ACT_X], note="keras.activations.gelu(x, approximate=True)")
+
+# --------------------------------------------------------------------------
 # write
 # --------------------------------------------------------------------------
 doc = {
