@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Result, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{Activation, BuildContext, CallContext, Layer, Resolve, TensorSpec};
 
 /// Applies an [`Activation`] elementwise (softmax: over the last axis) —
@@ -66,13 +66,7 @@ impl Layer for ActivationLayer {
         true
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Result, Rng, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{BuildContext, CallContext, Layer, TensorSpec};
 
 /// During training, sets each input element to zero with probability `rate`
@@ -110,13 +110,7 @@ impl Layer for Dropout {
         true
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Error, Result, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{BuildContext, CallContext, Initializer, Layer, Regularizer, Resolve, TensorSpec};
 
 /// Looks up a row of a trainable `[input_dim, output_dim]` table for every
@@ -147,13 +147,7 @@ impl Layer for Embedding {
         Ok(Some(inputs[0].ne_scalar(0.0)?.cast(DType::F32)?))
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

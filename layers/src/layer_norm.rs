@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{BuildContext, CallContext, Initializer, Layer, Resolve, TensorSpec};
 
 /// Normalizes over the last axis, then scales and shifts —
@@ -164,13 +164,7 @@ impl Layer for LayerNormalization {
         true
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

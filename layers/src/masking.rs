@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{BuildContext, CallContext, Layer, TensorSpec};
 
 /// Masks the timesteps whose features all equal `mask_value` — Keras'
@@ -92,13 +92,7 @@ impl Layer for Masking {
         Ok(Some(self.mask_of(&inputs[0])?))
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{Arity, BuildContext, CallContext, Layer, TensorSpec};
 
 /// Whether two axis sizes can be the same at run time (`None` fits anything).
@@ -171,13 +171,7 @@ impl Layer for Concatenate {
         mask_product(masks)
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 /// Adds its inputs elementwise — Keras' `Add`.
@@ -264,13 +258,7 @@ impl Layer for Add {
         mask_product(masks)
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]

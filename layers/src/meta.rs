@@ -52,6 +52,21 @@ macro_rules! named {
 }
 pub(crate) use named;
 
+/// The `config` and `name_hint` methods of a built-in layer whose config is
+/// its serde form and whose name lives in `meta`.
+macro_rules! config_from_serde {
+    () => {
+        fn config(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+
+        fn name_hint(&self) -> Option<&str> {
+            self.meta.name.as_deref()
+        }
+    };
+}
+pub(crate) use config_from_serde;
+
 /// Reads a layer's config with serde, naming the layer in the error.
 pub(crate) fn from_json<T: serde::de::DeserializeOwned>(class: &str, config: &serde_json::Value) -> Result<T> {
     serde_json::from_value(config.clone()).map_err(|e| Error::Config(format!("{class}: {e} (in {config})")))

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result, Shape, Tensor};
 
-use crate::meta::{from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{BuildContext, CallContext, Layer, TensorSpec};
 
 /// The output spec of a global 1-D pooling: `(batch, steps, features)` → `(batch, features)`.
@@ -98,13 +98,7 @@ impl Layer for GlobalAveragePooling1D {
         Ok(None)
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 /// The maximum over the steps — Keras' `GlobalMaxPooling1D`.
@@ -179,13 +173,7 @@ impl Layer for GlobalMaxPooling1D {
         Ok(None)
     }
 
-    fn config(&self) -> Value {
-        serde_json::to_value(self).unwrap_or(Value::Null)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
+    config_from_serde!();
 }
 
 #[cfg(test)]
