@@ -183,11 +183,9 @@ impl LayerRef<'_> {
 
     /// Looks up one weight by its short name.
     pub fn weight(&self, name: &str) -> Result<Tensor> {
-        let ws = self.weights();
-        ws.iter().find(|w| w.name == name).map(|w| w.value.clone()).ok_or_else(|| {
-            let have: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
-            Error::msg(format!("no weight `{name}`; it has [{}]", have.join(", "))).in_layer(self.label())
-        })
+        find_weight(&self.weights(), name)
+            .map(|w| w.value.clone())
+            .map_err(|have| Error::msg(format!("no weight `{name}`; it has {have}")).in_layer(self.label()))
     }
 
     /// Number of scalars in the layer's weights.
@@ -215,12 +213,20 @@ impl LayerRef<'_> {
 }
 
 /// A layer's own weights followed by those of layers nested inside it.
-fn layer_weights(cell: &LayerCell) -> Vec<Weight> {
+pub(crate) fn layer_weights(cell: &LayerCell) -> Vec<Weight> {
     let mut ws = cell.weights.read().map(|w| w.clone()).unwrap_or_default();
     if let Ok(layer) = cell.layer.read() {
         ws.extend(layer.nested_weights());
     }
     ws
+}
+
+/// The weight named `name`, or the list of names there are (for the error).
+fn find_weight<'w>(ws: &'w [Weight], name: &str) -> std::result::Result<&'w Weight, String> {
+    ws.iter().find(|w| w.name == name).ok_or_else(|| {
+        let have: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
+        format!("[{}]", have.join(", "))
+    })
 }
 
 fn assign_checked(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
@@ -295,7 +301,7 @@ impl Model {
         // Inputs: declared, unique, and made by Input::new.
         let mut value_of: HashMap<u64, usize> = HashMap::new();
         let mut producers = Vec::new();
-        let mut value_specs: Vec<Option<TensorSpec>> = Vec::new();
+        let mut value_specs: Vec<TensorSpec> = Vec::new();
         let mut input_names: Vec<Option<String>> = Vec::new();
         let mut input_specs = Vec::new();
         for (i, sym) in inputs.iter().enumerate() {
@@ -311,7 +317,7 @@ impl Model {
                 return Err(Error::Graph(format!("model input {i} is listed twice")));
             }
             producers.push(Producer::Input(i));
-            value_specs.push(Some(spec.clone()));
+            value_specs.push(spec.clone());
             input_names.push(name.clone());
             input_specs.push(spec.clone());
         }
@@ -392,7 +398,7 @@ impl Model {
             let SymKind::Call { layer, inputs: args } = &sym.0.kind else { continue };
             let li = layer_index[&layer.id];
             let arg_values: Vec<usize> = args.iter().map(|a| value_of[&a.0.id]).collect();
-            let specs: Vec<TensorSpec> = arg_values.iter().filter_map(|&v| value_specs[v].clone()).collect();
+            let specs: Vec<TensorSpec> = arg_values.iter().map(|&v| value_specs[v].clone()).collect();
             let entry = &mut layers[li];
             let mut guard = entry.cell.layer.write().map_err(|_| Error::msg("layer lock poisoned"))?;
             let label = format!("{} ({})", entry.name, guard.class_name());
@@ -408,7 +414,7 @@ impl Model {
             drop((weights, guard));
             entry.output_specs.push(spec.clone());
             let out = value_specs.len();
-            value_specs.push(Some(spec));
+            value_specs.push(spec);
             value_of.insert(sym.0.id, out);
             producers.push(Producer::Node(nodes.len()));
             nodes.push(Node { layer: li, inputs: arg_values, output: out });
@@ -426,7 +432,7 @@ impl Model {
             inputs,
             outputs,
             producers,
-            value_specs: value_specs.into_iter().map(|s| s.expect("every value is built in order")).collect(),
+            value_specs,
             device,
             rng: Mutex::new(rng),
         })
@@ -459,13 +465,20 @@ impl Model {
 
     /// Names of the layers producing the outputs, in order (for per-output losses).
     pub fn output_names(&self) -> Vec<&str> {
-        self.outputs
-            .iter()
-            .map(|&o| match &self.producers[o] {
-                Producer::Input(i) => self.inputs[*i].name.as_str(),
-                Producer::Node(n) => self.layers[self.nodes[*n].layer].name.as_str(),
-            })
-            .collect()
+        self.outputs.iter().map(|&o| self.value_source(o).0).collect()
+    }
+
+    /// Which input or layer produced value `v`, and which call of that layer
+    /// it was (Keras' `name[call][0]` in "Connected to" and configs).
+    pub(crate) fn value_source(&self, v: usize) -> (&str, usize) {
+        match &self.producers[v] {
+            Producer::Input(i) => (self.inputs[*i].name.as_str(), 0),
+            Producer::Node(n) => {
+                let layer = self.nodes[*n].layer;
+                let call = self.nodes[..*n].iter().filter(|m| m.layer == layer).count();
+                (self.layers[layer].name.as_str(), call)
+            }
+        }
     }
 
     /// Layer names in graph order (inputs excluded).
@@ -506,11 +519,9 @@ impl Model {
 
     /// One weight by its full name (`"dense_1.kernel"`).
     pub fn weight(&self, name: &str) -> Result<Tensor> {
-        let ws = self.weights();
-        ws.iter().find(|w| w.name == name).map(|w| w.value.clone()).ok_or_else(|| {
-            let have: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
-            Error::invalid("weight", format!("no weight named `{name}`; the model has [{}]", have.join(", ")))
-        })
+        find_weight(&self.weights(), name)
+            .map(|w| w.value.clone())
+            .map_err(|have| Error::invalid("weight", format!("no weight named `{name}`; the model has {have}")))
     }
 
     /// Replaces weights by full name (`"dense.kernel"`); each must exist and
@@ -518,13 +529,9 @@ impl Model {
     pub fn set_weights<'a>(&self, values: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<()> {
         let ws = self.weights();
         for (name, value) in values {
-            let Some(w) = ws.iter().find(|w| w.name == name) else {
-                let have: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
-                return Err(Error::invalid(
-                    "set_weights",
-                    format!("no weight named `{name}`; the model has [{}]", have.join(", ")),
-                ));
-            };
+            let w = find_weight(&ws, name).map_err(|have| {
+                Error::invalid("set_weights", format!("no weight named `{name}`; the model has {have}"))
+            })?;
             assign_checked(name, &w.value, value)?;
         }
         Ok(())
@@ -669,14 +676,8 @@ impl Model {
     /// connections, plus the model's inputs and outputs (Keras' layout).
     pub fn get_config(&self) -> Value {
         let value_name = |v: usize| -> Value {
-            match &self.producers[v] {
-                Producer::Input(i) => json!([self.inputs[*i].name, 0]),
-                Producer::Node(n) => {
-                    let node = &self.nodes[*n];
-                    let call = self.nodes[..*n].iter().filter(|m| m.layer == node.layer).count();
-                    json!([self.layers[node.layer].name, call])
-                }
-            }
+            let (name, call) = self.value_source(v);
+            json!([name, call])
         };
         let inputs: Vec<Value> = self
             .inputs

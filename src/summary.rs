@@ -1,6 +1,6 @@
 //! Keras' `model.summary()` table.
 
-use crate::model::{Model, Producer};
+use crate::model::{layer_weights, Model};
 
 /// Formats `n` with thousands separators (`200,960`).
 fn thousands(n: usize) -> String {
@@ -81,14 +81,8 @@ impl Model {
         let functional = !self.sequential;
         let mut rows: Vec<Vec<Vec<String>>> = Vec::new();
         let value_label = |v: usize| -> String {
-            match &self.producers[v] {
-                Producer::Input(i) => format!("{}[0][0]", self.inputs[*i].name),
-                Producer::Node(n) => {
-                    let node = &self.nodes[*n];
-                    let call = self.nodes[..*n].iter().filter(|m| m.layer == node.layer).count();
-                    format!("{}[{call}][0]", self.layers[node.layer].name)
-                }
-            }
+            let (name, call) = self.value_source(v);
+            format!("{name}[{call}][0]")
         };
         if functional {
             for i in &self.inputs {
@@ -106,7 +100,7 @@ impl Model {
             let class = entry.cell.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default();
             let first = !seen[node.layer];
             seen[node.layer] = true;
-            let params = if first { self.get_layer(&entry.name).map_or(0, |l| l.count_params()) } else { 0 };
+            let params = if first { layer_weights(&entry.cell).iter().map(|w| w.value.numel()).sum() } else { 0 };
             let mut row = vec![
                 vec![format!("{} ({class})", entry.name)],
                 vec![self.value_specs[node.output].to_string()],
