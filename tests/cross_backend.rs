@@ -95,3 +95,18 @@ fn same_seed_gives_the_same_random_tensors_on_every_backend() -> anyhow::Result<
     assert_eq!(a.to_vec::<f32>()?, b.to_vec::<f32>()?);
     Ok(())
 }
+
+#[test]
+fn to_device_copies_values_and_dtype_between_backends() -> anyhow::Result<()> {
+    let (native, candle) = (backend::native(), backend::candle_cpu());
+    let x = Tensor::new(vec![1.5f32, -2.0, 3.25], [3, 1], &native)?;
+    let on_candle = x.to_device(&candle)?;
+    assert_eq!(on_candle.device().name(), "candle-cpu");
+    assert_eq!(on_candle.dims(), &[3, 1]);
+    assert_eq!(on_candle.to_vec::<f32>()?, vec![1.5, -2.0, 3.25]);
+    let ids = Tensor::new(vec![7i64, -1], [2], &candle)?.to_device(&native)?;
+    assert_eq!((ids.dtype(), ids.to_vec::<i64>()?), (DType::I64, vec![7, -1]));
+    // Same device: the same tensor, no copy.
+    assert_eq!(x.to_device(&native)?.id(), x.id());
+    Ok(())
+}

@@ -289,6 +289,19 @@ impl Tensor {
         T::download(self.device(), &self.storage())
     }
 
+    /// The same values on another device (a copy through the host); a clone
+    /// when `device` is already this tensor's. The copy records no gradient.
+    pub fn to_device(&self, device: &Device) -> Result<Tensor> {
+        if self.device().same(device) {
+            return Ok(self.clone());
+        }
+        let storage = match self.dtype() {
+            DType::F32 => f32::upload(device, self.to_vec::<f32>()?)?,
+            DType::I64 => i64::upload(device, self.to_vec::<i64>()?)?,
+        };
+        Tensor::from_storage(storage, self.shape().clone(), device)
+    }
+
     /// The single value of a one-element tensor.
     pub fn to_scalar<T: Element>(&self) -> Result<T> {
         if self.numel() != 1 {
