@@ -31,6 +31,7 @@ pub use strata_core::{
 };
 
 pub mod backend;
+pub mod datasets;
 mod model;
 mod sequential;
 mod summary;

@@ -1,0 +1,401 @@
+//! Small, standard data sets for examples and tests, in the spirit of
+//! `keras.datasets`.
+//!
+//! | module | what | shape of `x` | where the data comes from |
+//! |---|---|---|---|
+//! | [`mnist`] | handwritten digits, 60000 + 10000 | `[N, 28, 28]`, `f32` in `[0, 1]` | IDX files on disk (see below) |
+//! | [`fashion_mnist`] | Zalando clothing images, 60000 + 10000 | `[N, 28, 28]`, `f32` in `[0, 1]` | IDX files on disk |
+//! | [`digits`] | scikit-learn's 8x8 digits, 1797 rows | `[1797, 64]`, `f32` in `0..=16` | shipped inside the crate |
+//! | [`iris`] | Fisher's iris, 150 rows | `[150, 4]`, `f32` (cm) | shipped inside the crate |
+//!
+//! Every loader returns labels as an `i64` tensor of shape `[N]`, and puts
+//! both tensors on the device [`backend::from_env`](crate::backend::from_env)
+//! picks (the same default a [`Model`](crate::Model) uses); move them with
+//! [`Dataset::to_device`].
+//!
+//! Keras' `(x_train, y_train), (x_test, y_test) = mnist.load_data()` reads:
+//!
+//! ```no_run
+//! # fn main() -> strata::Result<()> {
+//! use strata::datasets::mnist;
+//!
+//! let ((x_train, y_train), (x_test, y_test)) = mnist::load()?.into_xy();
+//! assert_eq!(x_train.dims(), &[60000, 28, 28]);
+//! assert_eq!(y_test.dims(), &[10000]);
+//! // For a Dense network, flatten the images: [60000, 784].
+//! let x_train = x_train.reshape([60000, 784])?;
+//! # let _ = (x_train, y_train, x_test);
+//! # Ok(()) }
+//! ```
+//!
+//! The bundled sets work anywhere, with no files at all:
+//!
+//! ```
+//! # fn main() -> strata::Result<()> {
+//! use strata::datasets::digits;
+//!
+//! let data = digits::load()?;                      // x: [1797, 64], values 0..=16
+//! let split = data.train_test_split(0.2, 42)?;     // seeded shuffle, 20 % held out
+//! assert_eq!((split.train.len(), split.test.len()), (1437, 360));
+//! let x_train = split.train.x.div_scalar(16.0)?;   // scale to [0, 1]
+//! # let _ = x_train;
+//! # Ok(()) }
+//! ```
+//!
+//! # Where the IDX files are looked up
+//!
+//! strata never downloads anything. [`mnist::load`] and
+//! [`fashion_mnist::load`] look for a folder (`mnist/` or `fashion-mnist/`)
+//! holding the four standard files (`train-images-idx3-ubyte.gz`,
+//! `train-labels-idx1-ubyte.gz`, `t10k-images-idx3-ubyte.gz`,
+//! `t10k-labels-idx1-ubyte.gz`; gzipped or not), in this order:
+//!
+//! 1. under the folder named by the `STRATA_DATA` environment variable
+//!    ([`DATA_ENV_VAR`]);
+//! 2. under the cache folder [`cache_dir`]: `$XDG_CACHE_HOME/strata/datasets`,
+//!    else `~/.cache/strata/datasets`;
+//! 3. under `shared/data` in the current folder and each of its ancestors
+//!    (a checkout next to a `shared/data` folder finds it from anywhere
+//!    inside).
+//!
+//! The first folder holding all four files wins. When none does, the error
+//! lists every place looked at and what was missing there. To read from one
+//! folder only, use [`mnist::load_from`] / [`fashion_mnist::load_from`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use strata_core::{DType, Device, Error, Result, Rng, Tensor};
+
+mod csv;
+mod idx;
+
+pub mod digits;
+pub mod fashion_mnist;
+pub mod iris;
+pub mod mnist;
+
+/// The environment variable naming a folder that holds `mnist/`,
+/// `fashion-mnist/`, ... (see [where the files are looked up](self#where-the-idx-files-are-looked-up)).
+pub const DATA_ENV_VAR: &str = "STRATA_DATA";
+
+/// The per-user cache folder searched for data sets:
+/// `$XDG_CACHE_HOME/strata/datasets`, else `$HOME/.cache/strata/datasets`;
+/// `None` when neither variable is set.
+///
+/// ```
+/// if let Some(dir) = strata::datasets::cache_dir() {
+///     assert!(dir.ends_with("strata/datasets"));
+/// }
+/// ```
+pub fn cache_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    non_empty("XDG_CACHE_HOME")
+        .or_else(|| non_empty("HOME").map(|home| home.join(".cache")))
+        .map(|cache| cache.join("strata").join("datasets"))
+}
+
+/// Examples `x` with their labels `y`: `x` has the examples along axis 0,
+/// `y` is an `i64` tensor of shape `[N]`.
+///
+/// The fields are public, so `let Dataset { x, y } = data;` takes them out;
+/// the methods return new datasets and never change `self`.
+#[derive(Clone)]
+pub struct Dataset {
+    /// The examples, `[N, ...]` (`f32` for every built-in loader).
+    pub x: Tensor,
+    /// The labels, `i64`, `[N]`.
+    pub y: Tensor,
+}
+
+/// A training set and a test set, as Keras' `load_data()` returns them.
+#[derive(Clone)]
+pub struct Split {
+    /// The examples to train on.
+    pub train: Dataset,
+    /// The held-out examples.
+    pub test: Dataset,
+}
+
+impl Dataset {
+    /// A dataset from examples and labels. `y` must be an `i64` tensor of
+    /// shape `[N]`, `x` must have `N` entries along axis 0, and both must be
+    /// on the same device.
+    ///
+    /// ```
+    /// # use strata::{datasets::Dataset, Tensor};
+    /// # fn main() -> strata::Result<()> {
+    /// let dev = strata::backend::native();
+    /// let x = Tensor::new(vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0], [3, 2], &dev)?;
+    /// let y = Tensor::new(vec![0i64, 1, 0], [3], &dev)?;
+    /// let data = Dataset::new(x, y)?;
+    /// assert_eq!(data.len(), 3);
+    /// # Ok(()) }
+    /// ```
+    pub fn new(x: Tensor, y: Tensor) -> Result<Dataset> {
+        if y.dtype() != DType::I64 {
+            return Err(Error::DTypeMismatch { op: "Dataset::new", expected: DType::I64, received: y.dtype() });
+        }
+        if y.rank() != 1 {
+            return Err(Error::InvalidShape {
+                op: "Dataset::new",
+                shape: y.shape().clone(),
+                reason: "labels must have shape [N]".into(),
+            });
+        }
+        if x.rank() == 0 || x.dims()[0] != y.dims()[0] {
+            return Err(Error::ShapeMismatch {
+                op: "Dataset::new",
+                lhs: x.shape().clone(),
+                rhs: y.shape().clone(),
+                reason: "x needs one entry along axis 0 per label".into(),
+            });
+        }
+        if !x.device().same(y.device()) {
+            return Err(Error::DeviceMismatch {
+                op: "Dataset::new",
+                lhs: x.device().name().into(),
+                rhs: y.device().name().into(),
+            });
+        }
+        Ok(Dataset { x, y })
+    }
+
+    /// The number of examples.
+    pub fn len(&self) -> usize {
+        self.y.dims().first().copied().unwrap_or(0)
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(x, y)`, for Keras-style unpacking.
+    pub fn into_xy(self) -> (Tensor, Tensor) {
+        (self.x, self.y)
+    }
+
+    /// The examples `start..start + len`.
+    pub fn narrow(&self, start: usize, len: usize) -> Result<Dataset> {
+        if start.checked_add(len).is_none_or(|end| end > self.len()) {
+            return Err(Error::invalid(
+                "Dataset::narrow",
+                format!("range {start}..{} exceeds the {} examples", start.saturating_add(len), self.len()),
+            ));
+        }
+        Ok(Dataset { x: self.x.narrow(0, start, len)?, y: self.y.narrow(0, start, len)? })
+    }
+
+    /// The first `n` examples as `train`, the rest as `test`, in order (for a
+    /// validation split, shuffle first or use [`Dataset::train_test_split`]).
+    ///
+    /// ```
+    /// # fn main() -> strata::Result<()> {
+    /// let data = strata::datasets::iris::load()?;
+    /// let split = data.split_at(100)?;
+    /// assert_eq!((split.train.len(), split.test.len()), (100, 50));
+    /// assert!(data.split_at(151).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn split_at(&self, n: usize) -> Result<Split> {
+        if n > self.len() {
+            return Err(Error::invalid(
+                "Dataset::split_at",
+                format!("cannot take {n} training examples out of {}", self.len()),
+            ));
+        }
+        Ok(Split { train: self.narrow(0, n)?, test: self.narrow(n, self.len() - n)? })
+    }
+
+    /// The examples in a random order drawn from `seed` (the same seed gives
+    /// the same order on every platform and backend).
+    pub fn shuffle(&self, seed: u64) -> Result<Dataset> {
+        let mut order: Vec<i64> = (0..self.len() as i64).collect();
+        Rng::seed(seed).shuffle(&mut order);
+        self.select(order)
+    }
+
+    /// Shuffles with `seed`, then holds out `ceil(test_fraction * N)`
+    /// examples as `test` (scikit-learn's `train_test_split(test_size=...,
+    /// random_state=seed)`; not stratified). `test_fraction` must lie
+    /// strictly between 0 and 1 and leave both parts non-empty.
+    ///
+    /// ```
+    /// # fn main() -> strata::Result<()> {
+    /// let data = strata::datasets::iris::load()?;
+    /// let split = data.train_test_split(0.2, 7)?;
+    /// assert_eq!((split.train.len(), split.test.len()), (120, 30));
+    /// // Same seed, same split.
+    /// let again = data.train_test_split(0.2, 7)?;
+    /// assert_eq!(split.test.y.to_vec::<i64>()?, again.test.y.to_vec::<i64>()?);
+    /// assert!(data.train_test_split(1.5, 7).is_err());
+    /// # Ok(()) }
+    /// ```
+    pub fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<Split> {
+        let op = "Dataset::train_test_split";
+        if !(test_fraction > 0.0 && test_fraction < 1.0) {
+            return Err(Error::invalid(op, format!("test_fraction must be in (0, 1), received {test_fraction}")));
+        }
+        let n = self.len();
+        let n_test = (test_fraction * n as f64).ceil() as usize;
+        if n_test == 0 || n_test >= n {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "test_fraction {test_fraction} of {n} examples leaves {n_test} for test and {} for training; \
+                     both need at least one",
+                    n.saturating_sub(n_test)
+                ),
+            ));
+        }
+        self.shuffle(seed)?.split_at(n - n_test)
+    }
+
+    /// The examples with every axis after the first flattened into one:
+    /// MNIST's `[N, 28, 28]` becomes `[N, 784]`, the input a `Dense` layer
+    /// expects.
+    pub fn flatten(&self) -> Result<Dataset> {
+        Ok(Dataset { x: self.x.flatten_from(1)?, y: self.y.clone() })
+    }
+
+    /// The same dataset on `device` (a copy through host memory unless it is
+    /// already there).
+    pub fn to_device(&self, device: &Device) -> Result<Dataset> {
+        Ok(Dataset { x: tensor_to_device(&self.x, device)?, y: tensor_to_device(&self.y, device)? })
+    }
+
+    /// How many examples each label has: entry `k` counts label `k`, up to
+    /// the largest label. A negative label is an error.
+    ///
+    /// ```
+    /// # fn main() -> strata::Result<()> {
+    /// assert_eq!(strata::datasets::iris::load()?.class_counts()?, vec![50, 50, 50]);
+    /// # Ok(()) }
+    /// ```
+    pub fn class_counts(&self) -> Result<Vec<usize>> {
+        let mut counts = Vec::new();
+        for label in self.y.to_vec::<i64>()? {
+            let k = usize::try_from(label)
+                .map_err(|_| Error::invalid("Dataset::class_counts", format!("negative label {label}")))?;
+            if k >= counts.len() {
+                counts.resize(k + 1, 0);
+            }
+            counts[k] += 1;
+        }
+        Ok(counts)
+    }
+
+    /// The examples at `indices` (each in `0..len`), in that order.
+    fn select(&self, indices: Vec<i64>) -> Result<Dataset> {
+        let n = indices.len();
+        let idx = Tensor::new(indices, [n], self.x.device())?;
+        Ok(Dataset { x: self.x.gather(0, &idx)?, y: self.y.gather(0, &idx)? })
+    }
+}
+
+impl Split {
+    /// `((x_train, y_train), (x_test, y_test))`, Keras' `load_data()` shape.
+    pub fn into_xy(self) -> ((Tensor, Tensor), (Tensor, Tensor)) {
+        (self.train.into_xy(), self.test.into_xy())
+    }
+
+    /// Both parts [flattened](Dataset::flatten).
+    pub fn flatten(&self) -> Result<Split> {
+        Ok(Split { train: self.train.flatten()?, test: self.test.flatten()? })
+    }
+
+    /// Both parts moved to `device` ([`Dataset::to_device`]).
+    pub fn to_device(&self, device: &Device) -> Result<Split> {
+        Ok(Split { train: self.train.to_device(device)?, test: self.test.to_device(device)? })
+    }
+}
+
+impl fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Dataset {{ x: {} {}, y: {} {}, device: {} }}",
+            self.x.dtype(),
+            self.x.shape(),
+            self.y.dtype(),
+            self.y.shape(),
+            self.x.device()
+        )
+    }
+}
+
+impl fmt::Debug for Split {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Split").field("train", &self.train).field("test", &self.test).finish()
+    }
+}
+
+fn tensor_to_device(t: &Tensor, device: &Device) -> Result<Tensor> {
+    if t.device().same(device) {
+        return Ok(t.clone());
+    }
+    match t.dtype() {
+        DType::F32 => Tensor::new(t.to_vec::<f32>()?, t.shape().clone(), device),
+        DType::I64 => Tensor::new(t.to_vec::<i64>()?, t.shape().clone(), device),
+    }
+}
+
+/// The data roots searched by the loaders, in order, each with a label for
+/// messages; `None` where a root is unknown (`$STRATA_DATA` unset), so the
+/// error can still say it was considered.
+fn search_roots() -> Vec<(String, Option<PathBuf>)> {
+    let mut roots = Vec::new();
+    match std::env::var_os(DATA_ENV_VAR).filter(|v| !v.is_empty()) {
+        Some(dir) => roots.push((format!("${DATA_ENV_VAR}"), Some(PathBuf::from(dir)))),
+        None => roots.push((format!("${DATA_ENV_VAR} (not set)"), None)),
+    }
+    match cache_dir() {
+        Some(dir) => roots.push(("cache".into(), Some(dir))),
+        None => roots.push(("cache ($XDG_CACHE_HOME and $HOME not set)".into(), None)),
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for dir in cwd.ancestors() {
+            roots.push(("shared/data".into(), Some(dir.join("shared").join("data"))));
+        }
+    }
+    roots
+}
+
+/// The first folder among `candidates` that holds every file of `files`
+/// (each `name.gz` or plain `name`), or an error listing each candidate and
+/// what it lacked, followed by `how_to`.
+fn find_files(
+    dataset: &str,
+    candidates: &[(String, Option<PathBuf>)],
+    files: &[&str],
+    how_to: &str,
+) -> Result<Vec<PathBuf>> {
+    let mut report = String::new();
+    let mut seen: Vec<&Path> = Vec::new();
+    for (label, dir) in candidates {
+        let Some(dir) = dir else {
+            report.push_str(&format!("\n  - {label}"));
+            continue;
+        };
+        if seen.contains(&dir.as_path()) {
+            continue;
+        }
+        seen.push(dir);
+        if !dir.is_dir() {
+            report.push_str(&format!("\n  - {} ({label}): no such folder", dir.display()));
+            continue;
+        }
+        let found: Vec<Option<PathBuf>> = files
+            .iter()
+            .map(|f| [dir.join(format!("{f}.gz")), dir.join(f)].into_iter().find(|p| p.is_file()))
+            .collect();
+        if found.iter().all(Option::is_some) {
+            return Ok(found.into_iter().flatten().collect());
+        }
+        let missing: Vec<String> =
+            files.iter().zip(&found).filter(|(_, p)| p.is_none()).map(|(f, _)| format!("{f}.gz")).collect();
+        report.push_str(&format!("\n  - {} ({label}): missing {}", dir.display(), missing.join(", ")));
+    }
+    Err(Error::msg(format!("{dataset}: data files not found. Looked in:{report}\n{how_to}")))
+}

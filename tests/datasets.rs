@@ -1,0 +1,196 @@
+//! The data sets against numbers computed independently from the source
+//! files (shared/data/README.md, and for sums and first values:
+//!
+//! ```python
+//! import csv, gzip
+//! rows = list(csv.reader(open("digits.csv")))[1:]
+//! sum(int(v) for r in rows for v in r[:-1])                  # 561718
+//! b = gzip.open("mnist/train-images-idx3-ubyte.gz").read()[16:]
+//! sum(b)                                                      # 1567298545
+//! ```
+//!
+//! MNIST and Fashion-MNIST are checked only where their files are found
+//! (users without the data folder still pass); where they are found, any
+//! error or wrong number fails.
+
+use strata::datasets::{digits, fashion_mnist, iris, mnist, Dataset, Split};
+use strata::Tensor;
+
+const DIGIT_COUNTS: [usize; 10] = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180];
+
+fn labels(d: &Dataset) -> Vec<i64> {
+    d.y.to_vec::<i64>().unwrap()
+}
+
+#[test]
+fn digits_match_scikit_learn() {
+    let data = digits::load().unwrap();
+    assert_eq!(data.len(), 1797);
+    assert_eq!(data.x.dims(), &[1797, 64]);
+    assert_eq!(data.x.dtype(), strata::DType::F32);
+    assert_eq!(data.class_counts().unwrap(), DIGIT_COUNTS);
+    let x = data.x.to_vec::<f32>().unwrap();
+    #[rustfmt::skip]
+    let first = [
+        0, 0, 5, 13, 9, 1, 0, 0,   0, 0, 13, 15, 10, 15, 5, 0,   0, 3, 15, 2, 0, 11, 8, 0,   0, 4, 12, 0, 0, 8, 8, 0,
+        0, 5, 8, 0, 0, 9, 8, 0,    0, 4, 11, 0, 1, 12, 7, 0,     0, 2, 14, 5, 10, 12, 0, 0,  0, 0, 6, 13, 10, 0, 0, 0,
+    ];
+    assert_eq!(x[..64], first.map(|v| v as f32));
+    assert_eq!(labels(&data)[..3], [0, 1, 2]);
+    assert_eq!(labels(&data)[1796], 8);
+    assert_eq!(x.iter().map(|&v| v as u64).sum::<u64>(), 561718);
+    assert!(x.iter().all(|&v| (0.0..=16.0).contains(&v) && v.fract() == 0.0));
+
+    let scaled = digits::load_scaled().unwrap().x.to_vec::<f32>().unwrap();
+    assert_eq!(scaled[2], 5.0 / 16.0);
+    assert_eq!(scaled.iter().fold(0.0f32, |a, &b| a.max(b)), 1.0);
+}
+
+#[test]
+fn iris_has_fifty_of_each_species() {
+    let data = iris::load().unwrap();
+    assert_eq!(data.x.dims(), &[150, 4]);
+    assert_eq!(data.class_counts().unwrap(), [50, 50, 50]);
+    let x = data.x.to_vec::<f32>().unwrap();
+    assert_eq!(x[..4], [5.1, 3.5, 1.4, 0.2]);
+    assert_eq!(x[596..], [5.9, 3.0, 5.1, 1.8]);
+    let sum: f64 = x.iter().map(|&v| f64::from(v)).sum();
+    assert!((sum - 2078.7).abs() < 1e-3, "{sum}");
+    assert_eq!(iris::CLASS_NAMES[labels(&data)[149] as usize], "virginica");
+}
+
+#[test]
+fn train_test_split_is_seeded_and_a_partition() {
+    let data = digits::load().unwrap();
+    let a = data.train_test_split(0.2, 42).unwrap();
+    let b = data.train_test_split(0.2, 42).unwrap();
+    let c = data.train_test_split(0.2, 43).unwrap();
+    assert_eq!((a.train.len(), a.test.len()), (1437, 360));
+    assert_eq!(a.train.x.dims(), &[1437, 64]);
+    assert_eq!(labels(&a.test), labels(&b.test));
+    assert_eq!(a.test.x.to_vec::<f32>().unwrap(), b.test.x.to_vec::<f32>().unwrap());
+    assert_ne!(labels(&a.test), labels(&c.test));
+
+    // Every example lands in exactly one part, with its own label: compare
+    // the multisets of (row, label) pairs.
+    let rows = |d: &Dataset| -> Vec<(Vec<u32>, i64)> {
+        let x = d.x.to_vec::<f32>().unwrap();
+        let mut r: Vec<_> = x.chunks(64).map(|c| c.iter().map(|v| v.to_bits()).collect()).zip(labels(d)).collect();
+        r.sort();
+        r
+    };
+    let mut parts = rows(&a.train);
+    parts.extend(rows(&a.test));
+    parts.sort();
+    assert_eq!(parts, rows(&data));
+
+    // Not stratified, but a shuffle: the test part has every class.
+    let test_counts = a.test.class_counts().unwrap();
+    assert!(test_counts.len() == 10 && test_counts.iter().all(|&n| n > 10), "{test_counts:?}");
+    for bad in [0.0, 1.0, -0.5, f64::NAN] {
+        let msg = data.train_test_split(bad, 0).map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains("test_fraction"), "{msg}");
+    }
+    let msg = data.narrow(0, 1).unwrap().train_test_split(0.5, 0).map(|_| ()).unwrap_err().to_string();
+    assert!(msg.contains("both need at least one"), "{msg}");
+}
+
+#[test]
+fn split_at_narrow_flatten_and_devices() {
+    let data = iris::load().unwrap();
+    let Split { train, test } = data.split_at(120).unwrap();
+    assert_eq!(labels(&train)[..], labels(&data)[..120]);
+    assert_eq!(labels(&test)[..], labels(&data)[120..]);
+    assert!(data.split_at(151).is_err());
+    assert!(data.narrow(149, 2).is_err());
+
+    let images = Dataset::new(
+        Tensor::zeros([4, 2, 3], strata::DType::F32, data.x.device()).unwrap(),
+        Tensor::new(vec![0i64, 1, 2, 3], [4], data.x.device()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(images.flatten().unwrap().x.dims(), &[4, 6]);
+    let bad = Dataset::new(images.x.clone(), Tensor::new(vec![0i64, 1], [2], data.x.device()).unwrap());
+    assert!(bad.map(|_| ()).unwrap_err().to_string().contains("one entry along axis 0 per label"));
+    assert!(Dataset::new(images.x.clone(), images.x.clone()).is_err());
+
+    for name in strata::backend::available().into_iter().filter(|n| !n.contains(':') && !n.contains("cuda")) {
+        let dev = strata::backend::by_name(name).unwrap();
+        let moved = data.to_device(&dev).unwrap();
+        assert_eq!(moved.x.device().name(), dev.name());
+        assert_eq!(moved.x.to_vec::<f32>().unwrap(), data.x.to_vec::<f32>().unwrap());
+        assert_eq!(labels(&moved), labels(&data));
+        assert_eq!(labels(&moved.shuffle(3).unwrap()), labels(&data.shuffle(3).unwrap()), "{name}");
+    }
+}
+
+/// The IDX set, or `None` (with a note) where its files are not found.
+fn load_or_skip(name: &str, result: strata::Result<Split>) -> Option<Split> {
+    match result {
+        Ok(split) => Some(split),
+        Err(e) if e.to_string().contains("data files not found") => {
+            eprintln!("skipping the {name} checks, its files are not here:\n{e}");
+            None
+        }
+        Err(e) => panic!("{name}: files found but not loaded: {e}"),
+    }
+}
+
+/// Shapes, label histograms, pixel range, and the exact byte sum of the
+/// images (pixels are `byte / 255`).
+fn check_idx_set(split: &Split, train_counts: &[usize], test_counts: &[usize], sums: [u64; 2], first: [&[i64]; 2]) {
+    for (part, n, counts, sum, first) in
+        [(&split.train, 60000, train_counts, sums[0], first[0]), (&split.test, 10000, test_counts, sums[1], first[1])]
+    {
+        assert_eq!(part.x.dims(), &[n, 28, 28]);
+        assert_eq!(part.y.dims(), &[n]);
+        assert_eq!(part.class_counts().unwrap(), counts);
+        assert_eq!(labels(part)[..10], *first);
+        let px = part.x.to_vec::<f32>().unwrap();
+        let (mut max, mut bytes) = (0.0f32, 0u64);
+        for &p in &px {
+            let b = (p * 255.0).round();
+            assert!((0.0..=255.0).contains(&b) && p == b / 255.0, "pixel {p} is not byte / 255");
+            max = max.max(p);
+            bytes += b as u64;
+        }
+        assert_eq!(max, 1.0);
+        assert_eq!(bytes, sum);
+    }
+}
+
+#[test]
+fn mnist_matches_the_published_counts_where_its_files_are() {
+    let Some(split) = load_or_skip("mnist", mnist::load()) else { return };
+    check_idx_set(
+        &split,
+        &[5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+        &[980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
+        [1567298545, 264923200],
+        [&[5, 0, 4, 1, 9, 2, 1, 3, 1, 4], &[7, 2, 1, 0, 4, 1, 4, 9, 5, 9]],
+    );
+    let flat = split.flatten().unwrap();
+    assert_eq!(flat.train.x.dims(), &[60000, 784]);
+}
+
+#[test]
+fn fashion_mnist_matches_the_published_counts_where_its_files_are() {
+    let Some(split) = load_or_skip("fashion-mnist", fashion_mnist::load()) else { return };
+    check_idx_set(
+        &split,
+        &[6000; 10],
+        &[1000; 10],
+        [3431114169, 573469082],
+        [&[9, 0, 0, 3, 0, 2, 7, 2, 5, 5], &[9, 2, 1, 1, 6, 1, 4, 6, 5, 7]],
+    );
+}
+
+#[test]
+fn a_folder_without_the_files_is_an_error_saying_where_it_looked() {
+    let dir = std::env::temp_dir().join(format!("strata-datasets-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let msg = mnist::load_from(&dir).map(|_| ()).unwrap_err().to_string();
+    assert!(msg.contains("data files not found"), "{msg}");
+    assert!(msg.contains(&dir.display().to_string()) && msg.contains("train-images-idx3-ubyte.gz"), "{msg}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
