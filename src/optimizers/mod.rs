@@ -9,7 +9,7 @@
 //! (`w ← w − w·weight_decay·lr` before the update, as Keras 3 does for every
 //! optimizer), an iteration counter, and per-weight state ("slots") keyed by
 //! the weight's full name. One step runs a handful of tensor ops per
-//! variable under [`no_grad`](crate::no_grad); the state lives on the
+//! variable under [`no_grad`]; the state lives on the
 //! variable's device.
 //!
 //! # Validation
@@ -134,9 +134,9 @@ pub trait Optimizer: Send {
     }
 }
 
-/// Accepted by `Model::compile`: &str / String names ("sgd", "adam", "adamw",
+/// Accepted by `Model::compile`: `&str` / `String` names ("sgd", "adam", "adamw",
 /// "rmsprop", "adagrad", case-insensitive, Keras defaults), every optimizer type,
-/// and Box<dyn Optimizer>. Unknown name → Err listing the valid names.
+/// and `Box<dyn Optimizer>`. Unknown name → Err listing the valid names.
 ///
 /// An optimizer object is [validated](Optimizer::validate) here, so invalid
 /// builder arguments are reported at compile time.
