@@ -33,11 +33,16 @@ pub use strata_core::{
 pub mod backend;
 pub mod datasets;
 mod model;
+pub mod optimizers;
 mod sequential;
 mod summary;
 mod symbolic;
 
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
+pub use optimizers::{
+    optimizer_from_config, optimizer_from_name, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer,
+    LearningRate, LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
+};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 
@@ -50,6 +55,10 @@ pub mod layers {
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use crate::backend;
+    pub use crate::optimizers::{
+        schedules, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer, LearningRate,
+        LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
+    };
     pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
