@@ -31,11 +31,13 @@ pub use strata_core::{
 };
 
 pub mod backend;
+pub mod losses;
 mod model;
 mod sequential;
 mod summary;
 mod symbolic;
 
+pub use losses::{CustomLoss, IntoLoss, Loss};
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
@@ -50,6 +52,7 @@ pub mod layers {
 pub mod prelude {
     pub use crate::backend;
     pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
+    pub use crate::{CustomLoss, Loss};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
         Activation, ActivationLayer, Add, BuildContext, CallContext, Concatenate, Dense, Dropout, Embedding, Flatten,
