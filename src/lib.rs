@@ -32,12 +32,18 @@ pub use strata_core::{
 
 pub mod backend;
 pub mod losses;
+pub mod metrics;
 mod model;
 mod sequential;
 mod summary;
 mod symbolic;
 
 pub use losses::{CustomLoss, IntoLoss, Loss};
+pub use metrics::{
+    resolve_metric, Auc, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricSpec,
+    Precision, Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+};
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
@@ -51,6 +57,11 @@ pub mod layers {
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use crate::backend;
+    pub use crate::{
+        Auc, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricSpec, Precision,
+        Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+        TopKCategoricalAccuracy,
+    };
     pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
     pub use crate::{CustomLoss, Loss};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
