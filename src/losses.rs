@@ -172,7 +172,8 @@ pub enum Loss {
     },
     /// Categorical cross-entropy with integer class ids as targets: shape
     /// `[batch]` or `[batch, 1]` (`[batch, T]` for outputs `[batch, T, C]`),
-    /// `i64` or integral `f32`.
+    /// `i64` or integral `f32`. Their range is checked by
+    /// [`Loss::check_targets`], once, not on every batch.
     SparseCategoricalCrossentropy {
         /// Whether the outputs are logits (no softmax applied) rather than probabilities.
         from_logits: bool,
@@ -610,12 +611,17 @@ fn sparse_categorical_crossentropy(y_true: &Tensor, y_pred: &Tensor, from_logits
             reason: "class ids must have the predictions' shape without its last axis".into(),
         });
     }
-    let classes = p.dims()[p.rank() - 1];
-    let one_hot = t.cast(DType::I64)?.one_hot(classes).map_err(|e| match e {
-        Error::IndexOutOfRange { index, .. } => Error::invalid(OP, format!("label {index} is outside [0, {classes})")),
-        other => other,
-    })?;
+    let one_hot = class_mask(&t.cast(DType::I64)?, p.dims()[p.rank() - 1])?.cast(DType::F32)?;
     categorical_from_targets(&one_hot, &p, from_logits)
+}
+
+/// `ids[..., None] == arange(classes)` as `i64` 0/1: a one-hot encoding
+/// without `Tensor::one_hot`'s range check, which would cost a device→host
+/// sync on every batch. [`Loss::check_targets`] checks the ids once,
+/// before training; an id outside `[0, classes)` here gives a row of zeros
+/// (a loss of 0, as Keras on JAX gives).
+pub(crate) fn class_mask(ids: &Tensor, classes: usize) -> Result<Tensor> {
+    ids.unsqueeze(-1)?.eq(&Tensor::arange(classes, DType::I64, ids.device())?)
 }
 
 /// Reads every class id on the host: integral, and inside `[0, classes)` when known.
@@ -862,10 +868,10 @@ mod tests {
         let e = loss.check_targets(&y, &spec).unwrap_err().to_string();
         assert!(e.contains("label 2.5 at index 1 is not an integer"), "{e}");
         assert!(loss.check_targets(&t(&[1.0, 9.0], &[2, 1]), &spec).is_ok());
-        // compute itself refuses, too, rather than silently giving 0 like Keras on JAX.
+        // compute does not check (that would sync every batch): a bad id weighs 0, as in Keras on JAX.
         let y = Tensor::new(vec![3i64, 10], [2], &dev).unwrap();
-        let e = loss.compute(&y, &Tensor::zeros([2, 10], DType::F32, &dev).unwrap(), None, None).unwrap_err();
-        assert!(e.to_string().contains("label 10 is outside [0, 10)"), "{e}");
+        let v = loss.per_sample(&y, &Tensor::zeros([2, 10], DType::F32, &dev).unwrap()).unwrap();
+        assert_eq!(v.to_vec::<f32>().unwrap()[1], 0.0);
     }
 
     #[test]
