@@ -536,14 +536,11 @@ for metric in ["mean_absolute_error", "mean_squared_error", "root_mean_squared_e
         batch_weight=True,
     )
 
-out = {
-    "keras_version": keras.__version__,
-    "jax_version": jax.__version__,
-    "losses": LOSSES,
-    "metrics": METRICS,
-}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keras_losses_metrics.json")
 with open(path, "w") as f:
-    json.dump(out, f, indent=1)
-    f.write("\n")
+    # One case per line: small, and a regenerated file diffs case by case.
+    f.write("{" + f'"keras_version": {json.dumps(keras.__version__)}, "jax_version": {json.dumps(jax.__version__)},\n')
+    for key, cases in [("losses", LOSSES), ("metrics", METRICS)]:
+        f.write(f'"{key}": [\n' + ",\n".join(json.dumps(c) for c in cases) + "\n]")
+        f.write(",\n" if key == "losses" else "}\n")
 print(f"wrote {len(LOSSES)} loss cases and {len(METRICS)} metric cases to {path}")
