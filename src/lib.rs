@@ -32,12 +32,20 @@ pub use strata_core::{
 
 pub mod backend;
 pub mod datasets;
+pub mod losses;
+pub mod metrics;
 mod model;
 pub mod optimizers;
 mod sequential;
 mod summary;
 mod symbolic;
 
+pub use losses::{CustomLoss, IntoLoss, Loss};
+pub use metrics::{
+    resolve_metric, Auc, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricSpec,
+    Precision, Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+    TopKCategoricalAccuracy,
+};
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
 pub use optimizers::{
     optimizer_from_config, optimizer_from_name, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer,
@@ -59,7 +67,13 @@ pub mod prelude {
         schedules, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer, LearningRate,
         LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
     };
+    pub use crate::{
+        Auc, BinaryAccuracy, CategoricalAccuracy, MeanAbsoluteError, MeanSquaredError, Metric, MetricSpec, Precision,
+        Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+        TopKCategoricalAccuracy,
+    };
     pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
+    pub use crate::{CustomLoss, Loss};
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
         Activation, ActivationLayer, Add, BuildContext, CallContext, Concatenate, Dense, Dropout, Embedding, Flatten,
