@@ -31,14 +31,17 @@ pub use strata_core::{
 };
 
 pub mod backend;
+pub mod callbacks;
 pub mod datasets;
 pub mod losses;
 pub mod metrics;
 mod model;
 pub mod optimizers;
+mod saving;
 mod sequential;
 mod summary;
 mod symbolic;
+mod training;
 
 pub use losses::{CustomLoss, IntoLoss, Loss};
 pub use metrics::{
@@ -46,13 +49,17 @@ pub use metrics::{
     Precision, Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
     TopKCategoricalAccuracy,
 };
-pub use model::{BuildOptions, LayerRef, Model, ModelInputs};
+pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};
 pub use optimizers::{
     optimizer_from_config, optimizer_from_name, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer,
     LearningRate, LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
 };
+pub use saving::{FORMAT, FORMAT_VERSION};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
+pub use training::{
+    EvaluateOptions, FitOptions, History, IntoLosses, IntoMetrics, Logs, Losses, Metrics, PredictOptions,
+};
 
 /// Layers, activations, initializers and the [`Layer`](layers::Layer) trait
 /// (the `strata-layers` crate).
@@ -63,6 +70,10 @@ pub mod layers {
 /// The names most programs need, in one import.
 pub mod prelude {
     pub use crate::backend;
+    pub use crate::callbacks::{
+        Callback, CallbackContext, CsvLogger, EarlyStopping, LambdaCallback, LearningRateScheduler, ModelCheckpoint,
+        ReduceLROnPlateau, TerminateOnNaN,
+    };
     pub use crate::optimizers::{
         schedules, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer, LearningRate,
         LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
@@ -72,8 +83,10 @@ pub mod prelude {
         Recall, RootMeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
         TopKCategoricalAccuracy,
     };
-    pub use crate::{BuildOptions, Input, LayerExt, Model, Sequential, SharedLayer, SymbolicTensor};
-    pub use crate::{CustomLoss, Loss};
+    pub use crate::{
+        BuildOptions, CustomLoss, EvaluateOptions, FitOptions, History, Input, LayerExt, Logs, Loss, Losses, Metrics,
+        Model, PredictOptions, Sequential, SharedLayer, SymbolicTensor,
+    };
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
         Activation, ActivationLayer, Add, BuildContext, CallContext, Concatenate, Dense, Dropout, Embedding, Flatten,

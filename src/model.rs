@@ -143,6 +143,23 @@ pub struct Model {
     pub(crate) value_specs: Vec<TensorSpec>,
     pub(crate) device: Device,
     pub(crate) rng: Mutex<Rng>,
+    /// What `compile` set up (optimizer, losses, metrics).
+    pub(crate) compiled: Mutex<Option<crate::training::Compiled>>,
+}
+
+/// Copies of a model's weights ([`Model::snapshot_weights`]), to put back
+/// later with [`Model::restore_weights`] — Keras' `get_weights` /
+/// `set_weights` pair.
+#[derive(Clone, Debug)]
+pub struct WeightSnapshot {
+    values: Vec<(String, Tensor)>,
+}
+
+impl WeightSnapshot {
+    /// The copied weights by full name.
+    pub fn values(&self) -> &[(String, Tensor)] {
+        &self.values
+    }
 }
 
 /// A built model's view of one of its layers ([`Model::get_layer`]).
@@ -435,6 +452,7 @@ impl Model {
             value_specs,
             device,
             rng: Mutex::new(rng),
+            compiled: Mutex::new(None),
         })
     }
 
@@ -535,6 +553,22 @@ impl Model {
             assign_checked(name, &w.value, value)?;
         }
         Ok(())
+    }
+
+    /// Copies every weight's current value (later training does not change
+    /// the copies).
+    pub fn snapshot_weights(&self) -> Result<WeightSnapshot> {
+        let values = self
+            .weights()
+            .into_iter()
+            .map(|w| Ok((w.name, Tensor::new(w.value.to_vec::<f32>()?, w.value.shape().clone(), &self.device)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(WeightSnapshot { values })
+    }
+
+    /// Puts back weights copied by [`snapshot_weights`](Self::snapshot_weights).
+    pub fn restore_weights(&self, snapshot: &WeightSnapshot) -> Result<()> {
+        self.set_weights(snapshot.values.iter().map(|(n, t)| (n.as_str(), t)))
     }
 
     /// Total number of scalars in the weights.

@@ -1,0 +1,218 @@
+//! Options for [`Model::fit`](crate::Model::fit),
+//! [`evaluate_with`](crate::Model::evaluate_with) and
+//! [`predict_with`](crate::Model::predict_with), as builders with Keras'
+//! defaults.
+
+use std::collections::BTreeMap;
+
+use strata_core::Tensor;
+
+use crate::callbacks::Callback;
+use crate::ModelInputs;
+
+/// How `fit` trains: Keras' `fit` arguments as a builder.
+///
+/// Defaults: `batch_size` 32, `epochs` 1, `verbose` 1 (a progress bar),
+/// `shuffle` on, no validation. Arguments are checked when `fit` starts,
+/// before any training step: a zero batch size or a `validation_split`
+/// outside `[0, 1)` is an error.
+///
+/// ```
+/// # use strata::FitOptions;
+/// let options = FitOptions::default().epochs(5).batch_size(128).validation_split(0.1).verbose(0);
+/// ```
+pub struct FitOptions<'a> {
+    pub(crate) batch_size: usize,
+    pub(crate) epochs: usize,
+    pub(crate) verbose: u8,
+    pub(crate) shuffle: bool,
+    pub(crate) validation_split: f64,
+    pub(crate) validation_data: Option<ValidationData>,
+    pub(crate) class_weight: Option<BTreeMap<i64, f64>>,
+    pub(crate) sample_weight: Option<Tensor>,
+    pub(crate) initial_epoch: usize,
+    pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
+    pub(crate) seed: Option<u64>,
+}
+
+/// Held-out data passed to [`FitOptions::validation_data`].
+pub(crate) struct ValidationData {
+    pub(crate) x: Vec<Tensor>,
+    pub(crate) y: Vec<Tensor>,
+    pub(crate) sample_weight: Option<Tensor>,
+}
+
+impl Default for FitOptions<'_> {
+    fn default() -> Self {
+        FitOptions {
+            batch_size: 32,
+            epochs: 1,
+            verbose: 1,
+            shuffle: true,
+            validation_split: 0.0,
+            validation_data: None,
+            class_weight: None,
+            sample_weight: None,
+            initial_epoch: 0,
+            callbacks: Vec::new(),
+            seed: None,
+        }
+    }
+}
+
+impl<'a> FitOptions<'a> {
+    /// Samples per gradient step (default 32; the last batch may be smaller).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// The epoch to stop after: training runs epochs `initial_epoch..epochs`.
+    pub fn epochs(mut self, epochs: usize) -> Self {
+        self.epochs = epochs;
+        self
+    }
+
+    /// 0: silent; 1: a live progress bar per epoch (default); 2: one line per
+    /// epoch.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Whether to shuffle the training samples before each epoch (default
+    /// true). The order is drawn from the model's seed, or [`seed`](Self::seed).
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.shuffle = shuffle;
+        self
+    }
+
+    /// Holds out the *last* `fraction` of the samples (taken before shuffling,
+    /// as Keras does) and reports `val_*` metrics on them after each epoch.
+    pub fn validation_split(mut self, fraction: f64) -> Self {
+        self.validation_split = fraction;
+        self
+    }
+
+    /// Held-out inputs and targets for `val_*` metrics (takes precedence over
+    /// `validation_split`).
+    pub fn validation_data(mut self, x: impl ModelInputs, y: impl ModelInputs) -> Self {
+        self.validation_data = Some(ValidationData { x: x.into_tensors(), y: y.into_tensors(), sample_weight: None });
+        self
+    }
+
+    /// [`validation_data`](Self::validation_data) with per-sample weights.
+    pub fn validation_data_weighted(
+        mut self,
+        x: impl ModelInputs,
+        y: impl ModelInputs,
+        sample_weight: &Tensor,
+    ) -> Self {
+        self.validation_data = Some(ValidationData {
+            x: x.into_tensors(),
+            y: y.into_tensors(),
+            sample_weight: Some(sample_weight.clone()),
+        });
+        self
+    }
+
+    /// Weights the loss of each sample by its class (`[(0, 1.0), (1, 5.0)]`);
+    /// classes not listed weigh 1. Classes are the sparse label, the argmax of
+    /// a one-hot target, or the rounded value of a binary target.
+    pub fn class_weight(mut self, weights: impl IntoIterator<Item = (i64, f64)>) -> Self {
+        self.class_weight = Some(weights.into_iter().collect());
+        self
+    }
+
+    /// Per-sample loss weights, shape `[samples]`.
+    pub fn sample_weight(mut self, weights: &Tensor) -> Self {
+        self.sample_weight = Some(weights.clone());
+        self
+    }
+
+    /// The epoch to start at (to resume an earlier run); epochs are counted
+    /// from 0 as in Keras.
+    pub fn initial_epoch(mut self, epoch: usize) -> Self {
+        self.initial_epoch = epoch;
+        self
+    }
+
+    /// Adds a callback. Pass `&mut cb` to keep access to it after training
+    /// (e.g. to read [`EarlyStopping::stopped_epoch`](crate::callbacks::EarlyStopping::stopped_epoch)).
+    pub fn callback(mut self, callback: impl Callback + 'a) -> Self {
+        self.callbacks.push(Box::new(callback));
+        self
+    }
+
+    /// The seed of the shuffling order (default: drawn from the model's seed).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+}
+
+/// How [`Model::evaluate_with`](crate::Model::evaluate_with) runs.
+///
+/// Defaults: `batch_size` 32, `verbose` 1.
+#[derive(Clone, Debug)]
+pub struct EvaluateOptions {
+    pub(crate) batch_size: usize,
+    pub(crate) verbose: u8,
+    pub(crate) sample_weight: Option<Tensor>,
+}
+
+impl Default for EvaluateOptions {
+    fn default() -> Self {
+        EvaluateOptions { batch_size: 32, verbose: 1, sample_weight: None }
+    }
+}
+
+impl EvaluateOptions {
+    /// Samples per forward pass (default 32).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// 0: silent; 1: a progress bar (default); 2: one line at the end.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    /// Per-sample weights for the loss and metrics, shape `[samples]`.
+    pub fn sample_weight(mut self, weights: &Tensor) -> Self {
+        self.sample_weight = Some(weights.clone());
+        self
+    }
+}
+
+/// How [`Model::predict_with`](crate::Model::predict_with) runs.
+///
+/// Defaults: `batch_size` 32, `verbose` 0. Keras prints a bar by default;
+/// strata does not, because `predict` is what runs in deployed programs.
+#[derive(Clone, Debug)]
+pub struct PredictOptions {
+    pub(crate) batch_size: usize,
+    pub(crate) verbose: u8,
+}
+
+impl Default for PredictOptions {
+    fn default() -> Self {
+        PredictOptions { batch_size: 32, verbose: 0 }
+    }
+}
+
+impl PredictOptions {
+    /// Samples per forward pass (default 32).
+    pub fn batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// 0: silent (default); 1: a progress bar; 2: one line at the end.
+    pub fn verbose(mut self, verbose: u8) -> Self {
+        self.verbose = verbose;
+        self
+    }
+}
