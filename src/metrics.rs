@@ -749,6 +749,48 @@ fn check_threshold(op: &'static str, threshold: f64) -> Result<()> {
     Ok(())
 }
 
+/// The count that [`Precision`] or [`Recall`] sets against the true
+/// positives.
+#[derive(Clone, Copy)]
+enum Missed {
+    FalsePositives,
+    FalseNegatives,
+}
+
+/// Weighted `[true positives, false positives or negatives]` of one batch at
+/// one threshold (predictions strictly above it are positive).
+fn threshold_counts(
+    op: &'static str,
+    threshold: f64,
+    missed: Missed,
+    y_true: &Tensor,
+    y_pred: &Tensor,
+    sample_weight: Option<&Tensor>,
+    mask: Option<&Tensor>,
+) -> Result<Vec<f64>> {
+    check_threshold(op, threshold)?;
+    no_grad(|| {
+        let (label, p, weight) = confusion_inputs(op, y_true, y_pred, sample_weight, mask)?;
+        let mut positive = p.gt_scalar(threshold)?;
+        if let Some(w) = &weight {
+            positive = positive.mul(w)?;
+        }
+        let tp = label.mul(&positive)?.sum_all()?;
+        let other = match missed {
+            Missed::FalsePositives => label.affine(-1.0, 1.0)?.mul(&positive)?.sum_all()?,
+            // Positive targets predicted negative: weight · label − TP.
+            Missed::FalseNegatives => {
+                let weighted = match &weight {
+                    Some(w) => label.mul(w)?,
+                    None => label.clone(),
+                };
+                weighted.sum_all()?.sub(&tp)?
+            }
+        };
+        download(&[tp, other])
+    })
+}
+
 /// Keras' `Precision` at one threshold: `TP / (TP + FP)`, where a prediction
 /// is positive when strictly above the threshold (default 0.5) and a target
 /// is positive when non-zero. 0 when nothing was predicted positive.
@@ -809,18 +851,8 @@ impl Metric for Precision {
         sample_weight: Option<&Tensor>,
         mask: Option<&Tensor>,
     ) -> Result<()> {
-        const OP: &str = "precision";
-        check_threshold(OP, self.threshold)?;
-        let counts = no_grad(|| {
-            let (label, p, weight) = confusion_inputs(OP, y_true, y_pred, sample_weight, mask)?;
-            let mut positive = p.gt_scalar(self.threshold)?;
-            if let Some(w) = &weight {
-                positive = positive.mul(w)?;
-            }
-            let tp = label.mul(&positive)?.sum_all()?;
-            let fp = label.affine(-1.0, 1.0)?.mul(&positive)?.sum_all()?;
-            download(&[tp, fp])
-        })?;
+        let counts =
+            threshold_counts("precision", self.threshold, Missed::FalsePositives, y_true, y_pred, sample_weight, mask)?;
         self.true_positives += counts[0];
         self.false_positives += counts[1];
         Ok(())
@@ -891,19 +923,8 @@ impl Metric for Recall {
         sample_weight: Option<&Tensor>,
         mask: Option<&Tensor>,
     ) -> Result<()> {
-        const OP: &str = "recall";
-        check_threshold(OP, self.threshold)?;
-        let counts = no_grad(|| {
-            let (label, p, weight) = confusion_inputs(OP, y_true, y_pred, sample_weight, mask)?;
-            let mut label = label;
-            if let Some(w) = &weight {
-                label = label.mul(w)?;
-            }
-            let positive = p.gt_scalar(self.threshold)?;
-            let tp = label.mul(&positive)?.sum_all()?;
-            let fn_ = label.mul(&positive.affine(-1.0, 1.0)?)?.sum_all()?;
-            download(&[tp, fn_])
-        })?;
+        let counts =
+            threshold_counts("recall", self.threshold, Missed::FalseNegatives, y_true, y_pred, sample_weight, mask)?;
         self.true_positives += counts[0];
         self.false_negatives += counts[1];
         Ok(())

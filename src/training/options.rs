@@ -180,7 +180,8 @@ impl EvaluateOptions {
         self
     }
 
-    /// Per-sample weights for the loss and metrics, shape `[samples]`.
+    /// Per-sample weights for the loss (and for metrics compiled with
+    /// [`Metrics::weighted`](crate::Metrics::weighted)), shape `[samples]`.
     pub fn sample_weight(mut self, weights: &Tensor) -> Self {
         self.sample_weight = Some(weights.clone());
         self
