@@ -241,6 +241,13 @@ impl Model {
         let metrics = metrics.into_metrics();
         let weighted_metrics = metrics.weighted;
         let (metric_specs, output_metrics) = metrics.resolve(&outputs)?;
+        // Unknown metric names fail here, not at the first fit (the variant
+        // of "accuracy" is picked later, from the targets' shapes).
+        for (o, idx) in output_metrics.iter().enumerate() {
+            for &i in idx {
+                resolve_metric(&metric_specs[i], &losses[o], &[], &[])?;
+            }
+        }
         let objective = Objective { losses, loss_weights, metric_specs, output_metrics, weighted_metrics };
         let compiled = Compiled { optimizer, objective };
         *self.compiled.get_mut().map_err(|_| Error::msg("model lock poisoned"))? = Some(compiled);
