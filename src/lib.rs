@@ -32,6 +32,7 @@ pub use strata_core::{
 
 pub mod backend;
 pub mod callbacks;
+mod config;
 pub mod datasets;
 pub mod losses;
 pub mod metrics;
