@@ -232,3 +232,209 @@ fn malformed_configs_are_errors() -> Result<()> {
     }
     Ok(())
 }
+
+// ------------------------------------------------------------ whole models
+
+fn devices() -> Vec<Device> {
+    strata::backend::available().into_iter().map(|n| strata::backend::by_name(n).unwrap()).collect()
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("strata_saving_{}_{name}.safetensors", std::process::id()))
+}
+
+/// A small classifier and data it can learn.
+fn classifier(dev: &Device) -> Result<Model> {
+    Ok(Sequential::new()
+        .add(Input::new([5]))
+        .add(Dense::new(8).activation("relu"))
+        .add(Dense::new(3).activation("softmax"))
+        .seed(21)
+        .build_on(dev)?)
+}
+
+fn data(dev: &Device) -> Result<(Tensor, Tensor)> {
+    let x = randn(&[40, 5], 22, dev)?;
+    let y: Vec<i64> = (0..40).map(|i| (i * 7 % 3) as i64).collect();
+    Ok((x, Tensor::new(y, [40], dev)?))
+}
+
+fn fit(model: &mut Model, x: &Tensor, y: &Tensor, epochs: usize) -> Result<()> {
+    model.fit(x, y, FitOptions::default().epochs(epochs).batch_size(16).shuffle(false).verbose(0))?;
+    Ok(())
+}
+
+fn max_diff(a: &Model, b: &Model) -> Result<f32> {
+    let mut worst = 0f32;
+    for (wa, wb) in a.weights().iter().zip(b.weights()) {
+        ensure!(wa.name == wb.name);
+        for (p, q) in wa.value.to_vec::<f32>()?.iter().zip(wb.value.to_vec::<f32>()?) {
+            worst = worst.max((p - q).abs());
+        }
+    }
+    Ok(worst)
+}
+
+#[test]
+fn a_saved_model_loads_with_its_weights_compile_config_and_optimizer_state() -> Result<()> {
+    for dev in devices() {
+        let (x, y) = data(&dev)?;
+        let mut model = classifier(&dev)?;
+        model.compile(
+            Adam::new(0.01).clipnorm(1.0),
+            "sparse_categorical_crossentropy",
+            &["accuracy", "sparse_top_k_categorical_accuracy"],
+        )?;
+        fit(&mut model, &x, &y, 1)?;
+        let path = temp_path(&format!("whole_{}", dev.name()));
+        model.save(&path)?;
+
+        let again = strata::load_model_on(&path, &dev)?;
+        assert_eq!(again.get_config(), model.get_config());
+        assert_eq!(again.compile_config(), model.compile_config());
+        assert_eq!(max_diff(&again, &model)?, 0.0);
+        assert_eq!(again.predict(&x)?.to_vec::<f32>()?, model.predict(&x)?.to_vec::<f32>()?);
+        let report = again.evaluate(&x, &y)?;
+        assert!(
+            report.contains_key("accuracy") && report.contains_key("sparse_top_k_categorical_accuracy"),
+            "{report:?}"
+        );
+
+        // The file: weights, optimizer slots and the metadata keys.
+        let bytes = std::fs::read(&path)?;
+        let file = safetensors::SafeTensors::deserialize(&bytes)?;
+        let mut names = file.names();
+        names.sort_unstable();
+        assert!(names.contains(&"dense.kernel") && names.contains(&"optimizer.dense.kernel.momentum"), "{names:?}");
+        assert!(names.contains(&"optimizer.dense_1.bias.velocity"), "{names:?}");
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)?;
+        let meta = header.metadata().clone().unwrap();
+        assert_eq!(meta["format"], "strata");
+        assert_eq!(meta["format_version"], "1");
+        assert_eq!(meta["optimizer_iterations"], "3");
+        assert!(meta.contains_key("model_config") && meta.contains_key("compile_config"));
+
+        // Leaving the optimizer out: a fresh optimizer on load.
+        model.save_with(&path, strata::SaveOptions::new().include_optimizer(false))?;
+        let fresh = strata::load_model_on(&path, &dev)?;
+        assert_eq!(fresh.compile_config(), model.compile_config());
+        let bytes = std::fs::read(&path)?;
+        assert!(!safetensors::SafeTensors::deserialize(&bytes)?.names().iter().any(|n| n.starts_with("optimizer.")));
+        std::fs::remove_file(&path).ok();
+    }
+    Ok(())
+}
+
+#[test]
+fn an_uncompiled_multi_output_model_loads() -> Result<()> {
+    register_test_layers();
+    let dev = native();
+    let a = Input::new([4]).name("a");
+    let b = Input::new([3]).name("b");
+    let x = Concatenate::new().call(&[&a, &b])?;
+    let x = Squared { units: 3 }.call(&x)?;
+    let p = Dense::new(1).name("p").call(&x)?;
+    let q = Lambda::new("saving_test_halve", |x| x.mul_scalar(0.5)).call(&x)?;
+    let model = Model::new_with(&[a, b], &[p, q], BuildOptions::new().device(&dev).seed(30))?;
+    let path = temp_path("uncompiled");
+    model.save(&path)?;
+    let again = strata::load_model_on(&path, &dev)?;
+    assert!(!again.is_compiled());
+    let xs = [randn(&[2, 4], 31, &dev)?, randn(&[2, 3], 32, &dev)?];
+    let (ya, yb) = (model.forward(&xs, false)?, again.forward(&xs, false)?);
+    for (u, v) in ya.iter().zip(&yb) {
+        assert_eq!(u.to_vec::<f32>()?, v.to_vec::<f32>()?);
+    }
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
+
+#[test]
+fn a_compiled_two_output_model_keeps_losses_weights_and_metrics_per_output() -> Result<()> {
+    let dev = native();
+    let a = Input::new([4]);
+    let h = Dense::new(6).activation("relu").call(&a)?;
+    let price = Dense::new(1).name("price").call(&h)?;
+    let churn = Dense::new(1).activation("sigmoid").name("churn").call(&h)?;
+    let mut model = Model::new_with(&[a], &[price, churn], BuildOptions::new().device(&dev).seed(40))?;
+    model.compile(
+        SGD::new(0.05).momentum(0.9),
+        Losses::named([
+            ("price", Loss::Huber { delta: 2.0 }),
+            ("churn", Loss::BinaryCrossentropy { from_logits: false }),
+        ])?
+        .weights([1.0, 0.3]),
+        Metrics::named([("churn", vec!["accuracy".into()]), ("price", vec!["mae".into()])]).weighted(),
+    )?;
+    let path = temp_path("two_outputs");
+    model.save(&path)?;
+    let again = strata::load_model_on(&path, &dev)?;
+    assert_eq!(again.compile_config(), model.compile_config());
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
+
+/// Training 2 epochs, saving, loading and training 2 more gives the weights
+/// of 4 epochs in one go (Adam's moments and step count are restored).
+#[test]
+fn training_resumes_exactly_after_save_and_load() -> Result<()> {
+    for dev in devices() {
+        let (x, y) = data(&dev)?;
+        let compile = |m: &mut Model| m.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"]);
+
+        let mut straight = classifier(&dev)?;
+        compile(&mut straight)?;
+        fit(&mut straight, &x, &y, 4)?;
+
+        let mut first = classifier(&dev)?;
+        compile(&mut first)?;
+        fit(&mut first, &x, &y, 2)?;
+        let path = temp_path(&format!("resume_{}", dev.name()));
+        first.save(&path)?;
+        let mut resumed = strata::load_model_on(&path, &dev)?;
+        fit(&mut resumed, &x, &y, 2)?;
+        std::fs::remove_file(&path).ok();
+
+        let d = max_diff(&resumed, &straight)?;
+        assert!(d <= 1e-6, "{}: resumed weights differ by {d}", dev.name());
+        // Without the optimizer state the trajectories part.
+        let mut cold = classifier(&dev)?;
+        compile(&mut cold)?;
+        fit(&mut cold, &x, &y, 2)?;
+        cold.save_with(&path, strata::SaveOptions::new().include_optimizer(false))?;
+        let mut cold = strata::load_model_on(&path, &dev)?;
+        fit(&mut cold, &x, &y, 2)?;
+        std::fs::remove_file(&path).ok();
+        assert!(max_diff(&cold, &straight)? > 1e-4, "{}: the optimizer state made no difference", dev.name());
+    }
+    Ok(())
+}
+
+#[test]
+fn a_model_saved_on_native_predicts_the_same_on_candle() -> Result<()> {
+    let names = strata::backend::available();
+    if !names.contains(&"candle") {
+        return Ok(());
+    }
+    let native = native();
+    let candle = strata::backend::by_name("candle")?;
+    let (x, y) = data(&native)?;
+    let mut model = classifier(&native)?;
+    model.compile("adam", "sparse_categorical_crossentropy", ())?;
+    fit(&mut model, &x, &y, 2)?;
+    let path = temp_path("cross_backend");
+    model.save(&path)?;
+    let on_candle = strata::load_model_on(&path, &candle)?;
+    assert_eq!(on_candle.device().name(), candle.name());
+    let want = model.predict(&x)?.to_vec::<f32>()?;
+    let got = on_candle.predict(&x.to_device(&candle)?)?.to_vec::<f32>()?;
+    for (a, b) in want.iter().zip(&got) {
+        assert!((a - b).abs() <= 1e-5, "{a} vs {b}");
+    }
+    // And back: saved on candle, loaded on native.
+    on_candle.save(&path)?;
+    let back = strata::load_model_on(&path, &native)?;
+    assert_eq!(max_diff(&back, &model)?, 0.0);
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
