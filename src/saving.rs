@@ -467,10 +467,12 @@ pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
     let config = loaded.json("model_config")?.ok_or_else(|| {
         loaded.error("no `model_config` metadata (saved with save_weights?); build the model and call load_weights")
     })?;
-    let options = BuildOptions {
-        limit: Some(Arc::new(AtomicUsize::new(loaded.weight_scalars()))),
-        ..BuildOptions::new().device(device)
-    };
+    // The weights may hold what the file holds, plus some slack so that a
+    // missing tensor is reported by name rather than as an exceeded budget;
+    // a config asking for more fails before anything is allocated.
+    let budget = loaded.weight_scalars().saturating_add(1 << 20);
+    let options =
+        BuildOptions { limit: Some(Arc::new(AtomicUsize::new(budget))), ..BuildOptions::new().device(device) };
     let mut model = Model::from_config_with(&config, options).map_err(|e| loaded.error(e))?;
     match loaded.json("compile_config")? {
         Some(compile) => {

@@ -438,3 +438,407 @@ fn a_model_saved_on_native_predicts_the_same_on_candle() -> Result<()> {
     std::fs::remove_file(&path).ok();
     Ok(())
 }
+
+// ------------------------------------------------------------- bad files
+
+/// A valid file: a compiled, trained model with its optimizer state.
+fn valid_file() -> Result<Vec<u8>> {
+    let dev = native();
+    let (x, y) = data(&dev)?;
+    let mut model = classifier(&dev)?;
+    model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])?;
+    fit(&mut model, &x, &y, 1)?;
+    let path = temp_path("valid_source");
+    model.save(&path)?;
+    let bytes = std::fs::read(&path)?;
+    std::fs::remove_file(&path).ok();
+    Ok(bytes)
+}
+
+/// A file whose model uses every built-in layer type, a nested model and a
+/// registered Lambda (uncompiled).
+fn rich_file() -> Result<Vec<u8>> {
+    register_test_layers();
+    let dev = native();
+    let tokens = Input::new([6]).dtype(DType::I64).name("tokens");
+    let feats = Input::new([3, 2]).name("feats");
+    let t = Embedding::new(30, 4).mask_zero(true).call(&tokens)?;
+    let t = LayerNormalization::new().call(&t)?;
+    let t = GlobalAveragePooling1D::new().call(&t)?;
+    let f = Flatten::new().call(&feats)?;
+    let f = Dense::new(4).call(&f)?;
+    let f = Dropout::new(0.2).call(&f)?;
+    let sum = Add::new().call(&[&t, &f])?;
+    let r = Reshape::new([2, -1]).call(&sum)?;
+    let r = Flatten::new().call(&r)?;
+    let m = Masking::new(-1.0).call(&feats)?;
+    let m = GlobalMaxPooling1D::new().call(&m)?;
+    let x = Concatenate::new().call(&[&sum, &r, &m])?;
+    let x = ActivationLayer::new("relu").call(&x)?;
+    let x = Lambda::new("saving_test_halve", |x| x.mul_scalar(0.5)).call(&x)?;
+    let x = Squared { units: 3 }.call(&x)?;
+    let inner = Sequential::new().add(Input::new([3])).add(Dense::new(2)).name("head").build_on(&dev)?;
+    let out = inner.call(&x)?;
+    let model = Model::new_with(&[tokens, feats], &[out], BuildOptions::new().device(&dev).seed(50))?;
+    let path = temp_path("rich_source");
+    model.save(&path)?;
+    let bytes = std::fs::read(&path)?;
+    std::fs::remove_file(&path).ok();
+    Ok(bytes)
+}
+
+/// `load_model` on these bytes; returns the error or `None` when it loaded.
+fn try_load(bytes: &[u8], tag: &str) -> Option<String> {
+    let path = temp_path(&format!("bad_{tag}"));
+    std::fs::write(&path, bytes).unwrap();
+    let result = strata::load_model_on(&path, &native());
+    std::fs::remove_file(&path).ok();
+    result.err().map(|e| e.to_string())
+}
+
+fn load_err(bytes: &[u8], tag: &str) -> String {
+    try_load(bytes, tag).unwrap_or_else(|| panic!("{tag}: the file loaded"))
+}
+
+/// The file with its JSON header rewritten by `f` (the data left as is).
+fn with_header(bytes: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    f(&mut header);
+    let text = header.to_string().into_bytes();
+    let mut out = (text.len() as u64).to_le_bytes().to_vec();
+    out.extend(text);
+    out.extend(&bytes[8 + n..]);
+    out
+}
+
+/// The file with one metadata entry set (`None` removes it).
+fn with_metadata(bytes: &[u8], key: &str, value: Option<String>) -> Vec<u8> {
+    with_header(bytes, |h| {
+        let meta = h["__metadata__"].as_object_mut().unwrap();
+        match value {
+            Some(v) => meta.insert(key.to_string(), Value::String(v)),
+            None => meta.remove(key),
+        };
+    })
+}
+
+/// The file rebuilt from its tensors after `f` edits the list.
+fn with_tensors(bytes: &[u8], f: impl FnOnce(&mut Vec<(String, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
+    let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> =
+        file.tensors().into_iter().map(|(n, v)| (n, v.shape().to_vec(), v.data().to_vec())).collect();
+    f(&mut tensors);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, d)| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), d).unwrap())
+        })
+        .collect();
+    safetensors::serialize(views, header.metadata().clone()).unwrap()
+}
+
+fn model_config(bytes: &[u8]) -> Value {
+    let (_, header) = safetensors::SafeTensors::read_metadata(bytes).unwrap();
+    serde_json::from_str(&header.metadata().as_ref().unwrap()["model_config"]).unwrap()
+}
+
+fn with_model_config(bytes: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let mut config = model_config(bytes);
+    f(&mut config);
+    with_metadata(bytes, "model_config", Some(config.to_string()))
+}
+
+fn expect(message: String, parts: &[&str]) {
+    for p in parts {
+        assert!(message.contains(p), "`{message}` does not mention `{p}`");
+    }
+}
+
+#[test]
+fn the_valid_file_loads() -> Result<()> {
+    assert_eq!(try_load(&valid_file()?, "valid"), None);
+    assert_eq!(try_load(&rich_file()?, "rich"), None);
+    Ok(())
+}
+
+#[test]
+fn broken_safetensors_files_are_errors() -> Result<()> {
+    let good = valid_file()?;
+    expect(load_err(&[], "empty"), &["not a valid safetensors file", "empty"]);
+    expect(load_err(&good[..5], "five_bytes"), &["not a valid safetensors file"]);
+    expect(load_err(&good[..good.len() - 3], "truncated_data"), &["not a valid safetensors file"]);
+    expect(load_err(&good[..100], "truncated_header"), &["not a valid safetensors file"]);
+
+    let mut beyond = good.clone();
+    beyond[..8].copy_from_slice(&(good.len() as u64 + 10).to_le_bytes());
+    expect(load_err(&beyond, "header_beyond_file"), &["not a valid safetensors file"]);
+    let mut huge = good.clone();
+    huge[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+    expect(load_err(&huge, "header_huge"), &["not a valid safetensors file"]);
+
+    let n = u64::from_le_bytes(good[..8].try_into()?) as usize;
+    let mut not_json = good.clone();
+    not_json[8..8 + n].fill(b'x');
+    expect(load_err(&not_json, "header_not_json"), &["not a valid safetensors file"]);
+    let mut not_utf8 = good.clone();
+    not_utf8[9] = 0xff;
+    expect(load_err(&not_utf8, "header_not_utf8"), &["not a valid safetensors file"]);
+
+    let out_of_range = with_header(&good, |h| h["dense.bias"]["data_offsets"][1] = json!(1u64 << 40));
+    expect(load_err(&out_of_range, "offsets_out_of_range"), &["not a valid safetensors file"]);
+    let wrong_size = with_header(&good, |h| h["dense.bias"]["shape"] = json!([9]));
+    expect(load_err(&wrong_size, "size_not_shape_times_dtype"), &["not a valid safetensors file"]);
+    let wrong_dtype = with_header(&good, |h| h["dense.bias"]["dtype"] = json!("I32"));
+    expect(load_err(&wrong_dtype, "dtype"), &["dense.bias", "I32"]);
+    let overflow = with_header(&good, |h| h["dense.bias"]["shape"] = json!([1u64 << 62, 1u64 << 62]));
+    expect(load_err(&overflow, "shape_overflow"), &["not a valid safetensors file"]);
+    Ok(())
+}
+
+#[test]
+fn wrong_tensors_are_errors_naming_them() -> Result<()> {
+    let good = valid_file()?;
+    let missing = with_tensors(&good, |t| t.retain(|(n, _, _)| n != "dense_1.kernel"));
+    expect(load_err(&missing, "missing"), &["no tensor named `dense_1.kernel`", "[8, 3]"]);
+    let extra = with_tensors(&good, |t| t.push(("dense_9.kernel".into(), vec![2], vec![0; 8])));
+    expect(load_err(&extra, "extra"), &["does not have", "dense_9.kernel"]);
+    let misshapen = with_tensors(&good, |t| {
+        let k = t.iter_mut().find(|(n, _, _)| n == "dense.kernel").unwrap();
+        k.1 = vec![8, 5];
+    });
+    expect(load_err(&misshapen, "misshapen"), &["dense.kernel", "[8, 5]", "[5, 8]"]);
+    let stray_slot = with_tensors(&good, |t| t.push(("optimizer.nope.kernel.momentum".into(), vec![1], vec![0; 4])));
+    expect(load_err(&stray_slot, "stray_slot"), &["optimizer variable `nope.kernel.momentum`"]);
+    let bad_slot = with_tensors(&good, |t| t.push(("optimizer.dense.kernel.speed".into(), vec![5, 8], vec![0; 160])));
+    expect(load_err(&bad_slot, "bad_slot"), &["dense.kernel.speed"]);
+    Ok(())
+}
+
+#[test]
+fn wrong_metadata_is_an_error_naming_it() -> Result<()> {
+    let good = valid_file()?;
+    let cases: Vec<(&str, &str, Option<&str>, Vec<&str>)> = vec![
+        ("format_version", "version", Some("99"), vec!["format_version `99`", "reads format_version 1"]),
+        ("format", "format", Some("keras"), vec!["format `keras`", "strata"]),
+        ("format", "no_format", None, vec!["no `format`", "load_weights"]),
+        ("format_version", "no_version", None, vec!["no `format_version`"]),
+        ("model_config", "no_config", None, vec!["no `model_config`", "load_weights"]),
+        ("model_config", "config_not_json", Some("{\"layers\": ["), vec!["model_config", "not JSON"]),
+        ("compile_config", "compile_not_json", Some("nope"), vec!["compile_config", "not JSON"]),
+        ("optimizer_iterations", "iterations", Some("-1"), vec!["optimizer_iterations", "-1"]),
+        ("optimizer_iterations", "no_iterations", None, vec!["optimizer_iterations"]),
+    ];
+    for (key, tag, value, parts) in cases {
+        expect(load_err(&with_metadata(&good, key, value.map(str::to_string)), tag), &parts);
+    }
+    let compile = |f: &dyn Fn(&mut Value)| {
+        let (_, header) = safetensors::SafeTensors::read_metadata(&good).unwrap();
+        let mut c: Value = serde_json::from_str(&header.metadata().as_ref().unwrap()["compile_config"]).unwrap();
+        f(&mut c);
+        with_metadata(&good, "compile_config", Some(c.to_string()))
+    };
+    expect(load_err(&compile(&|c| c["optimizer"]["class_name"] = json!("Adamax")), "optimizer"), &["Adamax"]);
+    expect(load_err(&compile(&|c| c["metrics"]["dense_1"] = json!(["acuracy"])), "metric"), &["acuracy"]);
+    expect(load_err(&compile(&|c| c["loss"] = json!({"other": "mse"})), "loss_output"), &["`other`"]);
+    expect(load_err(&compile(&|c| c["loss"]["dense_1"] = json!("hinge")), "loss_name"), &["hinge"]);
+    Ok(())
+}
+
+#[test]
+fn configs_that_cannot_be_rebuilt_are_errors() -> Result<()> {
+    let good = valid_file()?;
+    let unknown = with_model_config(&good, |c| c["layers"][0]["class_name"] = json!("Dense3D"));
+    expect(load_err(&unknown, "unknown_layer"), &["`Dense3D`", "Dense", "register_layer"]);
+    let lambda = with_model_config(&good, |c| {
+        c["layers"][1] = json!({"name": "dense_1", "class_name": "Lambda", "config": {"function": "no_such_fn"},
+                                 "inbound_nodes": [[["dense", 0]]]});
+    });
+    expect(load_err(&lambda, "unknown_lambda"), &["no_such_fn", "register_lambda"]);
+    // Sizes beyond what the file holds are refused before anything is allocated.
+    let wide = with_model_config(&good, |c| c["layers"][0]["config"]["units"] = json!(1u64 << 40));
+    expect(load_err(&wide, "huge_units"), &["exceeds"]);
+    let wide_input = with_model_config(&good, |c| c["inputs"][0]["config"]["shape"] = json!([1u64 << 40, 1u64 << 40]));
+    expect(load_err(&wide_input, "huge_input"), &["larger than a loaded model may use"]);
+    let renamed = with_model_config(&good, |c| c["layers"][0]["name"] = json!("first"));
+    expect(load_err(&renamed, "renamed"), &["refers to `dense`"]);
+    Ok(())
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+
+    /// Cases run (also makes each case's file name unique).
+    static CASES: AtomicUsize = AtomicUsize::new(0);
+
+    fn good() -> &'static [u8] {
+        static GOOD: OnceLock<Vec<u8>> = OnceLock::new();
+        GOOD.get_or_init(|| valid_file().unwrap())
+    }
+
+    fn rich() -> &'static [u8] {
+        static RICH: OnceLock<Vec<u8>> = OnceLock::new();
+        RICH.get_or_init(|| rich_file().unwrap())
+    }
+
+    /// `cases` cases, or `PROPTEST_CASES` for a longer run.
+    fn config(cases: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(cases);
+        ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
+    }
+
+    /// Loads `bytes`; an error is fine, a panic fails the test.
+    fn survive(bytes: &[u8]) {
+        let id = CASES.fetch_add(1, Ordering::Relaxed);
+        let _ = try_load(bytes, &format!("fuzz_{id}"));
+    }
+
+    /// JSON values that stress a config: odd numbers, wrong types, nesting.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (0u64..70).prop_map(Value::from),
+            prop::sample::select(vec![-2i64, -1, 0, 1, 2, 3, 8, 1 << 31, 1 << 40]).prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            prop::sample::select(vec![
+                "",
+                "dense",
+                "dense_1",
+                "input_layer",
+                "Dense",
+                "Lambda",
+                "Functional",
+                "Sequential",
+                "relu",
+                "float32",
+                "int64",
+                "glorot_uniform",
+                "x",
+            ])
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 16, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::vec(("[a-z_]{1,8}", inner), 0..3)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every JSON path in `v` (for choosing where to mutate).
+    fn paths(v: &Value, here: Vec<Value>, out: &mut Vec<Vec<Value>>) {
+        out.push(here.clone());
+        match v {
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| {
+                let mut p = here.clone();
+                p.push(json!(i));
+                paths(x, p, out)
+            }),
+            Value::Object(o) => o.iter().for_each(|(k, x)| {
+                let mut p = here.clone();
+                p.push(json!(k));
+                paths(x, p, out)
+            }),
+            _ => {}
+        }
+    }
+
+    fn at<'v>(v: &'v mut Value, path: &[Value]) -> &'v mut Value {
+        path.iter().fold(v, |v, k| match k {
+            Value::Number(i) => &mut v[i.as_u64().unwrap() as usize],
+            Value::String(s) => &mut v[s.as_str()],
+            _ => unreachable!(),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(config(1000))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            survive(&bytes);
+        }
+
+        #[test]
+        fn arbitrary_bytes_behind_a_plausible_header_length_never_panic(
+            body in prop::collection::vec(any::<u8>(), 0..600), extra in 0usize..16,
+        ) {
+            let mut bytes = (body.len().saturating_sub(extra) as u64).to_le_bytes().to_vec();
+            bytes.extend(body);
+            survive(&bytes);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(config(2000))]
+
+        #[test]
+        fn mutated_valid_files_never_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+            cut in any::<prop::sample::Index>(), truncate in any::<bool>(),
+        ) {
+            let mut bytes = good().to_vec();
+            for (i, b) in edits {
+                let i = i.index(bytes.len());
+                bytes[i] = b;
+            }
+            if truncate {
+                bytes.truncate(cut.index(bytes.len()));
+            }
+            survive(&bytes);
+        }
+
+        #[test]
+        fn header_byte_mutations_never_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            // Only inside the JSON header, where most of the structure is.
+            let n = u64::from_le_bytes(good()[..8].try_into().unwrap()) as usize;
+            let mut bytes = good().to_vec();
+            for (i, b) in edits {
+                bytes[8 + i.index(n)] = b;
+            }
+            survive(&bytes);
+        }
+
+        #[test]
+        fn mutated_model_configs_never_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), json_value()), 1..4),
+            use_rich in any::<bool>(),
+        ) {
+            let source = if use_rich { rich() } else { good() };
+            let mut config = model_config(source);
+            for (i, value) in edits {
+                let mut all = Vec::new();
+                paths(&config, Vec::new(), &mut all);
+                let path = all[i.index(all.len())].clone();
+                *at(&mut config, &path) = value;
+            }
+            survive(&with_metadata(source, "model_config", Some(config.to_string())));
+        }
+
+        #[test]
+        fn mutated_compile_configs_never_panic(
+            edits in prop::collection::vec((any::<prop::sample::Index>(), json_value()), 1..4),
+        ) {
+            let (_, header) = safetensors::SafeTensors::read_metadata(good()).unwrap();
+            let mut config: Value =
+                serde_json::from_str(&header.metadata().as_ref().unwrap()["compile_config"]).unwrap();
+            for (i, value) in edits {
+                let mut all = Vec::new();
+                paths(&config, Vec::new(), &mut all);
+                let path = all[i.index(all.len())].clone();
+                *at(&mut config, &path) = value;
+            }
+            survive(&with_metadata(good(), "compile_config", Some(config.to_string())));
+        }
+    }
+}
