@@ -439,6 +439,30 @@ fn a_model_saved_on_native_predicts_the_same_on_candle() -> Result<()> {
     Ok(())
 }
 
+/// A save that fails (here: its temporary file cannot be created) is an
+/// error and leaves the earlier file as it was.
+#[test]
+fn a_failed_save_leaves_the_previous_file_intact() -> Result<()> {
+    let dev = native();
+    let dir = std::env::temp_dir().join(format!("strata_saving_atomic_{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("model.safetensors");
+    let model = classifier(&dev)?;
+    model.save(&path)?;
+    let before = std::fs::read(&path)?;
+
+    // Occupy the temporary file's name with a directory.
+    let blocker = dir.join(format!(".model.safetensors.tmp-{}", std::process::id()));
+    std::fs::create_dir(&blocker)?;
+    let other = Sequential::new().add(Input::new([5])).add(Dense::new(2)).build_on(&dev)?;
+    let e = other.save(&path).unwrap_err().to_string();
+    assert!(e.contains("cannot save to") && e.contains("model.safetensors"), "{e}");
+    assert_eq!(std::fs::read(&path)?, before);
+    assert_eq!(strata::load_model_on(&path, &dev)?.get_config(), model.get_config());
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
 // ------------------------------------------------------------- bad files
 
 /// A valid file: a compiled, trained model with its optimizer state.
