@@ -2,6 +2,7 @@
 //! [`Sequential`](crate::Sequential) produce, with one execution path.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
@@ -54,6 +55,26 @@ pub struct BuildOptions {
     pub(crate) device: Option<Device>,
     pub(crate) seed: Option<u64>,
     pub(crate) name: Option<String>,
+    /// Set when rebuilding from a file: the scalars the weights may still
+    /// take (shared with nested models), and a cap on every tensor spec.
+    pub(crate) limit: Option<Arc<AtomicUsize>>,
+}
+
+/// The most scalars one sample of any tensor may have (unknown axes
+/// counted as 2) in a model rebuilt with a size limit, i.e. loaded from a
+/// file: 2^26, 256 MiB of `f32`.
+pub(crate) const MAX_SPEC_ELEMENTS: usize = 1 << 26;
+
+/// Checks a spec against [`MAX_SPEC_ELEMENTS`].
+fn check_spec_size(spec: &TensorSpec) -> Result<()> {
+    let n = spec.dims.iter().try_fold(1usize, |n, d| n.checked_mul(d.unwrap_or(2)));
+    match n {
+        Some(n) if n <= MAX_SPEC_ELEMENTS => Ok(()),
+        _ => Err(Error::msg(format!(
+            "the spec {spec} is larger than a loaded model may use ({MAX_SPEC_ELEMENTS} scalars, unknown axes \
+             counted as 2)"
+        ))),
+    }
 }
 
 impl BuildOptions {
@@ -145,6 +166,19 @@ pub struct Model {
     pub(crate) rng: Mutex<Rng>,
     /// What `compile` set up (optimizer, losses, metrics).
     pub(crate) compiled: Mutex<Option<crate::training::Compiled>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("class", &if self.sequential { "Sequential" } else { "Functional" })
+            .field("inputs", &self.input_names())
+            .field("layers", &self.layer_names())
+            .field("outputs", &self.output_names())
+            .field("device", &self.device.name())
+            .finish()
+    }
 }
 
 /// Copies of a model's weights ([`Model::snapshot_weights`]), to put back
@@ -308,6 +342,7 @@ impl Model {
             None => crate::backend::from_env()?,
         };
         let mut rng = Rng::seed(options.seed.unwrap_or_else(default_seed));
+        let limit = options.limit.clone();
         if inputs.is_empty() {
             return Err(Error::Graph("a model needs at least one input (Input::new(shape))".into()));
         }
@@ -332,6 +367,9 @@ impl Model {
             };
             if value_of.insert(sym.0.id, i).is_some() {
                 return Err(Error::Graph(format!("model input {i} is listed twice")));
+            }
+            if limit.is_some() {
+                check_spec_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
             }
             producers.push(Producer::Input(i));
             value_specs.push(spec.clone());
@@ -424,10 +462,20 @@ impl Model {
                 return Err(Error::msg(format!("takes {arity}, received {}", specs.len())).in_layer(label));
             }
             let mut weights = entry.cell.weights.write().map_err(|_| Error::msg("layer lock poisoned"))?;
+            let before = weights.len();
             let spec = {
                 let mut ctx = BuildContext::new(&mut weights, &mut rng, &device);
+                if let Some(budget) = &limit {
+                    ctx = ctx.with_limit(budget.load(Ordering::Relaxed));
+                }
                 guard.build(&specs, &mut ctx).map_err(|e| e.in_layer(label.clone()))?
             };
+            if let Some(budget) = &limit {
+                let added: usize = weights[before..].iter().map(|w| w.value.numel()).sum();
+                let left = budget.load(Ordering::Relaxed).saturating_sub(added);
+                budget.store(left, Ordering::Relaxed);
+                check_spec_size(&spec).map_err(|e| e.in_layer(label.clone()))?;
+            }
             drop((weights, guard));
             entry.output_specs.push(spec.clone());
             let out = value_specs.len();
@@ -752,7 +800,7 @@ fn assign_names(cells: &[Arc<LayerCell>], inputs: &[Option<String>]) -> Result<(
         .iter()
         .map(|c| {
             let l = c.layer.read().map_err(|_| Error::msg("layer lock poisoned"))?;
-            Ok((l.name_hint().map(str::to_string), l.class_name().to_string()))
+            Ok((c.name.clone().or_else(|| l.name_hint().map(str::to_string)), l.class_name().to_string()))
         })
         .collect::<Result<_>>()?;
     let explicit = inputs

@@ -1,24 +1,43 @@
-//! Saving to one `.safetensors` file: the weights as tensors named
-//! `"{layer}.{weight}"`, and in the header's metadata the format version,
-//! the architecture (`Model::get_config`) and the compile configuration.
+//! Saving to one `.safetensors` file, and [`load_model`].
+//!
+//! The file holds the weights as `f32` tensors named `"{layer}.{weight}"`,
+//! the optimizer's slot variables as `"optimizer.{weight}.{slot}"`, and in
+//! the header's `__metadata__`: `format` (`"strata"`), `format_version`
+//! (`"1"`), `strata_version`, `model_config` (the architecture,
+//! [`Model::get_config`] as JSON), `compile_config` (optimizer, losses,
+//! metrics, as JSON) and `optimizer_iterations` (the optimizer's step
+//! count).
 //!
 //! Writes go to a temporary file in the same directory which is then
 //! renamed over the target, so a failed save never destroys an earlier file.
+//! Reading checks everything before building anything: a file that is not
+//! valid safetensors, of another format or version, with a config that
+//! cannot be rebuilt, or with missing, extra or misshapen tensors, is an
+//! error naming the file and the problem.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::Value;
-use strata_core::{DType, Error, Result, Tensor};
+use strata_core::{DType, Device, Error, Result, Tensor};
 
-use crate::Model;
+use crate::losses::Loss;
+use crate::metrics::{resolve_metric, MetricSpec};
+use crate::optimizers::{optimizer_from_config, Optimizer};
+use crate::{BuildOptions, Losses, Metrics, Model};
 
 /// The `format` metadata key's value in every file strata writes.
 pub const FORMAT: &str = "strata";
 /// The version of the file layout (`format_version` metadata key).
 pub const FORMAT_VERSION: &str = "1";
+/// Every `format_version` this release reads.
+const READABLE_VERSIONS: &[&str] = &["1"];
+/// The prefix of the optimizer's slot variables in a saved file.
+const OPTIMIZER_PREFIX: &str = "optimizer.";
 
 fn io_error(path: &Path, what: &str, e: impl std::fmt::Display) -> Error {
     Error::msg(format!("cannot {what} {}: {e}", path.display()))
@@ -63,7 +82,253 @@ pub(crate) fn encode(tensors: &[(String, Tensor)], metadata: HashMap<String, Str
 }
 
 fn base_metadata() -> HashMap<String, String> {
-    HashMap::from([("format".into(), FORMAT.into()), ("format_version".into(), FORMAT_VERSION.into())])
+    HashMap::from([
+        ("format".into(), FORMAT.into()),
+        ("format_version".into(), FORMAT_VERSION.into()),
+        ("strata_version".into(), env!("CARGO_PKG_VERSION").into()),
+    ])
+}
+
+/// How [`Model::save_with`] writes a model.
+#[derive(Clone, Debug)]
+pub struct SaveOptions {
+    include_optimizer: bool,
+}
+
+impl Default for SaveOptions {
+    fn default() -> Self {
+        SaveOptions { include_optimizer: true }
+    }
+}
+
+impl SaveOptions {
+    /// Defaults: the optimizer state is saved (when the model is compiled).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether to save the optimizer's state (its step count and slot
+    /// variables), so that training resumes exactly where it stopped
+    /// (default true). Without it, a loaded model starts a fresh optimizer.
+    pub fn include_optimizer(mut self, include: bool) -> Self {
+        self.include_optimizer = include;
+        self
+    }
+}
+
+/// A file read into memory.
+struct Loaded<'b> {
+    path: &'b Path,
+    file: SafeTensors<'b>,
+    metadata: HashMap<String, String>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| io_error(path, "read", e))
+}
+
+impl<'b> Loaded<'b> {
+    fn parse(path: &'b Path, bytes: &'b [u8]) -> Result<Loaded<'b>> {
+        let invalid =
+            |e: &dyn std::fmt::Display| Error::msg(format!("{} is not a valid safetensors file: {e}", path.display()));
+        if bytes.is_empty() {
+            return Err(invalid(&"the file is empty"));
+        }
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| invalid(&e))?;
+        let file = SafeTensors::deserialize(bytes).map_err(|e| invalid(&e))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        Ok(Loaded { path, file, metadata })
+    }
+
+    fn error(&self, message: impl std::fmt::Display) -> Error {
+        Error::msg(format!("{}: {message}", self.path.display()))
+    }
+
+    /// Checks the `format` and `format_version` metadata.
+    fn check_format(&self) -> Result<()> {
+        match self.metadata.get("format").map(String::as_str) {
+            Some(FORMAT) => {}
+            Some(other) => {
+                return Err(self.error(format!("format `{other}` is not a strata file (expected `{FORMAT}`)")))
+            }
+            None => {
+                return Err(self.error(format!(
+                    "no `format` metadata, so not a model saved by strata (expected `{FORMAT}`); weights from \
+                     other tools load into a built model with Model::load_weights"
+                )))
+            }
+        }
+        match self.metadata.get("format_version") {
+            Some(v) if READABLE_VERSIONS.contains(&v.as_str()) => Ok(()),
+            Some(v) => Err(self.error(format!(
+                "format_version `{v}` is not supported; this strata ({}) reads format_version {}",
+                env!("CARGO_PKG_VERSION"),
+                READABLE_VERSIONS.join(", ")
+            ))),
+            None => Err(self.error("no `format_version` metadata")),
+        }
+    }
+
+    /// A JSON metadata entry, if present.
+    fn json(&self, key: &str) -> Result<Option<Value>> {
+        self.metadata
+            .get(key)
+            .map(|s| serde_json::from_str(s).map_err(|e| self.error(format!("the `{key}` metadata is not JSON: {e}"))))
+            .transpose()
+    }
+
+    /// The `f32` tensor `name` on `device`, which must have shape `dims` when given.
+    fn tensor(&self, name: &str, dims: Option<&[usize]>, device: &Device) -> Result<Tensor> {
+        let view = self.file.tensor(name).map_err(|_| match dims {
+            Some(d) => self.error(format!("no tensor named `{name}` (expected {d:?})")),
+            None => self.error(format!("no tensor named `{name}`")),
+        })?;
+        if dims.is_some_and(|d| view.shape() != d) || view.dtype() != Dtype::F32 {
+            return Err(self.error(format!(
+                "`{name}` is {:?} {:?} in the file but {} F32 in the model",
+                view.shape(),
+                view.dtype(),
+                dims.map_or("f32".into(), |d| format!("{d:?}"))
+            )));
+        }
+        let data: Vec<f32> =
+            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Tensor::new(data, view.shape().to_vec(), device)
+    }
+
+    /// Every weight of `model` from the file, checked; then assigned (so a
+    /// bad file leaves the model unchanged). Tensors the model does not
+    /// have are an error, except the optimizer's when `skip_optimizer`.
+    fn load_weights_into(&self, model: &Model, skip_optimizer: bool) -> Result<()> {
+        let weights = model.weights();
+        let mut values = Vec::with_capacity(weights.len());
+        for w in &weights {
+            values.push(self.tensor(&w.name, Some(w.value.dims()), model.device())?);
+        }
+        let known: HashSet<&str> = weights.iter().map(|w| w.name.as_str()).collect();
+        let mut extra: Vec<&str> = self
+            .file
+            .names()
+            .into_iter()
+            .filter(|n| !known.contains(n) && (!skip_optimizer || !n.starts_with(OPTIMIZER_PREFIX)))
+            .collect();
+        if !extra.is_empty() {
+            extra.sort_unstable();
+            return Err(self.error(format!("tensors the model does not have: [{}]", extra.join(", "))));
+        }
+        model.set_weights(weights.iter().map(|w| w.name.as_str()).zip(values.iter()))
+    }
+
+    /// The number of scalars in the model's (non-optimizer) tensors: the
+    /// most the rebuilt model's weights may hold.
+    fn weight_scalars(&self) -> usize {
+        self.file
+            .iter()
+            .filter(|(n, _)| !n.starts_with(OPTIMIZER_PREFIX))
+            .map(|(_, v)| v.shape().iter().product::<usize>())
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// Compiles `model` as `compile_config` says, and restores the
+    /// optimizer's state when the file has it.
+    fn compile(&self, model: &mut Model, config: &Value) -> Result<()> {
+        let bad = |m: String| self.error(format!("compile_config: {m}"));
+        let optimizer_config = config.get("optimizer").ok_or_else(|| bad("no `optimizer`".into()))?;
+        let mut optimizer: Box<dyn Optimizer> =
+            optimizer_from_config(optimizer_config).map_err(|e| bad(e.to_string()))?;
+        let outputs: Vec<String> = model.output_names().iter().map(|s| s.to_string()).collect();
+        let by_output = |key: &str| -> Result<&serde_json::Map<String, Value>> {
+            let map = config
+                .get(key)
+                .and_then(Value::as_object)
+                .ok_or_else(|| bad(format!("`{key}` must be an object keyed by output name")))?;
+            if let Some(k) = map.keys().find(|k| !outputs.contains(k)) {
+                return Err(bad(format!(
+                    "`{key}` names `{k}`, which is not an output; outputs: [{}]",
+                    outputs.join(", ")
+                )));
+            }
+            Ok(map)
+        };
+        let loss_map = by_output("loss")?;
+        let losses = outputs
+            .iter()
+            .map(|o| {
+                let c = loss_map.get(o).ok_or_else(|| bad(format!("no loss for output `{o}`")))?;
+                Loss::from_config(c).map_err(|e| bad(format!("output `{o}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut losses_arg = Losses::list(losses.iter())?;
+        match config.get("loss_weights") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(ws)) => {
+                let ws = ws
+                    .iter()
+                    .map(|w| w.as_f64().ok_or_else(|| bad(format!("`loss_weights` must hold numbers, received {w}"))))
+                    .collect::<Result<Vec<_>>>()?;
+                losses_arg = losses_arg.weights(ws);
+            }
+            Some(other) => return Err(bad(format!("`loss_weights` must be a list, received {other}"))),
+        }
+        let metric_map = by_output("metrics")?;
+        let mut lists = Vec::with_capacity(outputs.len());
+        for (o, loss) in outputs.iter().zip(&losses) {
+            let names = match metric_map.get(o) {
+                None => Vec::new(),
+                Some(Value::Array(names)) => names.clone(),
+                Some(other) => return Err(bad(format!("the metrics of `{o}` must be a list, received {other}"))),
+            };
+            let mut specs = Vec::with_capacity(names.len());
+            for n in names {
+                let n = n.as_str().ok_or_else(|| bad(format!("a metric must be a name, received {n}")))?;
+                let spec = MetricSpec::Name(n.to_string());
+                // Names resolve for any shapes; this catches unknown ones now.
+                resolve_metric(&spec, loss, &[1, 1], &[1, 1]).map_err(|e| bad(format!("output `{o}`: {e}")))?;
+                specs.push(spec);
+            }
+            lists.push(specs);
+        }
+        let mut metrics = Metrics::per_output(lists);
+        match config.get("weighted_metrics") {
+            None | Some(Value::Bool(false)) | Some(Value::Null) => {}
+            Some(Value::Bool(true)) => metrics = metrics.weighted(),
+            Some(other) => return Err(bad(format!("`weighted_metrics` must be true or false, received {other}"))),
+        }
+
+        // The optimizer's state, if saved.
+        let slots: Vec<&str> = self.file.names().into_iter().filter(|n| n.starts_with(OPTIMIZER_PREFIX)).collect();
+        match self.metadata.get("optimizer_iterations") {
+            Some(it) => {
+                let iterations: u64 = it
+                    .parse()
+                    .map_err(|_| self.error(format!("`optimizer_iterations` must be a count, received `{it}`")))?;
+                let variables = slots
+                    .iter()
+                    .map(|n| Ok((n[OPTIMIZER_PREFIX.len()..].to_string(), self.tensor(n, None, model.device())?)))
+                    .collect::<Result<Vec<_>>>()?;
+                let weights: HashMap<String, Vec<usize>> =
+                    model.trainable_weights().into_iter().map(|w| (w.name, w.value.dims().to_vec())).collect();
+                for (name, t) in &variables {
+                    let fits = name
+                        .rsplit_once('.')
+                        .and_then(|(w, _)| weights.get(w))
+                        .is_some_and(|dims| dims.as_slice() == t.dims());
+                    if !fits {
+                        return Err(self.error(format!(
+                            "optimizer variable `{name}` {:?} belongs to no trainable weight of that shape",
+                            t.dims()
+                        )));
+                    }
+                }
+                optimizer.set_state(iterations, &variables).map_err(|e| self.error(e))?;
+            }
+            None if !slots.is_empty() => {
+                return Err(self.error("optimizer tensors without `optimizer_iterations` metadata"));
+            }
+            None => {}
+        }
+        model.compile(optimizer, losses_arg, metrics).map_err(|e| bad(e.to_string()))
+    }
 }
 
 impl Model {
@@ -90,18 +355,40 @@ impl Model {
         write_atomic(path.as_ref(), &bytes)
     }
 
-    /// Saves the weights with the architecture and the compile
-    /// configuration in the file's metadata.
+    /// Saves the whole model to one `.safetensors` file: the weights, the
+    /// architecture, the compile configuration and the optimizer's state
+    /// (see [`load_model`](crate::load_model) for the layout).
+    /// [`load_model`](crate::load_model) reads it back.
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.save_with_compile_config(path.as_ref(), self.compile_config().as_ref())
+        self.save_with(path, SaveOptions::default())
     }
 
-    pub(crate) fn save_with_compile_config(&self, path: &Path, compile: Option<&Value>) -> Result<()> {
-        let tensors: Vec<(String, Tensor)> = self.weights().into_iter().map(|w| (w.name, w.value)).collect();
+    /// [`save`](Self::save) with options (leaving the optimizer state out).
+    pub fn save_with(&self, path: impl AsRef<Path>, options: SaveOptions) -> Result<()> {
+        let guard = self.compiled.lock().map_err(|_| Error::msg("model lock poisoned"))?;
+        let compiled = guard.as_ref().map(|c| (c.config(&self.output_names()), &*c.optimizer));
+        let optimizer = compiled.as_ref().and_then(|(_, o)| options.include_optimizer.then_some(*o));
+        self.save_parts(path.as_ref(), compiled.as_ref().map(|(c, _)| c), optimizer)
+    }
+
+    /// Writes the weights, the architecture, `compile` (if any) and the
+    /// optimizer's state (if given). Used by `save` and by ModelCheckpoint,
+    /// which runs while the compiled state is out of the model.
+    pub(crate) fn save_parts(
+        &self,
+        path: &Path,
+        compile: Option<&Value>,
+        optimizer: Option<&dyn Optimizer>,
+    ) -> Result<()> {
+        let mut tensors: Vec<(String, Tensor)> = self.weights().into_iter().map(|w| (w.name, w.value)).collect();
         let mut metadata = base_metadata();
         metadata.insert("model_config".into(), self.get_config().to_string());
         if let Some(c) = compile {
             metadata.insert("compile_config".into(), c.to_string());
+            if let Some(opt) = optimizer {
+                metadata.insert("optimizer_iterations".into(), opt.iterations().to_string());
+                tensors.extend(opt.variables().into_iter().map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)));
+            }
         }
         let bytes = encode(&tensors, metadata)?;
         write_atomic(path, &bytes)
@@ -111,42 +398,88 @@ impl Model {
     /// [`save`](Self::save) into this model, on any backend. Every weight of
     /// the model must be in the file with the same shape; a missing,
     /// misshapen or unexpected tensor, or a file that is not valid
-    /// safetensors, is an error and leaves the model unchanged.
+    /// safetensors, is an error and leaves the model unchanged. A saved
+    /// optimizer state is ignored.
     pub fn load_weights(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|e| io_error(path, "read", e))?;
-        let file = SafeTensors::deserialize(&bytes)
-            .map_err(|e| Error::msg(format!("{} is not a valid safetensors file: {e}", path.display())))?;
-        let weights = self.weights();
-        let mut values = Vec::with_capacity(weights.len());
-        for w in &weights {
-            let view = file.tensor(&w.name).map_err(|_| {
-                Error::msg(format!("{}: no tensor named `{}` (expected {:?})", path.display(), w.name, w.value.dims()))
-            })?;
-            if view.shape() != w.value.dims() || view.dtype() != Dtype::F32 {
-                return Err(Error::msg(format!(
-                    "{}: `{}` is {:?} {:?} in the file but {:?} F32 in the model",
-                    path.display(),
-                    w.name,
-                    view.shape(),
-                    view.dtype(),
-                    w.value.dims()
-                )));
-            }
-            let data: Vec<f32> =
-                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            values.push(Tensor::new(data, view.shape().to_vec(), self.device())?);
-        }
-        let known: std::collections::HashSet<&str> = weights.iter().map(|w| w.name.as_str()).collect();
-        let extra: Vec<&str> =
-            file.names().into_iter().filter(|n| !known.contains(n) && !n.starts_with("optimizer.")).collect();
-        if !extra.is_empty() {
-            return Err(Error::msg(format!(
-                "{}: tensors the model does not have: [{}]",
-                path.display(),
-                extra.join(", ")
-            )));
-        }
-        self.set_weights(weights.iter().map(|w| w.name.as_str()).zip(values.iter()))
+        let bytes = read(path)?;
+        Loaded::parse(path, &bytes)?.load_weights_into(self, true)
     }
+}
+
+/// Loads a model saved by [`Model::save`] onto the default device
+/// ([`backend::from_env`](crate::backend::from_env)): rebuilds the
+/// architecture (custom layers and `Lambda` functions must be registered
+/// first), loads the weights and, if the model was compiled, compiles it
+/// again with the saved optimizer, losses and metrics and restores the
+/// optimizer's state, so `fit` resumes where it stopped.
+///
+/// Every problem with the file is an error naming it: not safetensors
+/// (empty, truncated, a bad header, offsets out of range, a tensor whose
+/// size does not match its shape), not written by strata or by a newer
+/// format version, a config that cannot be rebuilt (an unregistered
+/// layer), missing, extra or misshapen tensors.
+///
+/// # File format
+/// One safetensors file. Tensors: every weight as `f32`, named
+/// `"{layer}.{weight}"` in Keras' layout (`dense.kernel` is `[in, units]`);
+/// the optimizer's slots as `"optimizer.{layer}.{weight}.{slot}"`.
+/// `__metadata__` (all strings): `format` = `"strata"`, `format_version` =
+/// `"1"`, `strata_version`, `model_config` (JSON of
+/// [`Model::get_config`]), and for a compiled model `compile_config` (JSON:
+/// `optimizer`, `loss` and `metrics` by output name, `loss_weights`,
+/// `weighted_metrics`) and `optimizer_iterations`.
+///
+/// ```
+/// use strata::prelude::*;
+/// # fn main() -> strata::Result<()> {
+/// let dev = backend::native();
+/// let mut model = Sequential::new()
+///     .add(Input::new([4]))
+///     .add(Dense::new(3).activation("softmax"))
+///     .build_on(&dev)?;
+/// model.compile(Adam::new(1e-3), "sparse_categorical_crossentropy", &["accuracy"])?;
+/// let path = std::env::temp_dir().join("strata_doc_load_model.safetensors");
+/// model.save(&path)?;
+///
+/// let again = strata::load_model_on(&path, &dev)?;
+/// assert_eq!(again.get_config(), model.get_config());
+/// assert_eq!(again.compile_config(), model.compile_config());
+/// let x = Tensor::ones([2, 4], DType::F32, &dev)?;
+/// assert_eq!(again.predict(&x)?.to_vec::<f32>()?, model.predict(&x)?.to_vec::<f32>()?);
+///
+/// std::fs::write(&path, b"not a model").unwrap();
+/// assert!(strata::load_model(&path).is_err());
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
+pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
+    load_model_on(path, &crate::backend::from_env()?)
+}
+
+/// [`load_model`] onto `device` (a model saved on one backend loads on any
+/// other).
+pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
+    let path = path.as_ref();
+    let bytes = read(path)?;
+    let loaded = Loaded::parse(path, &bytes)?;
+    loaded.check_format()?;
+    let config = loaded.json("model_config")?.ok_or_else(|| {
+        loaded.error("no `model_config` metadata (saved with save_weights?); build the model and call load_weights")
+    })?;
+    // The weights may hold what the file holds, plus some slack so that a
+    // missing tensor is reported by name rather than as an exceeded budget;
+    // a config asking for more fails before anything is allocated.
+    let budget = loaded.weight_scalars().saturating_add(1 << 20);
+    let options =
+        BuildOptions { limit: Some(Arc::new(AtomicUsize::new(budget))), ..BuildOptions::new().device(device) };
+    let mut model = Model::from_config_with(&config, options).map_err(|e| loaded.error(e))?;
+    match loaded.json("compile_config")? {
+        Some(compile) => {
+            loaded.load_weights_into(&model, true)?;
+            loaded.compile(&mut model, &compile)?;
+        }
+        None => loaded.load_weights_into(&model, false)?,
+    }
+    Ok(model)
 }

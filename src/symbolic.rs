@@ -20,11 +20,18 @@ pub(crate) struct LayerCell {
     pub(crate) id: u64,
     pub(crate) layer: RwLock<Box<dyn Layer>>,
     pub(crate) weights: RwLock<Vec<Weight>>,
+    /// A name that wins over the layer's own hint (a model rebuilt from its
+    /// config keeps every layer's saved name, so weight names match).
+    pub(crate) name: Option<String>,
 }
 
 impl LayerCell {
     pub(crate) fn new(layer: Box<dyn Layer>) -> Arc<LayerCell> {
-        Arc::new(LayerCell { id: next_id(), layer: RwLock::new(layer), weights: RwLock::new(Vec::new()) })
+        LayerCell::named(layer, None)
+    }
+
+    pub(crate) fn named(layer: Box<dyn Layer>, name: Option<String>) -> Arc<LayerCell> {
+        Arc::new(LayerCell { id: next_id(), layer: RwLock::new(layer), weights: RwLock::new(Vec::new()), name })
     }
 }
 
@@ -48,7 +55,7 @@ pub(crate) struct SymNode {
 pub struct SymbolicTensor(pub(crate) Arc<SymNode>);
 
 impl SymbolicTensor {
-    fn input(name: Option<String>, spec: TensorSpec) -> Self {
+    pub(crate) fn input(name: Option<String>, spec: TensorSpec) -> Self {
         SymbolicTensor(Arc::new(SymNode { id: next_id(), kind: SymKind::Input { name, spec }, pending: None }))
     }
 

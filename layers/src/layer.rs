@@ -135,12 +135,22 @@ pub struct BuildContext<'a> {
     weights: &'a mut Vec<Weight>,
     rng: &'a mut Rng,
     device: &'a Device,
+    limit: Option<usize>,
 }
 
 impl<'a> BuildContext<'a> {
     /// A context that adds weights to `weights` (used by models and tests).
     pub fn new(weights: &'a mut Vec<Weight>, rng: &'a mut Rng, device: &'a Device) -> Self {
-        BuildContext { weights, rng, device }
+        BuildContext { weights, rng, device, limit: None }
+    }
+
+    /// Caps the number of scalars the new weights created through this
+    /// context may hold in all; a weight past the cap is an error instead of
+    /// an allocation. Models rebuilt from a file use it so that a config
+    /// asking for absurd sizes cannot exhaust memory.
+    pub fn with_limit(mut self, max_elements: usize) -> Self {
+        self.limit = Some(max_elements);
+        self
     }
 
     /// The device the weights live on.
@@ -186,6 +196,17 @@ impl<'a> BuildContext<'a> {
                 )));
             }
             return Ok(existing.value.clone());
+        }
+        if let Some(limit) = self.limit {
+            let n = shape.dims().iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+            match n {
+                Some(n) if n <= limit => self.limit = Some(limit - n),
+                _ => {
+                    return Err(Error::msg(format!(
+                        "weight `{name}` of shape {shape} exceeds the {limit} scalars left to this build"
+                    )))
+                }
+            }
         }
         let init = init.resolve()?;
         let value = init.init(&shape, self.rng, self.device)?.to_variable()?;

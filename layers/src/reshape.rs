@@ -53,7 +53,7 @@ impl Reshape {
 
     /// The target with `-1` resolved for a sample of `elements` elements.
     fn resolve(&self, elements: usize) -> std::result::Result<Vec<usize>, String> {
-        let known: usize = self.target_shape.iter().filter(|&&d| d > 0).map(|&d| d as usize).product();
+        let known = self.target_shape.iter().filter(|&&d| d > 0).fold(1usize, |n, &d| n.saturating_mul(d as usize));
         let has_unknown = self.target_shape.contains(&-1);
         let fits = if has_unknown { known > 0 && elements % known == 0 } else { known == elements };
         if !fits {

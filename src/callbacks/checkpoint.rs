@@ -169,7 +169,7 @@ impl Callback for ModelCheckpoint {
         if self.save_weights_only {
             ctx.model().save_weights(&path)?;
         } else {
-            ctx.model().save_with_compile_config(&path, Some(ctx.compile_config()))?;
+            ctx.model().save_parts(&path, Some(ctx.compile_config()), Some(ctx.optimizer()))?;
         }
         if self.verbose {
             println!("Epoch {}: saving model to {}", epoch + 1, path.display());
