@@ -1,6 +1,7 @@
 //! Saving to one `.safetensors` file, and [`load_model`].
 //!
-//! The file holds the weights as `f32` tensors named `"{layer}.{weight}"`,
+//! The file holds the weights as `f32` tensors (or `f16` / `bf16`, see
+//! [`SaveDType`]) named `"{layer}.{weight}"`,
 //! the optimizer's slot variables as `"optimizer.{weight}.{slot}"`, and in
 //! the header's `__metadata__`: `format` (`"strata"`), `format_version`
 //! (`"1"`), `strata_version`, `model_config` (the architecture,
@@ -21,6 +22,7 @@ use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
+use half::{bf16, f16};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde_json::Value;
 use strata_core::{DType, Device, Error, Result, Tensor};
@@ -64,12 +66,64 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The safetensors bytes for these tensors and metadata.
-pub(crate) fn encode(tensors: &[(String, Tensor)], metadata: HashMap<String, String>) -> Result<Vec<u8>> {
+/// The bytes of an `f32` tensor's values in `dtype`, little-endian. A
+/// finite value beyond the dtype's range is an error naming the tensor (it
+/// would become infinite).
+fn float_bytes(name: &str, values: &[f32], dtype: SaveDType) -> Result<(Vec<u8>, Dtype)> {
+    fn narrow<T: Copy>(
+        name: &str,
+        values: &[f32],
+        dtype: SaveDType,
+        convert: fn(f32) -> T,
+        widen: fn(T) -> f32,
+        le: fn(T) -> [u8; 2],
+    ) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(values.len() * 2);
+        for &v in values {
+            let h = convert(v);
+            if v.is_finite() && !widen(h).is_finite() {
+                return Err(Error::msg(format!(
+                    "cannot save `{name}` as {dtype:?}: it holds {v:e}, beyond {dtype:?}'s range (save as BF16 or F32)"
+                )));
+            }
+            out.extend_from_slice(&le(h));
+        }
+        Ok(out)
+    }
+    Ok(match dtype {
+        SaveDType::F32 => (values.iter().flat_map(|v| v.to_le_bytes()).collect(), Dtype::F32),
+        SaveDType::F16 => (narrow(name, values, dtype, f16::from_f32, f16::to_f32, f16::to_le_bytes)?, Dtype::F16),
+        SaveDType::BF16 => (narrow(name, values, dtype, bf16::from_f32, bf16::to_f32, bf16::to_le_bytes)?, Dtype::BF16),
+    })
+}
+
+/// The values of a floating-point tensor from a file as `f32`; `None` for
+/// other dtypes. `F64` values are rounded to the nearest `f32`.
+fn float_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
+    let data = view.data();
+    Some(match view.dtype() {
+        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|c| bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
+            .collect(),
+        _ => return None,
+    })
+}
+
+/// The safetensors bytes for these tensors and metadata, the `f32` ones
+/// stored as `dtype`.
+pub(crate) fn encode(
+    tensors: &[(String, Tensor)],
+    metadata: HashMap<String, String>,
+    dtype: SaveDType,
+) -> Result<Vec<u8>> {
     let mut data: Vec<(String, Vec<u8>, Dtype, Vec<usize>)> = Vec::with_capacity(tensors.len());
     for (name, t) in tensors {
         let (bytes, dtype) = match t.dtype() {
-            DType::F32 => (t.to_vec::<f32>()?.iter().flat_map(|v| v.to_le_bytes()).collect(), Dtype::F32),
+            DType::F32 => float_bytes(name, &t.to_vec::<f32>()?, dtype)?,
             DType::I64 => (t.to_vec::<i64>()?.iter().flat_map(|v| v.to_le_bytes()).collect(), Dtype::I64),
         };
         data.push((name.clone(), bytes, dtype, t.dims().to_vec()));
@@ -89,20 +143,40 @@ fn base_metadata() -> HashMap<String, String> {
     ])
 }
 
-/// How [`Model::save_with`] writes a model.
+/// The dtype [`Model::save_with`] and [`Model::save_weights_with`] store
+/// the weights (and the optimizer's slots) in. Loading converts any of them
+/// back to `f32`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SaveDType {
+    /// 32-bit floats: exact (the default).
+    #[default]
+    F32,
+    /// IEEE half precision: half the size, 11 significant bits (relative
+    /// error at most 2^-11), range ±65504 (a weight beyond it is an error
+    /// when saving) and values below 2^-14 lose precision. Adam's second
+    /// moments can be that small: to resume training, prefer `BF16`.
+    F16,
+    /// bfloat16: half the size, 8 significant bits (relative error at most
+    /// 2^-8) and `f32`'s range.
+    BF16,
+}
+
+/// How [`Model::save_with`] and [`Model::save_weights_with`] write a model.
 #[derive(Clone, Debug)]
 pub struct SaveOptions {
     include_optimizer: bool,
+    dtype: SaveDType,
 }
 
 impl Default for SaveOptions {
     fn default() -> Self {
-        SaveOptions { include_optimizer: true }
+        SaveOptions { include_optimizer: true, dtype: SaveDType::F32 }
     }
 }
 
 impl SaveOptions {
-    /// Defaults: the optimizer state is saved (when the model is compiled).
+    /// Defaults: the optimizer state is saved (when the model is compiled),
+    /// in `f32`.
     pub fn new() -> Self {
         Self::default()
     }
@@ -110,8 +184,16 @@ impl SaveOptions {
     /// Whether to save the optimizer's state (its step count and slot
     /// variables), so that training resumes exactly where it stopped
     /// (default true). Without it, a loaded model starts a fresh optimizer.
+    /// Weights-only files never hold it.
     pub fn include_optimizer(mut self, include: bool) -> Self {
         self.include_optimizer = include;
+        self
+    }
+
+    /// The dtype of the saved weights and optimizer slots (default
+    /// [`SaveDType::F32`]); `F16` and `BF16` halve the file.
+    pub fn dtype(mut self, dtype: SaveDType) -> Self {
+        self.dtype = dtype;
         self
     }
 }
@@ -177,23 +259,24 @@ impl<'b> Loaded<'b> {
             .transpose()
     }
 
-    /// The `f32` tensor `name` on `device`, which must have shape `dims` when given.
+    /// The tensor `name` on `device` as `f32` (converted from `F16`, `BF16`
+    /// or `F64`), which must have shape `dims` when given.
     fn tensor(&self, name: &str, dims: Option<&[usize]>, device: &Device) -> Result<Tensor> {
         let view = self.file.tensor(name).map_err(|_| match dims {
             Some(d) => self.error(format!("no tensor named `{name}` (expected {d:?})")),
             None => self.error(format!("no tensor named `{name}`")),
         })?;
-        if dims.is_some_and(|d| view.shape() != d) || view.dtype() != Dtype::F32 {
-            return Err(self.error(format!(
-                "`{name}` is {:?} {:?} in the file but {} F32 in the model",
+        match float_values(&view) {
+            Some(values) if dims.is_none_or(|d| view.shape() == d) => {
+                Tensor::new(values, view.shape().to_vec(), device)
+            }
+            _ => Err(self.error(format!(
+                "`{name}` is {:?} {:?} in the file but {} F32 in the model (F32, F16, BF16 and F64 load)",
                 view.shape(),
                 view.dtype(),
                 dims.map_or("f32".into(), |d| format!("{d:?}"))
-            )));
+            ))),
         }
-        let data: Vec<f32> =
-            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Tensor::new(data, view.shape().to_vec(), device)
     }
 
     /// Every weight of `model` from the file, checked; then assigned (so a
@@ -350,8 +433,35 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn save_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.save_weights_with(path, SaveOptions::default())
+    }
+
+    /// [`save_weights`](Self::save_weights) in another dtype:
+    /// `SaveOptions::new().dtype(SaveDType::BF16)` writes half the bytes.
+    /// [`load_weights`](Self::load_weights) reads any of them back into
+    /// `f32`. (`include_optimizer` does not apply: weights-only files never
+    /// hold the optimizer.)
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// use strata::{SaveDType, SaveOptions};
+    /// # fn main() -> strata::Result<()> {
+    /// let dev = backend::native();
+    /// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2)).seed(1).build_on(&dev)?;
+    /// let path = std::env::temp_dir().join("strata_doc_weights_f16.safetensors");
+    /// model.save_weights_with(&path, SaveOptions::new().dtype(SaveDType::F16))?;
+    /// let other = Sequential::new().add(Input::new([3])).add(Dense::new(2)).seed(2).build_on(&dev)?;
+    /// other.load_weights(&path)?;
+    /// let (a, b) = (model.weight("dense.kernel")?.to_vec::<f32>()?, other.weight("dense.kernel")?.to_vec::<f32>()?);
+    /// for (x, y) in a.iter().zip(&b) {
+    ///     assert!((x - y).abs() <= x.abs() * 2f32.powi(-11)); // f16 keeps 11 significant bits
+    /// }
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok(()) }
+    /// ```
+    pub fn save_weights_with(&self, path: impl AsRef<Path>, options: SaveOptions) -> Result<()> {
         let tensors: Vec<(String, Tensor)> = self.weights().into_iter().map(|w| (w.name, w.value)).collect();
-        let bytes = encode(&tensors, base_metadata())?;
+        let bytes = encode(&tensors, base_metadata(), options.dtype)?;
         write_atomic(path.as_ref(), &bytes)
     }
 
@@ -363,22 +473,26 @@ impl Model {
         self.save_with(path, SaveOptions::default())
     }
 
-    /// [`save`](Self::save) with options (leaving the optimizer state out).
+    /// [`save`](Self::save) with options: leaving the optimizer state out,
+    /// or storing the weights and slots as `F16` / `BF16`
+    /// ([`SaveOptions::dtype`]).
     pub fn save_with(&self, path: impl AsRef<Path>, options: SaveOptions) -> Result<()> {
         let guard = self.compiled.lock().map_err(|_| Error::msg("model lock poisoned"))?;
         let compiled = guard.as_ref().map(|c| (c.config(&self.output_names()), &*c.optimizer));
         let optimizer = compiled.as_ref().and_then(|(_, o)| options.include_optimizer.then_some(*o));
-        self.save_parts(path.as_ref(), compiled.as_ref().map(|(c, _)| c), optimizer)
+        self.save_parts(path.as_ref(), compiled.as_ref().map(|(c, _)| c), optimizer, options.dtype)
     }
 
     /// Writes the weights, the architecture, `compile` (if any) and the
-    /// optimizer's state (if given). Used by `save` and by ModelCheckpoint,
-    /// which runs while the compiled state is out of the model.
+    /// optimizer's state (if given), in `dtype`. Used by `save` and by
+    /// ModelCheckpoint, which runs while the compiled state is out of the
+    /// model.
     pub(crate) fn save_parts(
         &self,
         path: &Path,
         compile: Option<&Value>,
         optimizer: Option<&dyn Optimizer>,
+        dtype: SaveDType,
     ) -> Result<()> {
         let mut tensors: Vec<(String, Tensor)> = self.weights().into_iter().map(|w| (w.name, w.value)).collect();
         let mut metadata = base_metadata();
@@ -390,12 +504,13 @@ impl Model {
                 tensors.extend(opt.variables().into_iter().map(|(n, t)| (format!("{OPTIMIZER_PREFIX}{n}"), t)));
             }
         }
-        let bytes = encode(&tensors, metadata)?;
+        let bytes = encode(&tensors, metadata, dtype)?;
         write_atomic(path, &bytes)
     }
 
     /// Loads weights saved by [`save_weights`](Self::save_weights) or
-    /// [`save`](Self::save) into this model, on any backend. Every weight of
+    /// [`save`](Self::save) (in any [`SaveDType`]; `F64` files load too,
+    /// rounded) into this model as `f32`, on any backend. Every weight of
     /// the model must be in the file with the same shape; a missing,
     /// misshapen or unexpected tensor, or a file that is not valid
     /// safetensors, is an error and leaves the model unchanged. A saved
@@ -421,7 +536,9 @@ impl Model {
 /// layer), missing, extra or misshapen tensors.
 ///
 /// # File format
-/// One safetensors file. Tensors: every weight as `f32`, named
+/// One safetensors file. Tensors: every weight as `f32` (or `f16` / `bf16`
+/// when saved with [`SaveOptions::dtype`]; the header records each tensor's
+/// dtype), named
 /// `"{layer}.{weight}"` in Keras' layout (`dense.kernel` is `[in, units]`);
 /// the optimizer's slots as `"optimizer.{layer}.{weight}.{slot}"`.
 /// `__metadata__` (all strings): `format` = `"strata"`, `format_version` =

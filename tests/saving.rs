@@ -463,6 +463,171 @@ fn a_failed_save_leaves_the_previous_file_intact() -> Result<()> {
     Ok(())
 }
 
+// -------------------------------------------------------- half precision
+
+/// A 64-128-10 classifier, trained for one epoch with Adam when `train`.
+fn wide(dev: &Device, seed: u64, train: bool) -> Result<Model> {
+    let mut model = Sequential::new()
+        .add(Input::new([64]))
+        .add(Dense::new(128).activation("relu"))
+        .add(Dense::new(10).activation("softmax"))
+        .seed(seed)
+        .build_on(dev)?;
+    if train {
+        model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", ())?;
+        let x = randn(&[32, 64], 60, dev)?;
+        let y = Tensor::new((0..32).map(|i| (i * 3 % 10) as i64).collect::<Vec<_>>(), [32], dev)?;
+        fit(&mut model, &x, &y, 1)?;
+    }
+    Ok(model)
+}
+
+/// The bytes after the header: the tensors' data.
+fn data_len(bytes: &[u8]) -> usize {
+    bytes.len() - 8 - u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize
+}
+
+/// Every tensor of an `f32` file, by name.
+fn f32_tensors(bytes: &[u8]) -> Result<std::collections::BTreeMap<String, Vec<f32>>> {
+    let file = safetensors::SafeTensors::deserialize(bytes)?;
+    file.tensors()
+        .into_iter()
+        .map(|(n, v)| {
+            ensure!(v.dtype() == safetensors::Dtype::F32, "{n} is {:?}", v.dtype());
+            Ok((n, v.data().chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect()))
+        })
+        .collect()
+}
+
+/// `|a - b| <= max(rel·|a|, floor)` everywhere; returns the largest
+/// relative error where the relative bound applies.
+fn within(what: &str, a: &[f32], b: &[f32], rel: f32, floor: f32) -> Result<f32> {
+    ensure!(a.len() == b.len(), "{what}: {} vs {} values", a.len(), b.len());
+    let mut worst = 0f32;
+    for (x, y) in a.iter().zip(b) {
+        let err = (x - y).abs();
+        ensure!(err <= (rel * x.abs()).max(floor), "{what}: {x} became {y} (error {err:e}, allowed {rel:e}·|x|)");
+        if *x != 0.0 && rel * x.abs() >= floor {
+            worst = worst.max(err / x.abs());
+        }
+    }
+    Ok(worst)
+}
+
+/// f16 and bf16 files: each tensor stored in that dtype, half the data
+/// bytes, and weights and Adam's slots back within the format's rounding
+/// (f16: 2^-11 relative, 2^-25 absolute below its normal range; bf16:
+/// 2^-8), through `load_model` and `load_weights`, on each backend.
+#[test]
+fn half_precision_files_round_trip_within_their_precision() -> Result<()> {
+    use strata::{SaveDType, SaveOptions};
+    for dev in devices() {
+        let model = wide(&dev, 61, true)?;
+        let exact_path = temp_path(&format!("half_exact_{}", dev.name()));
+        model.save(&exact_path)?;
+        let exact = std::fs::read(&exact_path)?;
+        let reference = f32_tensors(&exact)?;
+        assert!(reference.contains_key("optimizer.dense.kernel.velocity"), "{:?}", reference.keys());
+
+        let cases = [
+            (SaveDType::F16, safetensors::Dtype::F16, 2f32.powi(-11), 2f32.powi(-25)),
+            (SaveDType::BF16, safetensors::Dtype::BF16, 2f32.powi(-8), 0.0),
+        ];
+        for (dtype, stored, rel, floor) in cases {
+            let tag = format!("{dtype:?}_{}", dev.name());
+            let path = temp_path(&format!("half_{tag}"));
+            model.save_with(&path, SaveOptions::new().dtype(dtype))?;
+            let bytes = std::fs::read(&path)?;
+            let file = safetensors::SafeTensors::deserialize(&bytes)?;
+            assert!(file.tensors().iter().all(|(_, v)| v.dtype() == stored), "{tag}: not all {stored:?}");
+            assert_eq!(2 * data_len(&bytes), data_len(&exact), "{tag}");
+            assert!(bytes.len() * 100 <= exact.len() * 55, "{tag}: {} vs {} bytes", bytes.len(), exact.len());
+
+            // load_model: weights and optimizer slots, saved again as f32 to compare.
+            let again = strata::load_model_on(&path, &dev)?;
+            assert_eq!(again.compile_config(), model.compile_config());
+            let back_path = temp_path(&format!("half_back_{tag}"));
+            again.save(&back_path)?;
+            let back = f32_tensors(&std::fs::read(&back_path)?)?;
+            assert_eq!(back.keys().collect::<Vec<_>>(), reference.keys().collect::<Vec<_>>());
+            let mut worst = 0f32;
+            for (name, want) in &reference {
+                worst = worst.max(within(&format!("{tag} {name}"), want, &back[name], rel, floor)?);
+            }
+            assert!(worst > rel / 2.0, "{tag}: worst relative error {worst:e}: no rounding happened?");
+
+            // Weights only, into a model with other initial weights.
+            model.save_weights_with(&path, SaveOptions::new().dtype(dtype))?;
+            let fresh = wide(&dev, 62, false)?;
+            fresh.load_weights(&path)?;
+            for (w, v) in model.weights().iter().zip(fresh.weights()) {
+                within(&format!("{tag} {}", w.name), &w.value.to_vec::<f32>()?, &v.value.to_vec::<f32>()?, rel, floor)?;
+            }
+            for p in [&path, &back_path] {
+                std::fs::remove_file(p).ok();
+            }
+        }
+        std::fs::remove_file(&exact_path).ok();
+    }
+    Ok(())
+}
+
+/// A weight beyond f16's range (±65504) is an error naming it, and leaves
+/// the earlier file intact; bf16 has f32's range.
+#[test]
+fn f16_refuses_weights_beyond_its_range() -> Result<()> {
+    use strata::{SaveDType, SaveOptions};
+    let dev = native();
+    let model = classifier(&dev)?;
+    let path = temp_path("f16_range");
+    model.save_weights(&path)?;
+    let before = std::fs::read(&path)?;
+    let mut kernel = model.weight("dense_1.kernel")?.to_vec::<f32>()?;
+    kernel[4] = 1.0e5;
+    model.set_weights([("dense_1.kernel", &Tensor::new(kernel, [8, 3], &dev)?)])?;
+    let e = model.save_weights_with(&path, SaveOptions::new().dtype(SaveDType::F16)).unwrap_err().to_string();
+    expect(e, &["dense_1.kernel", "F16", "1e5", "BF16"]);
+    assert_eq!(std::fs::read(&path)?, before);
+    model.save_weights_with(&path, SaveOptions::new().dtype(SaveDType::BF16))?;
+    let other = classifier(&dev)?;
+    other.load_weights(&path)?;
+    let got = other.weight("dense_1.kernel")?.to_vec::<f32>()?[4];
+    assert!((got - 1.0e5).abs() <= 1.0e5 * 2f32.powi(-8), "{got}");
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
+
+/// A model saved as bf16 on native loads on candle with the predictions of
+/// the same bf16 weights on native (within 1e-5), and near the f32 model's.
+#[test]
+fn a_bf16_model_saved_on_native_loads_on_candle() -> Result<()> {
+    use strata::{SaveDType, SaveOptions};
+    if !strata::backend::available().contains(&"candle") {
+        return Ok(());
+    }
+    let native = native();
+    let candle = strata::backend::by_name("candle")?;
+    let (x, y) = data(&native)?;
+    let mut model = classifier(&native)?;
+    model.compile("adam", "sparse_categorical_crossentropy", ())?;
+    fit(&mut model, &x, &y, 2)?;
+    let path = temp_path("bf16_cross_backend");
+    model.save_with(&path, SaveOptions::new().dtype(SaveDType::BF16))?;
+    let on_candle = strata::load_model_on(&path, &candle)?;
+    let on_native = strata::load_model_on(&path, &native)?;
+    assert_eq!(on_candle.device().name(), candle.name());
+    assert_eq!(max_diff(&on_candle, &on_native)?, 0.0);
+    let f32_preds = model.predict(&x)?.to_vec::<f32>()?;
+    let native_preds = on_native.predict(&x)?.to_vec::<f32>()?;
+    let candle_preds = on_candle.predict(&x.to_device(&candle)?)?.to_vec::<f32>()?;
+    for ((a, b), c) in native_preds.iter().zip(&candle_preds).zip(&f32_preds) {
+        assert!((a - b).abs() <= 1e-5, "native {a} vs candle {b}");
+        assert!((a - c).abs() <= 2e-2, "bf16 {a} vs f32 {c}");
+    }
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
+
 // ------------------------------------------------------------- bad files
 
 /// A valid file: a compiled, trained model with its optimizer state.

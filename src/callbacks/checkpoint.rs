@@ -7,6 +7,7 @@ use strata_core::{Error, Result};
 use super::monitor::{Mode, Monitor};
 use super::{Callback, CallbackContext};
 use crate::training::Logs;
+use crate::SaveDType;
 
 /// Saves the model after every epoch, or only when a monitored metric
 /// improves (Keras' `ModelCheckpoint`; defaults: `val_loss`, every epoch,
@@ -169,7 +170,7 @@ impl Callback for ModelCheckpoint {
         if self.save_weights_only {
             ctx.model().save_weights(&path)?;
         } else {
-            ctx.model().save_parts(&path, Some(ctx.compile_config()), Some(ctx.optimizer()))?;
+            ctx.model().save_parts(&path, Some(ctx.compile_config()), Some(ctx.optimizer()), SaveDType::F32)?;
         }
         if self.verbose {
             println!("Epoch {}: saving model to {}", epoch + 1, path.display());
