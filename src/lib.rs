@@ -55,7 +55,10 @@ pub use optimizers::{
     optimizer_from_config, optimizer_from_name, Adagrad, Adam, AdamW, CosineDecay, ExponentialDecay, IntoOptimizer,
     LearningRate, LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
 };
-pub use saving::{load_model, load_model_on, SaveDType, SaveOptions, FORMAT, FORMAT_VERSION};
+pub use saving::{
+    load_model, load_model_on, LoadReport, LoadWeightsOptions, SaveDType, SaveOptions, SkipReason, Skipped, FORMAT,
+    FORMAT_VERSION,
+};
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 pub use training::{

@@ -16,7 +16,7 @@
 //! cannot be rebuilt, or with missing, extra or misshapen tensors, is an
 //! error naming the file and the problem.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
@@ -31,6 +31,9 @@ use crate::losses::Loss;
 use crate::metrics::{resolve_metric, MetricSpec};
 use crate::optimizers::{optimizer_from_config, Optimizer};
 use crate::{BuildOptions, Losses, Metrics, Model};
+
+mod load_weights;
+pub use load_weights::{LoadReport, LoadWeightsOptions, SkipReason, Skipped};
 
 /// The `format` metadata key's value in every file strata writes.
 pub const FORMAT: &str = "strata";
@@ -279,29 +282,6 @@ impl<'b> Loaded<'b> {
         }
     }
 
-    /// Every weight of `model` from the file, checked; then assigned (so a
-    /// bad file leaves the model unchanged). Tensors the model does not
-    /// have are an error, except the optimizer's when `skip_optimizer`.
-    fn load_weights_into(&self, model: &Model, skip_optimizer: bool) -> Result<()> {
-        let weights = model.weights();
-        let mut values = Vec::with_capacity(weights.len());
-        for w in &weights {
-            values.push(self.tensor(&w.name, Some(w.value.dims()), model.device())?);
-        }
-        let known: HashSet<&str> = weights.iter().map(|w| w.name.as_str()).collect();
-        let mut extra: Vec<&str> = self
-            .file
-            .names()
-            .into_iter()
-            .filter(|n| !known.contains(n) && (!skip_optimizer || !n.starts_with(OPTIMIZER_PREFIX)))
-            .collect();
-        if !extra.is_empty() {
-            extra.sort_unstable();
-            return Err(self.error(format!("tensors the model does not have: [{}]", extra.join(", "))));
-        }
-        model.set_weights(weights.iter().map(|w| w.name.as_str()).zip(values.iter()))
-    }
-
     /// The number of scalars in the model's (non-optimizer) tensors: the
     /// most the rebuilt model's weights may hold.
     fn weight_scalars(&self) -> usize {
@@ -507,19 +487,6 @@ impl Model {
         let bytes = encode(&tensors, metadata, dtype)?;
         write_atomic(path, &bytes)
     }
-
-    /// Loads weights saved by [`save_weights`](Self::save_weights) or
-    /// [`save`](Self::save) (in any [`SaveDType`]; `F64` files load too,
-    /// rounded) into this model as `f32`, on any backend. Every weight of
-    /// the model must be in the file with the same shape; a missing,
-    /// misshapen or unexpected tensor, or a file that is not valid
-    /// safetensors, is an error and leaves the model unchanged. A saved
-    /// optimizer state is ignored.
-    pub fn load_weights(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let bytes = read(path)?;
-        Loaded::parse(path, &bytes)?.load_weights_into(self, true)
-    }
 }
 
 /// Loads a model saved by [`Model::save`] onto the default device
@@ -593,10 +560,10 @@ pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
     let mut model = Model::from_config_with(&config, options).map_err(|e| loaded.error(e))?;
     match loaded.json("compile_config")? {
         Some(compile) => {
-            loaded.load_weights_into(&model, true)?;
+            loaded.load_weights_into(&model, true, false, "")?;
             loaded.compile(&mut model, &compile)?;
         }
-        None => loaded.load_weights_into(&model, false)?,
+        None => drop(loaded.load_weights_into(&model, false, false, "")?),
     }
     Ok(model)
 }

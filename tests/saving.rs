@@ -628,6 +628,105 @@ fn a_bf16_model_saved_on_native_loads_on_candle() -> Result<()> {
     Ok(())
 }
 
+// ------------------------------------------------------- skip_mismatch
+
+fn dense_stack(dev: &Device, layers: &[(&str, usize)], seed: u64) -> Result<Model> {
+    let mut s = Sequential::new().add(Input::new([5]));
+    for (name, units) in layers {
+        s = s.add(Dense::new(*units).name(name));
+    }
+    Ok(s.seed(seed).build_on(dev)?)
+}
+
+fn values(model: &Model, name: &str) -> Result<Vec<f32>> {
+    Ok(model.weight(name)?.to_vec::<f32>()?)
+}
+
+/// Keras' `skip_mismatch`: what matches by name and shape loads, the rest
+/// is reported (missing in the file, shape differs with both shapes,
+/// unexpected in the file, a dtype that does not load); without it, the
+/// same file is one error listing every mismatch, and nothing loads.
+#[test]
+fn skip_mismatch_loads_what_matches_and_reports_the_rest() -> Result<()> {
+    use strata::{LoadWeightsOptions, SkipReason, Skipped};
+    for dev in devices() {
+        let saved = dense_stack(&dev, &[("body", 8), ("head", 3), ("aux", 2)], 70)?;
+        let path = temp_path(&format!("skip_{}", dev.name()));
+        saved.save_weights(&path)?;
+        let target = || dense_stack(&dev, &[("body", 8), ("head", 4), ("tail", 2)], 71);
+
+        let model = target()?;
+        let before = model.snapshot_weights()?;
+        let e = model.load_weights(&path).unwrap_err().to_string();
+        expect(
+            e,
+            &[
+                "6 mismatches",
+                "`head.kernel` is [8, 3] in the file but [8, 4] in the model",
+                "`head.bias` is [3] in the file but [4] in the model",
+                "no tensor named `tail.kernel` in the file (the model's weight is [4, 2])",
+                "`aux.kernel` is in the file, but the model does not have it",
+                "skip_mismatch",
+            ],
+        );
+        let fresh = target()?;
+        fresh.restore_weights(&before)?;
+        assert_eq!(max_diff(&model, &fresh)?, 0.0, "a failed load changed the model");
+
+        let report = model.load_weights_with(&path, LoadWeightsOptions::new().skip_mismatch(true))?;
+        assert_eq!(report.loaded, ["body.kernel", "body.bias"]);
+        let skip = |name: &str, reason| Skipped { name: name.into(), reason };
+        assert_eq!(
+            report.skipped,
+            [
+                skip("tail.kernel", SkipReason::MissingInFile { model: vec![4, 2] }),
+                skip("tail.bias", SkipReason::MissingInFile { model: vec![2] }),
+                skip("aux.bias", SkipReason::UnexpectedInFile),
+                skip("aux.kernel", SkipReason::UnexpectedInFile),
+                skip("head.bias", SkipReason::ShapeDiffers { model: vec![4], file: vec![3] }),
+                skip("head.kernel", SkipReason::ShapeDiffers { model: vec![8, 4], file: vec![8, 3] }),
+            ]
+        );
+        assert!(!report.is_complete());
+        let shown = report.to_string();
+        assert!(shown.starts_with("loaded 2 weight(s); skipped 6:") && shown.contains("head.kernel"), "{shown}");
+        assert_eq!(values(&model, "body.kernel")?, values(&saved, "body.kernel")?);
+        for kept in ["head.kernel", "tail.kernel", "tail.bias"] {
+            assert_eq!(values(&model, kept)?, values(&fresh, kept)?, "{kept} changed");
+        }
+
+        // A complete file reports nothing skipped.
+        let report = saved.load_weights_with(&path, LoadWeightsOptions::new())?;
+        assert!(report.is_complete() && report.loaded.len() == 6, "{report}");
+        std::fs::remove_file(&path).ok();
+    }
+    Ok(())
+}
+
+/// A tensor that is not floating point is an error naming its dtype, or
+/// skipped as such.
+#[test]
+fn integer_tensors_do_not_load_as_weights() -> Result<()> {
+    use strata::{LoadWeightsOptions, SkipReason};
+    let dev = native();
+    let model = dense_stack(&dev, &[("body", 2)], 72)?;
+    let kernel: Vec<u8> = vec![0u8; 5 * 2 * 4];
+    let bias: Vec<u8> = [7i64, 9].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let views = vec![
+        ("body.kernel", safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![5, 2], &kernel)?),
+        ("body.bias", safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![2], &bias)?),
+    ];
+    let path = temp_path("integer_tensor");
+    std::fs::write(&path, safetensors::serialize(views, None)?)?;
+    expect(model.load_weights(&path).unwrap_err().to_string(), &["`body.bias` is I64 in the file", "F16"]);
+    let report = model.load_weights_with(&path, LoadWeightsOptions::new().skip_mismatch(true))?;
+    assert_eq!(report.loaded, ["body.kernel"]);
+    assert_eq!(report.skipped[0].reason, SkipReason::UnsupportedDType { dtype: "I64".into() });
+    assert_eq!(values(&model, "body.kernel")?, vec![0.0; 10]);
+    std::fs::remove_file(&path).ok();
+    Ok(())
+}
+
 // ------------------------------------------------------------- bad files
 
 /// A valid file: a compiled, trained model with its optimizer state.

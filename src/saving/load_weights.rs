@@ -1,0 +1,256 @@
+//! [`Model::load_weights`] and [`Model::load_weights_with`]: a file's
+//! tensors matched to the model's weights by name and shape, every mismatch
+//! an error or, with [`LoadWeightsOptions::skip_mismatch`], a line in the
+//! returned [`LoadReport`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use strata_core::{Result, Tensor};
+
+use super::{float_values, read, Loaded, FORMAT, OPTIMIZER_PREFIX};
+use crate::Model;
+
+/// How [`Model::load_weights_with`] matches a file's tensors to the
+/// model's weights.
+#[derive(Clone, Debug, Default)]
+pub struct LoadWeightsOptions {
+    skip_mismatch: bool,
+}
+
+impl LoadWeightsOptions {
+    /// Defaults: every weight must be in the file with its shape, and every
+    /// tensor of the file must be a weight.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads the weights that match by name and shape and skips the rest
+    /// (Keras' `skip_mismatch`): weights missing from the file keep their
+    /// values, tensors of another shape or dtype and tensors the model does
+    /// not have are left out. The [`LoadReport`] lists each, with why.
+    /// Default false: any mismatch is an error and nothing is loaded.
+    pub fn skip_mismatch(mut self, skip: bool) -> Self {
+        self.skip_mismatch = skip;
+        self
+    }
+}
+
+/// What [`Model::load_weights_with`] loaded and what it left out.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    /// The weights loaded, by the model's names, in the model's order.
+    pub loaded: Vec<String>,
+    /// What was not loaded: the model's weights missing from the file, in
+    /// the model's order, then the file's tensors that did not fit, by name.
+    pub skipped: Vec<Skipped>,
+}
+
+impl LoadReport {
+    /// Whether every weight was loaded and every tensor used.
+    pub fn is_complete(&self) -> bool {
+        self.skipped.is_empty()
+    }
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "loaded {} weight(s)", self.loaded.len())?;
+        if !self.skipped.is_empty() {
+            write!(f, "; skipped {}:", self.skipped.len())?;
+            for s in &self.skipped {
+                write!(f, "\n  {s}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One weight or tensor that [`Model::load_weights_with`] did not load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// The model's weight name (for a tensor that is no weight, the name it
+    /// was looked up by).
+    pub name: String,
+    /// Why it was not loaded.
+    pub reason: SkipReason,
+}
+
+/// Why a weight or tensor was not loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// The model has this weight, the file no tensor for it.
+    MissingInFile {
+        /// The weight's shape in the model.
+        model: Vec<usize>,
+    },
+    /// The file's tensor has another shape than the model's weight.
+    ShapeDiffers {
+        /// The weight's shape in the model.
+        model: Vec<usize>,
+        /// The tensor's shape in the file.
+        file: Vec<usize>,
+    },
+    /// The file has this tensor, the model no weight of that name.
+    UnexpectedInFile,
+    /// The file's tensor is not floating point (F32, F16, BF16 or F64).
+    UnsupportedDType {
+        /// Its dtype in the file, as safetensors names it (`"I32"`).
+        dtype: String,
+    },
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = &self.name;
+        match &self.reason {
+            SkipReason::MissingInFile { model } => {
+                write!(f, "no tensor named `{name}` in the file (the model's weight is {model:?})")
+            }
+            SkipReason::ShapeDiffers { model, file } => {
+                write!(f, "`{name}` is {file:?} in the file but {model:?} in the model")
+            }
+            SkipReason::UnexpectedInFile => write!(f, "`{name}` is in the file, but the model does not have it"),
+            SkipReason::UnsupportedDType { dtype } => {
+                write!(f, "`{name}` is {dtype} in the file; F32, F16, BF16 and F64 tensors load")
+            }
+        }
+    }
+}
+
+/// The most mismatches one error message lists.
+const LISTED: usize = 8;
+
+impl Loaded<'_> {
+    /// Matches the file's tensors to `model`'s weights by name and shape:
+    /// the values that fit, converted to `f32` on the model's device, and
+    /// a report of the rest. The optimizer's tensors of a strata file are
+    /// passed over when `skip_optimizer`.
+    fn match_weights(&self, model: &Model, skip_optimizer: bool) -> Result<(Vec<(String, Tensor)>, LoadReport)> {
+        let weights = model.weights();
+        let wanted: HashMap<&str, &[usize]> = weights.iter().map(|w| (w.name.as_str(), w.value.dims())).collect();
+        let strata_file = self.metadata.get("format").is_some_and(|f| f == FORMAT);
+        let mut names = self.file.names();
+        names.sort_unstable();
+
+        let mut found: HashMap<&str, Tensor> = HashMap::new();
+        let mut file_side = Vec::new();
+        for name in names {
+            if skip_optimizer && strata_file && name.starts_with(OPTIMIZER_PREFIX) {
+                continue;
+            }
+            let view = self.file.tensor(name).map_err(|e| self.error(e))?;
+            let skip = |reason| Skipped { name: name.to_string(), reason };
+            let Some(&dims) = wanted.get(name) else {
+                file_side.push(skip(SkipReason::UnexpectedInFile));
+                continue;
+            };
+            if view.shape() != dims {
+                file_side.push(skip(SkipReason::ShapeDiffers { model: dims.to_vec(), file: view.shape().to_vec() }));
+                continue;
+            }
+            let Some(values) = float_values(&view) else {
+                file_side.push(skip(SkipReason::UnsupportedDType { dtype: format!("{:?}", view.dtype()) }));
+                continue;
+            };
+            found.insert(name, Tensor::new(values, dims.to_vec(), model.device())?);
+        }
+
+        let mut report = LoadReport::default();
+        let mut values = Vec::with_capacity(found.len());
+        let mut skipped_names: Vec<&str> = file_side.iter().map(|s| s.name.as_str()).collect();
+        skipped_names.sort_unstable();
+        for w in &weights {
+            match found.remove(w.name.as_str()) {
+                Some(t) => {
+                    report.loaded.push(w.name.clone());
+                    values.push((w.name.clone(), t));
+                }
+                // A misshapen tensor is reported once, as such.
+                None if skipped_names.binary_search(&w.name.as_str()).is_ok() => {}
+                None => report.skipped.push(Skipped {
+                    name: w.name.clone(),
+                    reason: SkipReason::MissingInFile { model: w.value.dims().to_vec() },
+                }),
+            }
+        }
+        report.skipped.extend(file_side);
+        Ok((values, report))
+    }
+
+    /// Loads `model`'s weights from the file: all of them, or with
+    /// `skip_mismatch` those that fit. A mismatch otherwise is an error
+    /// listing every one (with `hint` after the list) and leaves the model
+    /// unchanged.
+    pub(super) fn load_weights_into(
+        &self,
+        model: &Model,
+        skip_optimizer: bool,
+        skip_mismatch: bool,
+        hint: &str,
+    ) -> Result<LoadReport> {
+        let (values, report) = self.match_weights(model, skip_optimizer)?;
+        if !skip_mismatch && !report.skipped.is_empty() {
+            let n = report.skipped.len();
+            let mut listed: Vec<String> = report.skipped.iter().take(LISTED).map(ToString::to_string).collect();
+            if n > LISTED {
+                listed.push(format!("and {} more", n - LISTED));
+            }
+            let head = if n == 1 { String::new() } else { format!("{n} mismatches: ") };
+            return Err(self.error(format!("{head}{}{hint}", listed.join("; "))));
+        }
+        model.set_weights(values.iter().map(|(n, t)| (n.as_str(), t)))?;
+        Ok(report)
+    }
+}
+
+impl Model {
+    /// Loads weights saved by [`save_weights`](Self::save_weights) or
+    /// [`save`](Self::save) (in any [`SaveDType`](crate::SaveDType); `F64`
+    /// files load too, rounded) into this model as `f32`, on any backend,
+    /// by name. Every weight of the model must be in the file with the same
+    /// shape; a missing, misshapen or unexpected tensor is an error naming
+    /// it (with both shapes) and leaves the model unchanged, as does a file
+    /// that is not valid safetensors. A saved optimizer state is ignored.
+    /// [`load_weights_with`](Self::load_weights_with) can skip mismatches.
+    pub fn load_weights(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.load_weights_with(path, LoadWeightsOptions::new()).map(drop)
+    }
+
+    /// [`load_weights`](Self::load_weights) with options; returns what was
+    /// loaded and what was skipped. With
+    /// [`skip_mismatch`](LoadWeightsOptions::skip_mismatch), the weights
+    /// that match by name and shape load and the rest are reported rather
+    /// than an error — to reuse a trained body under a new head, say.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// use strata::{LoadWeightsOptions, SkipReason};
+    /// # fn main() -> strata::Result<()> {
+    /// let dev = backend::native();
+    /// let net = |classes| Sequential::new().add(Input::new([4])).add(Dense::new(8)).add(Dense::new(classes));
+    /// let trained = net(10).seed(1).build_on(&dev)?;
+    /// let path = std::env::temp_dir().join("strata_doc_skip_mismatch.safetensors");
+    /// trained.save_weights(&path)?;
+    ///
+    /// let fresh = net(3).seed(2).build_on(&dev)?; // a new 3-class head
+    /// let e = fresh.load_weights(&path).unwrap_err().to_string();
+    /// assert!(e.contains("`dense_1.kernel` is [8, 10] in the file but [8, 3] in the model"), "{e}");
+    ///
+    /// let report = fresh.load_weights_with(&path, LoadWeightsOptions::new().skip_mismatch(true))?;
+    /// assert_eq!(report.loaded, ["dense.kernel", "dense.bias"]);
+    /// assert_eq!(report.skipped[0].name, "dense_1.bias");
+    /// assert_eq!(report.skipped[1].reason, SkipReason::ShapeDiffers { model: vec![8, 3], file: vec![8, 10] });
+    /// assert_eq!(fresh.weight("dense.kernel")?.to_vec::<f32>()?, trained.weight("dense.kernel")?.to_vec::<f32>()?);
+    /// # std::fs::remove_file(&path).ok();
+    /// # Ok(()) }
+    /// ```
+    pub fn load_weights_with(&self, path: impl AsRef<Path>, options: LoadWeightsOptions) -> Result<LoadReport> {
+        let path = path.as_ref();
+        let bytes = read(path)?;
+        let hint = " (LoadWeightsOptions::skip_mismatch loads the weights that match)";
+        Loaded::parse(path, &bytes)?.load_weights_into(self, true, options.skip_mismatch, hint)
+    }
+}
