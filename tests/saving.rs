@@ -243,6 +243,12 @@ fn temp_path(name: &str) -> std::path::PathBuf {
     std::env::temp_dir().join(format!("strata_saving_{}_{name}.safetensors", std::process::id()))
 }
 
+/// A temporary path no other call shares (tests run in parallel).
+fn unique_temp_path(name: &str) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    temp_path(&format!("{name}_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)))
+}
+
 /// A small classifier and data it can learn.
 fn classifier(dev: &Device) -> Result<Model> {
     Ok(Sequential::new()
@@ -736,7 +742,7 @@ fn valid_file() -> Result<Vec<u8>> {
     let mut model = classifier(&dev)?;
     model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])?;
     fit(&mut model, &x, &y, 1)?;
-    let path = temp_path("valid_source");
+    let path = unique_temp_path("valid_source");
     model.save(&path)?;
     let bytes = std::fs::read(&path)?;
     std::fs::remove_file(&path).ok();
@@ -768,7 +774,7 @@ fn rich_file() -> Result<Vec<u8>> {
     let inner = Sequential::new().add(Input::new([3])).add(Dense::new(2)).name("head").build_on(&dev)?;
     let out = inner.call(&x)?;
     let model = Model::new_with(&[tokens, feats], &[out], BuildOptions::new().device(&dev).seed(50))?;
-    let path = temp_path("rich_source");
+    let path = unique_temp_path("rich_source");
     model.save(&path)?;
     let bytes = std::fs::read(&path)?;
     std::fs::remove_file(&path).ok();
@@ -777,7 +783,7 @@ fn rich_file() -> Result<Vec<u8>> {
 
 /// `load_model` on these bytes; returns the error or `None` when it loaded.
 fn try_load(bytes: &[u8], tag: &str) -> Option<String> {
-    let path = temp_path(&format!("bad_{tag}"));
+    let path = unique_temp_path(&format!("bad_{tag}"));
     std::fs::write(&path, bytes).unwrap();
     let result = strata::load_model_on(&path, &native());
     std::fs::remove_file(&path).ok();
