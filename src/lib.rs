@@ -56,8 +56,8 @@ pub use optimizers::{
     LearningRate, LearningRateSchedule, Optimizer, PiecewiseConstantDecay, RMSprop, SGD,
 };
 pub use saving::{
-    load_model, load_model_on, LoadReport, LoadWeightsOptions, SaveDType, SaveOptions, SkipReason, Skipped, FORMAT,
-    FORMAT_VERSION,
+    load_model, load_model_on, load_model_with, LoadOptions, LoadReport, LoadWeightsOptions, SaveDType, SaveOptions,
+    SkipReason, Skipped, Transform, FORMAT, FORMAT_VERSION,
 };
 pub use sequential::{Sequential, SequentialItem};
 pub use symbolic::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};

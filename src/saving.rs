@@ -33,7 +33,7 @@ use crate::optimizers::{optimizer_from_config, Optimizer};
 use crate::{BuildOptions, Losses, Metrics, Model};
 
 mod load_weights;
-pub use load_weights::{LoadReport, LoadWeightsOptions, SkipReason, Skipped};
+pub use load_weights::{LoadReport, LoadWeightsOptions, SkipReason, Skipped, Transform};
 
 /// The `format` metadata key's value in every file strata writes.
 pub const FORMAT: &str = "strata";
@@ -495,6 +495,8 @@ impl Model {
 /// first), loads the weights and, if the model was compiled, compiles it
 /// again with the saved optimizer, losses and metrics and restores the
 /// optimizer's state, so `fit` resumes where it stopped.
+/// [`load_model_with`] picks the device and can leave the compile state
+/// out (for a custom metric or loss object, which is saved by name only).
 ///
 /// Every problem with the file is an error naming it: not safetensors
 /// (empty, truncated, a bad header, offsets out of range, a tensor whose
@@ -538,12 +540,76 @@ impl Model {
 /// # Ok(()) }
 /// ```
 pub fn load_model(path: impl AsRef<Path>) -> Result<Model> {
-    load_model_on(path, &crate::backend::from_env()?)
+    load_model_with(path, LoadOptions::new())
 }
 
 /// [`load_model`] onto `device` (a model saved on one backend loads on any
-/// other).
+/// other); short for `load_model_with(path, LoadOptions::new().device(device))`.
 pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
+    load_model_with(path, LoadOptions::new().device(device))
+}
+
+/// How [`load_model_with`] loads a model.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    device: Option<Device>,
+    compile: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { device: None, compile: true }
+    }
+}
+
+impl LoadOptions {
+    /// Defaults: the default device, compiled as saved.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The device to load onto (default:
+    /// [`backend::from_env`](crate::backend::from_env)).
+    pub fn device(mut self, device: &Device) -> Self {
+        self.device = Some(device.clone());
+        self
+    }
+
+    /// Whether to compile the model as saved and restore the optimizer's
+    /// state (default true, Keras' `compile=True`). With false the
+    /// `compile_config` and the optimizer's tensors are not read and the
+    /// model comes back uncompiled, with its architecture and weights: for
+    /// inference, or when the compile state cannot be restored (a custom
+    /// metric or loss object, saved by its name only).
+    pub fn compile(mut self, compile: bool) -> Self {
+        self.compile = compile;
+        self
+    }
+}
+
+/// [`load_model`] with options: the device, and whether to compile.
+///
+/// ```
+/// use strata::prelude::*;
+/// use strata::LoadOptions;
+/// # fn main() -> strata::Result<()> {
+/// let dev = backend::native();
+/// let mut model = Sequential::new().add(Input::new([4])).add(Dense::new(1)).build_on(&dev)?;
+/// model.compile(Adam::new(1e-3), "mse", ())?;
+/// let path = std::env::temp_dir().join("strata_doc_load_model_with.safetensors");
+/// model.save(&path)?;
+///
+/// let bare = strata::load_model_with(&path, LoadOptions::new().device(&dev).compile(false))?;
+/// assert!(!bare.is_compiled());
+/// assert_eq!(bare.get_config(), model.get_config());
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
+pub fn load_model_with(path: impl AsRef<Path>, options: LoadOptions) -> Result<Model> {
+    let device = match options.device {
+        Some(d) => d,
+        None => crate::backend::from_env()?,
+    };
     let path = path.as_ref();
     let bytes = read(path)?;
     let loaded = Loaded::parse(path, &bytes)?;
@@ -555,15 +621,16 @@ pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
     // missing tensor is reported by name rather than as an exceeded budget;
     // a config asking for more fails before anything is allocated.
     let budget = loaded.weight_scalars().saturating_add(1 << 20);
-    let options =
-        BuildOptions { limit: Some(Arc::new(AtomicUsize::new(budget))), ..BuildOptions::new().device(device) };
-    let mut model = Model::from_config_with(&config, options).map_err(|e| loaded.error(e))?;
-    match loaded.json("compile_config")? {
-        Some(compile) => {
-            loaded.load_weights_into(&model, true, false, "")?;
-            loaded.compile(&mut model, &compile)?;
+    let build = BuildOptions { limit: Some(Arc::new(AtomicUsize::new(budget))), ..BuildOptions::new().device(&device) };
+    let mut model = Model::from_config_with(&config, build).map_err(|e| loaded.error(e))?;
+    let compiled = loaded.metadata.contains_key("compile_config");
+    loaded.load_weights_into(&model, compiled, &LoadWeightsOptions::new(), "")?;
+    if options.compile {
+        if let Some(compile) = loaded.json("compile_config")? {
+            loaded.compile(&mut model, &compile).map_err(|e| {
+                Error::msg(format!("{e} (LoadOptions::new().compile(false) loads the model uncompiled)"))
+            })?;
         }
-        None => drop(loaded.load_weights_into(&model, false, false, "")?),
     }
     Ok(model)
 }

@@ -469,6 +469,75 @@ fn a_failed_save_leaves_the_previous_file_intact() -> Result<()> {
     Ok(())
 }
 
+/// A user's metric object: `compile_config` keeps only its name.
+#[derive(Default)]
+struct MeanPrediction {
+    total: f64,
+    batches: f64,
+}
+
+impl Metric for MeanPrediction {
+    fn name(&self) -> &str {
+        "mean_prediction"
+    }
+    fn update_state(
+        &mut self,
+        _: &Tensor,
+        y_pred: &Tensor,
+        _: Option<&Tensor>,
+        _: Option<&Tensor>,
+    ) -> strata::Result<()> {
+        self.total += f64::from(y_pred.mean_all()?.to_scalar::<f32>()?);
+        self.batches += 1.0;
+        Ok(())
+    }
+    fn result(&self) -> f64 {
+        self.total / self.batches.max(1.0)
+    }
+    fn reset_state(&mut self) {
+        *self = Self::default();
+    }
+    fn box_clone_fresh(&self) -> Box<dyn Metric> {
+        Box::new(Self::default())
+    }
+}
+
+/// A compile state that cannot be restored (a custom metric object) makes
+/// `load_model` an error pointing to `compile(false)`, which loads the
+/// architecture and weights uncompiled; the user compiles again.
+#[test]
+fn a_model_whose_compile_state_cannot_be_restored_loads_uncompiled() -> Result<()> {
+    use strata::LoadOptions;
+    for dev in devices() {
+        let (x, y) = data(&dev)?;
+        let mut model = classifier(&dev)?;
+        let metrics = || vec![MetricSpec::from(MeanPrediction::default())];
+        model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", metrics())?;
+        fit(&mut model, &x, &y, 1)?;
+        let path = temp_path(&format!("custom_metric_{}", dev.name()));
+        model.save(&path)?;
+
+        let e = strata::load_model_on(&path, &dev).unwrap_err().to_string();
+        expect(e, &["compile_config", "mean_prediction", "LoadOptions::new().compile(false)"]);
+        let mut again = strata::load_model_with(&path, LoadOptions::new().device(&dev).compile(false))?;
+        assert!(!again.is_compiled());
+        assert_eq!(again.device().name(), dev.name());
+        assert_eq!(max_diff(&again, &model)?, 0.0);
+        assert_eq!(again.predict(&x)?.to_vec::<f32>()?, model.predict(&x)?.to_vec::<f32>()?);
+        again.compile(Adam::new(0.01), "sparse_categorical_crossentropy", metrics())?;
+        assert!(again.evaluate(&x, &y)?.contains_key("mean_prediction"));
+
+        // compile(false) on a model that would compile: also uncompiled.
+        let mut plain = classifier(&dev)?;
+        plain.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+        plain.save(&path)?;
+        assert!(!strata::load_model_with(&path, LoadOptions::new().device(&dev).compile(false))?.is_compiled());
+        assert!(strata::load_model_with(&path, LoadOptions::new().device(&dev))?.is_compiled());
+        std::fs::remove_file(&path).ok();
+    }
+    Ok(())
+}
+
 // -------------------------------------------------------- half precision
 
 /// A 64-128-10 classifier, trained for one epoch with Adam when `train`.
@@ -681,7 +750,7 @@ fn skip_mismatch_loads_what_matches_and_reports_the_rest() -> Result<()> {
 
         let report = model.load_weights_with(&path, LoadWeightsOptions::new().skip_mismatch(true))?;
         assert_eq!(report.loaded, ["body.kernel", "body.bias"]);
-        let skip = |name: &str, reason| Skipped { name: name.into(), reason };
+        let skip = |name: &str, reason| Skipped { name: name.into(), file_name: None, reason };
         assert_eq!(
             report.skipped,
             [
