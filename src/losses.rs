@@ -326,7 +326,7 @@ impl Loss {
     }
 
     /// Keras' "sum_over_batch_size" reduction to a scalar, differentiable in y_pred:
-    /// sample_weight (shape [batch] or the per-sample shape) and mask (f32 0/1,
+    /// `sample_weight` (shape `[batch]` or the per-sample shape) and `mask` (f32 0/1,
     /// shape = y_pred without its last axis) folded in exactly as Keras 3's
     /// reduce_weighted_values/apply_mask do.
     ///

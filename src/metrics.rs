@@ -75,7 +75,7 @@ pub const METRIC_NAMES: &[&str] = &[
 pub trait Metric: Send {
     /// The log key ("accuracy", "precision", "auc", "mae", ...).
     fn name(&self) -> &str;
-    /// Accumulates one batch. sample_weight [batch] (or per-sample shape);
+    /// Accumulates one batch. `sample_weight` `[batch]` (or per-sample shape);
     /// mask f32 0/1 shaped like y_pred without its last axis; both fold into
     /// per-sample weights like Keras. Accumulate on the host in f64 (download a
     /// few scalars per batch); keep device work small.
