@@ -55,7 +55,7 @@ fn how_to(spec: &Spec) -> String {
          ${}{cache}, or pass their folder to `{}::load_from(dir)`. {}",
         FILES.map(|f| format!("{f}.gz")).join(", "),
         spec.folder,
-        super::DATA_ENV_VAR,
+        super::DATA_DIR_ENV_VAR,
         spec.module,
         spec.hint,
     )

@@ -50,8 +50,9 @@
 //! `train-labels-idx1-ubyte.gz`, `t10k-images-idx3-ubyte.gz`,
 //! `t10k-labels-idx1-ubyte.gz`; gzipped or not), in this order:
 //!
-//! 1. under the folder named by the `STRATA_DATA` environment variable
-//!    ([`DATA_ENV_VAR`]);
+//! 1. under the folder named by the `STRATA_DATA_DIR` environment variable
+//!    ([`DATA_DIR_ENV_VAR`]), then under the one named by `STRATA_DATA`
+//!    ([`DATA_ENV_VAR`], the older name, still accepted);
 //! 2. under the cache folder [`cache_dir`]: `$XDG_CACHE_HOME/strata/datasets`,
 //!    else `~/.cache/strata/datasets`;
 //! 3. under `shared/data` in the current folder and each of its ancestors
@@ -77,6 +78,10 @@ pub mod mnist;
 
 /// The environment variable naming a folder that holds `mnist/`,
 /// `fashion-mnist/`, ... (see [where the files are looked up](self#where-the-idx-files-are-looked-up)).
+pub const DATA_DIR_ENV_VAR: &str = "STRATA_DATA_DIR";
+
+/// The older name of [`DATA_DIR_ENV_VAR`], still accepted; searched after it
+/// when both are set.
 pub const DATA_ENV_VAR: &str = "STRATA_DATA";
 
 /// The per-user cache folder searched for data sets:
@@ -342,13 +347,17 @@ fn tensor_to_device(t: &Tensor, device: &Device) -> Result<Tensor> {
 }
 
 /// The data roots searched by the loaders, in order, each with a label for
-/// messages; `None` where a root is unknown (`$STRATA_DATA` unset), so the
-/// error can still say it was considered.
+/// messages; `None` where a root is unknown (`$STRATA_DATA_DIR` unset), so
+/// the error can still say it was considered.
 fn search_roots() -> Vec<(String, Option<PathBuf>)> {
     let mut roots = Vec::new();
-    match std::env::var_os(DATA_ENV_VAR).filter(|v| !v.is_empty()) {
-        Some(dir) => roots.push((format!("${DATA_ENV_VAR}"), Some(PathBuf::from(dir)))),
-        None => roots.push((format!("${DATA_ENV_VAR} (not set)"), None)),
+    match std::env::var_os(DATA_DIR_ENV_VAR).filter(|v| !v.is_empty()) {
+        Some(dir) => roots.push((format!("${DATA_DIR_ENV_VAR}"), Some(PathBuf::from(dir)))),
+        None => roots.push((format!("${DATA_DIR_ENV_VAR} (not set)"), None)),
+    }
+    // The older name: listed only when set, to keep messages short.
+    if let Some(dir) = std::env::var_os(DATA_ENV_VAR).filter(|v| !v.is_empty()) {
+        roots.push((format!("${DATA_ENV_VAR}"), Some(PathBuf::from(dir))));
     }
     match cache_dir() {
         Some(dir) => roots.push(("cache".into(), Some(dir))),
@@ -398,4 +407,31 @@ fn find_files(
         report.push_str(&format!("\n  - {} ({label}): missing {}", dir.display(), missing.join(", ")));
     }
     Err(Error::msg(format!("{dataset}: data files not found. Looked in:{report}\n{how_to}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strata_data_dir_is_searched_first_then_strata_data() {
+        // The only test that sets these variables; the others read folders
+        // given explicitly.
+        let saved = [DATA_DIR_ENV_VAR, DATA_ENV_VAR].map(|v| (v, std::env::var_os(v)));
+        std::env::set_var(DATA_DIR_ENV_VAR, "/nonexistent/new");
+        std::env::set_var(DATA_ENV_VAR, "/nonexistent/old");
+        let roots = search_roots();
+        assert_eq!(roots[0], ("$STRATA_DATA_DIR".into(), Some(PathBuf::from("/nonexistent/new"))));
+        assert_eq!(roots[1], ("$STRATA_DATA".into(), Some(PathBuf::from("/nonexistent/old"))));
+        std::env::remove_var(DATA_ENV_VAR);
+        std::env::remove_var(DATA_DIR_ENV_VAR);
+        let roots = search_roots();
+        assert_eq!(roots[0], ("$STRATA_DATA_DIR (not set)".into(), None));
+        assert_ne!(roots[1].0, "$STRATA_DATA");
+        for (var, value) in saved {
+            if let Some(value) = value {
+                std::env::set_var(var, value);
+            }
+        }
+    }
 }
