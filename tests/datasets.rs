@@ -194,3 +194,38 @@ fn a_folder_without_the_files_is_an_error_saying_where_it_looked() {
     assert!(msg.contains(&dir.display().to_string()) && msg.contains("train-images-idx3-ubyte.gz"), "{msg}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn csv_tables_load_from_files_and_readers() {
+    use strata::datasets::csv::{self, CsvOptions};
+    let text =
+        "sepal_length,species,petal_length\n5.1,setosa,1.4\n7.0,versicolor,4.7\n6.3,virginica,6.0\n4.9,setosa,1.4\n";
+    let path = std::env::temp_dir().join(format!("strata-csv-test-{}.csv", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    let table = csv::load(&path, &CsvOptions::new().label("species")).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(table.data.x.dims(), &[4, 2]);
+    assert_eq!(table.data.x.to_vec::<f32>().unwrap(), vec![5.1, 1.4, 7.0, 4.7, 6.3, 6.0, 4.9, 1.4]);
+    assert_eq!(labels(&table.data), vec![0, 1, 2, 0]);
+    assert_eq!(table.class_names, vec!["setosa", "versicolor", "virginica"]);
+    assert_eq!(table.feature_names, vec!["sepal_length", "petal_length"]);
+
+    // The shipped iris copy, label last by default: the same numbers as iris::load.
+    let iris_csv =
+        ["shared/data/iris.csv", "../shared/data/iris.csv"].into_iter().find(|p| std::path::Path::new(p).is_file());
+    if let Some(p) = iris_csv {
+        let table = csv::load(p, &CsvOptions::new()).unwrap();
+        let shipped = iris::load().unwrap();
+        assert_eq!(table.data.x.to_vec::<f32>().unwrap(), shipped.x.to_vec::<f32>().unwrap());
+        assert_eq!(labels(&table.data), labels(&shipped));
+    }
+
+    let msg = csv::load_reader("a,b\n1,2\n1,oops\n".as_bytes(), &CsvOptions::new().label("a")).unwrap_err().to_string();
+    assert!(msg.contains("line 3, column `b`: `oops` is not a number"), "{msg}");
+    let msg = csv::load_reader("a,b\n1,2\n1\n".as_bytes(), &CsvOptions::new()).unwrap_err().to_string();
+    assert!(msg.contains("line 3: 1 fields, the header has 2 columns"), "{msg}");
+    let msg = csv::load_reader("a,b\n1,2\n".as_bytes(), &CsvOptions::new().label("y")).unwrap_err().to_string();
+    assert!(msg.contains("line 1: no label column `y`"), "{msg}");
+    let missing = csv::load("/nonexistent/x.csv", &CsvOptions::new()).map(|_| ()).unwrap_err().to_string();
+    assert!(missing.contains("/nonexistent/x.csv: cannot open"), "{missing}");
+}

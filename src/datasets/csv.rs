@@ -1,9 +1,236 @@
-//! The CSV tables shipped inside the crate: a header row, then one example
-//! per row, numeric features, the integer label last.
+//! Tables from CSV files: a header row naming the columns, one example per
+//! row, numeric features and one label column chosen by name.
+//!
+//! ```
+//! # fn main() -> strata::Result<()> {
+//! use strata::datasets::csv::{self, CsvOptions};
+//!
+//! let text = "sepal_length,sepal_width,species\n5.1,3.5,setosa\n7.0,3.2,versicolor\n4.9,3.0,setosa\n";
+//! let table = csv::load_reader(text.as_bytes(), &CsvOptions::new().label("species"))?;
+//! assert_eq!(table.data.x.dims(), &[3, 2]);
+//! assert_eq!(table.data.y.to_vec::<i64>()?, vec![0, 1, 0]);
+//! assert_eq!(table.class_names, vec!["setosa", "versicolor"]);
+//! assert_eq!(table.feature_names, vec!["sepal_length", "sepal_width"]);
+//!
+//! // A malformed row is an error naming its line.
+//! let bad = "a,label\n1,x\n2,y,3\n";
+//! let msg = csv::load_reader(bad.as_bytes(), &CsvOptions::new().label("label")).unwrap_err().to_string();
+//! assert!(msg.contains("line 3"), "{msg}");
+//! # Ok(()) }
+//! ```
+//!
+//! The tables shipped inside the crate (`digits`, `iris`) are read by a
+//! private helper of this module: a header row, numeric features, the integer
+//! label last.
+
+use std::io::Read;
+use std::path::Path;
 
 use strata_core::{Error, Result, Tensor};
 
 use super::Dataset;
+
+/// How [`load`] reads a table. Built with [`CsvOptions::new`] and its
+/// setters.
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    label: Option<String>,
+    delimiter: char,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions::new()
+    }
+}
+
+impl CsvOptions {
+    /// The defaults: comma-separated, the label in the last column.
+    pub fn new() -> CsvOptions {
+        CsvOptions { label: None, delimiter: ',' }
+    }
+
+    /// The header name of the label column (default: the last column).
+    pub fn label(mut self, column: impl Into<String>) -> CsvOptions {
+        self.label = Some(column.into());
+        self
+    }
+
+    /// The field separator (default `,`; `;` or `\t` for other exports).
+    pub fn delimiter(mut self, delimiter: char) -> CsvOptions {
+        self.delimiter = delimiter;
+        self
+    }
+}
+
+/// A table read by [`load`]: the examples, and the names that go with
+/// their columns and labels.
+#[derive(Clone, Debug)]
+pub struct CsvTable {
+    /// Features `f32` `[rows, features]`, labels `i64` `[rows]`, on the
+    /// default device ([`backend::from_env`](crate::backend::from_env)).
+    pub data: Dataset,
+    /// The header names of the feature columns, in order.
+    pub feature_names: Vec<String>,
+    /// The name of each class id: `class_names[k]` is the label text that
+    /// became id `k`. String labels get ids in order of first appearance;
+    /// when every label is a non-negative integer, the integers are the ids
+    /// and the names are `"0"`, `"1"`, ... up to the largest.
+    pub class_names: Vec<String>,
+}
+
+/// Reads the CSV file at `path` ([`load_reader`] on its contents).
+///
+/// ```no_run
+/// # fn main() -> strata::Result<()> {
+/// use strata::datasets::csv::{self, CsvOptions};
+/// let table = csv::load("iris.csv", &CsvOptions::new().label("species"))?;
+/// let split = table.data.train_test_split(0.2, 42)?;
+/// # let _ = split;
+/// # Ok(()) }
+/// ```
+pub fn load(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvTable> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| Error::msg(format!("{}: cannot open: {e}", path.display())))?;
+    load_named(&path.display().to_string(), file, options)
+}
+
+/// Reads a CSV table from `reader`: a header row, then one example per row.
+/// Every column but the label must hold numbers (parsed as `f32`); fields
+/// may be wrapped in double quotes (`""` inside quotes is one `"`); blank
+/// lines are skipped.
+///
+/// A missing label column, a row with too few or too many fields, an empty
+/// or non-numeric feature, or text that is not UTF-8 is an error naming the
+/// line (counted from 1, the header being line 1).
+pub fn load_reader(reader: impl Read, options: &CsvOptions) -> Result<CsvTable> {
+    load_named("csv", reader, options)
+}
+
+fn load_named(name: &str, mut reader: impl Read, options: &CsvOptions) -> Result<CsvTable> {
+    let mut bytes = Vec::new();
+    reader.read_to_end(&mut bytes).map_err(|e| Error::msg(format!("{name}: cannot read: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
+        Error::msg(format!("{name}, line {line}: not UTF-8 text"))
+    })?;
+    let table = parse_table(name, text, options)?;
+    let dev = crate::backend::from_env()?;
+    let rows = table.labels.len();
+    let width = table.feature_names.len();
+    let data =
+        Dataset::new(Tensor::new(table.features, [rows, width], &dev)?, Tensor::new(table.labels, [rows], &dev)?)?;
+    Ok(CsvTable { data, feature_names: table.feature_names, class_names: table.class_names })
+}
+
+struct Parsed {
+    features: Vec<f32>,
+    labels: Vec<i64>,
+    feature_names: Vec<String>,
+    class_names: Vec<String>,
+}
+
+/// Splits one line into fields, honouring double quotes.
+fn split_fields(line: &str, delimiter: char) -> std::result::Result<Vec<String>, String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut chars = line.chars().peekable();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        if quoted {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    field.push('"');
+                    chars.next();
+                } else {
+                    quoted = false;
+                }
+            } else {
+                field.push(c);
+            }
+        } else if c == '"' && field.trim().is_empty() {
+            field.clear();
+            quoted = true;
+        } else if c == delimiter {
+            fields.push(std::mem::take(&mut field).trim().to_string());
+        } else {
+            field.push(c);
+        }
+    }
+    if quoted {
+        return Err("unterminated quoted field".into());
+    }
+    fields.push(field.trim().to_string());
+    Ok(fields)
+}
+
+fn parse_table(name: &str, text: &str, options: &CsvOptions) -> Result<Parsed> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let at = |i: usize| format!("{name}, line {}", i + 1);
+    let (hi, header) = lines.next().ok_or_else(|| Error::msg(format!("{name}: empty table, no header row")))?;
+    let header = split_fields(header, options.delimiter).map_err(|e| Error::msg(format!("{}: {e}", at(hi))))?;
+    let label_col = match &options.label {
+        Some(label) => header.iter().position(|h| h == label).ok_or_else(|| {
+            Error::msg(format!("{}: no label column `{label}` in the header (columns: {})", at(hi), header.join(", ")))
+        })?,
+        None => header.len() - 1,
+    };
+    if header.len() < 2 {
+        return Err(Error::msg(format!("{}: the header names no feature column besides the label", at(hi))));
+    }
+    let feature_names: Vec<String> =
+        header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
+    let (mut features, mut raw_labels) = (Vec::new(), Vec::new());
+    for (i, line) in lines {
+        let fields = split_fields(line, options.delimiter).map_err(|e| Error::msg(format!("{}: {e}", at(i))))?;
+        if fields.len() != header.len() {
+            return Err(Error::msg(format!(
+                "{}: {} fields, the header has {} columns",
+                at(i),
+                fields.len(),
+                header.len()
+            )));
+        }
+        for (c, field) in fields.iter().enumerate() {
+            if c == label_col {
+                continue;
+            }
+            let value = field
+                .parse::<f32>()
+                .map_err(|_| Error::msg(format!("{}, column `{}`: `{field}` is not a number", at(i), header[c])))?;
+            features.push(value);
+        }
+        let label = &fields[label_col];
+        if label.is_empty() {
+            return Err(Error::msg(format!("{}: empty label in column `{}`", at(i), header[label_col])));
+        }
+        raw_labels.push(label.clone());
+    }
+    let (labels, class_names) = label_ids(raw_labels);
+    Ok(Parsed { features, labels, feature_names, class_names })
+}
+
+/// Non-negative integer labels as they are; otherwise ids in order of first
+/// appearance.
+fn label_ids(raw: Vec<String>) -> (Vec<i64>, Vec<String>) {
+    let ints: Option<Vec<i64>> = raw.iter().map(|l| l.parse::<i64>().ok().filter(|&v| v >= 0)).collect();
+    if let Some(ints) = ints {
+        let classes = ints.iter().max().map_or(0, |&m| m + 1);
+        return (ints, (0..classes).map(|k| k.to_string()).collect());
+    }
+    let mut names: Vec<String> = Vec::new();
+    let ids = raw
+        .into_iter()
+        .map(|l| match names.iter().position(|n| *n == l) {
+            Some(k) => k as i64,
+            None => {
+                names.push(l);
+                names.len() as i64 - 1
+            }
+        })
+        .collect();
+    (ids, names)
+}
 
 /// Parses a gzipped CSV table (shipped with `include_bytes!`) into a
 /// dataset on the default device: features `f32` `[rows, columns - 1]`,
@@ -58,5 +285,50 @@ mod tests {
         assert!(parse("t", "a,b,label\n1,2\n").unwrap_err().to_string().contains("no label"));
         assert!(parse("t", "a,b,label\n1,2,3,4\n").unwrap_err().to_string().contains("more than 3"));
         assert!(parse("t", "").is_err());
+    }
+
+    fn table(text: &str, label: &str) -> Result<Parsed> {
+        parse_table("t.csv", text, &CsvOptions::new().label(label))
+    }
+
+    #[test]
+    fn string_labels_get_ids_in_order_of_first_appearance() {
+        let t = table("x,kind,y\n1,b,2\n3,a,4\n5,b,6\n", "kind").unwrap();
+        assert_eq!(t.features, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(t.labels, vec![0, 1, 0]);
+        assert_eq!(t.class_names, vec!["b", "a"]);
+        assert_eq!(t.feature_names, vec!["x", "y"]);
+        let t = table("x,y\n1,2\n3,0\n", "y").unwrap();
+        assert_eq!((t.labels, t.class_names), (vec![2, 0], vec!["0".to_string(), "1".into(), "2".into()]));
+    }
+
+    #[test]
+    fn quoted_fields_and_other_delimiters() {
+        let t = parse_table(
+            "t",
+            "\"a\";\"the label\"\n\"1.5\";\"x;y\"\n",
+            &CsvOptions::new().delimiter(';').label("the label"),
+        )
+        .unwrap();
+        assert_eq!((t.features, t.class_names), (vec![1.5], vec!["x;y".to_string()]));
+    }
+
+    #[test]
+    fn malformed_tables_are_errors_with_the_line() {
+        let cases = [
+            ("a,b,c\n1,2,x\n\n1,2\n", "c", "t.csv, line 4: 2 fields, the header has 3 columns"),
+            ("a,b,c\n1,2,x\n1,2,x,4\n", "c", "t.csv, line 3: 4 fields"),
+            ("a,b,c\n1,2,x\nfoo,2,x\n", "c", "t.csv, line 3, column `a`: `foo` is not a number"),
+            ("a,b,c\n1,,x\n", "c", "line 2, column `b`: `` is not a number"),
+            ("a,b,c\n1,2,x\n", "label", "t.csv, line 1: no label column `label`"),
+            ("a,b\n1,\"2\n", "a", "line 2: unterminated quoted field"),
+            ("a,b\n1,\n", "b", "line 2: empty label"),
+            ("label\n1\n", "label", "names no feature column"),
+            ("", "a", "empty table"),
+        ];
+        for (text, label, want) in cases {
+            let msg = table(text, label).map(|_| ()).unwrap_err().to_string();
+            assert!(msg.contains(want), "{text:?}: {msg}");
+        }
     }
 }

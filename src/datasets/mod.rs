@@ -68,9 +68,9 @@ use std::path::{Path, PathBuf};
 
 use strata_core::{DType, Device, Error, Result, Rng, Tensor};
 
-mod csv;
 mod idx;
 
+pub mod csv;
 pub mod digits;
 pub mod fashion_mnist;
 pub mod iris;
