@@ -229,3 +229,120 @@ fn csv_tables_load_from_files_and_readers() {
     let missing = csv::load("/nonexistent/x.csv", &CsvOptions::new()).map(|_| ()).unwrap_err().to_string();
     assert!(missing.contains("/nonexistent/x.csv: cannot open"), "{missing}");
 }
+
+/// Ten examples, `x = [i, 10 * i]`, labels six 0s then four 1s.
+fn six_and_four() -> Dataset {
+    let dev = strata::backend::native();
+    let x: Vec<f32> = (0..10).flat_map(|i| [i as f32, 10.0 * i as f32]).collect();
+    let y = vec![0i64, 0, 0, 0, 0, 0, 1, 1, 1, 1];
+    Dataset::new(Tensor::new(x, [10, 2], &dev).unwrap(), Tensor::new(y, [10], &dev).unwrap()).unwrap()
+}
+
+#[test]
+fn stratified_split_keeps_class_proportions() {
+    let data = six_and_four();
+    // 0.5: 5 test examples, exactly 3 of class 0 and 2 of class 1.
+    // 0.25: ceil(2.5) = 3 test; shares 1.8 and 1.2 floor to 1 + 1, the
+    // larger remainder (class 0) takes the third.
+    for (fraction, test_counts, train_counts) in [(0.5, [3, 2], [3, 2]), (0.25, [2, 1], [4, 3])] {
+        for seed in 0..5 {
+            let split = data.train_test_split_stratified(fraction, seed).unwrap();
+            assert_eq!(split.test.class_counts().unwrap(), test_counts, "{fraction} {seed}");
+            assert_eq!(split.train.class_counts().unwrap(), train_counts, "{fraction} {seed}");
+            // Rows travel with their labels, and every row is used once.
+            let mut rows: Vec<(i64, i64)> = Vec::new();
+            for part in [&split.train, &split.test] {
+                let x = part.x.to_vec::<f32>().unwrap();
+                for (r, y) in x.chunks(2).zip(labels(part)) {
+                    assert_eq!(r[1], 10.0 * r[0]);
+                    assert_eq!(y, i64::from(r[0] >= 6.0));
+                    rows.push((r[0] as i64, y));
+                }
+            }
+            rows.sort();
+            assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+        }
+    }
+    let a = data.train_test_split_stratified(0.5, 1).unwrap();
+    let b = data.train_test_split_stratified(0.5, 1).unwrap();
+    assert_eq!(labels(&a.test), labels(&b.test));
+    assert_eq!(a.test.x.to_vec::<f32>().unwrap(), b.test.x.to_vec::<f32>().unwrap());
+
+    let digits = digits::load().unwrap().train_test_split_stratified(0.2, 0).unwrap();
+    assert_eq!(digits.test.len(), 360);
+    for (k, (&t, &all)) in digits.test.class_counts().unwrap().iter().zip(&DIGIT_COUNTS).enumerate() {
+        assert!((t as f64 - 0.2 * all as f64).abs() < 1.0, "class {k}: {t} of {all}");
+    }
+    assert!(data.train_test_split_stratified(1.0, 0).is_err());
+    let dev = strata::backend::native();
+    let negative = Dataset::new(
+        Tensor::zeros([2, 1], strata::DType::F32, &dev).unwrap(),
+        Tensor::new(vec![0i64, -1], [2], &dev).unwrap(),
+    )
+    .unwrap();
+    let msg = negative.train_test_split_stratified(0.5, 0).map(|_| ()).unwrap_err().to_string();
+    assert!(msg.contains("negative label -1 at index 1"), "{msg}");
+}
+
+#[test]
+fn to_categorical_is_one_hot_f32() {
+    use strata::datasets::to_categorical;
+    let dev = strata::backend::native();
+    let y = Tensor::new(vec![1i64, 0, 3], [3], &dev).unwrap();
+    let one_hot = to_categorical(&y, 4).unwrap();
+    assert_eq!(one_hot.dims(), &[3, 4]);
+    assert_eq!(one_hot.dtype(), strata::DType::F32);
+    #[rustfmt::skip]
+    assert_eq!(one_hot.to_vec::<f32>().unwrap(), vec![
+        0.0, 1.0, 0.0, 0.0,
+        1.0, 0.0, 0.0, 0.0,
+        0.0, 0.0, 0.0, 1.0,
+    ]);
+    let msg = to_categorical(&y, 3).map(|_| ()).unwrap_err().to_string();
+    assert!(msg.contains("label 3 at index 2 is outside 0..3"), "{msg}");
+    let negative = Tensor::new(vec![-1i64], [1], &dev).unwrap();
+    assert!(to_categorical(&negative, 3).is_err());
+    assert!(to_categorical(&y, 0).is_err());
+    assert!(to_categorical(&one_hot, 4).is_err(), "f32 labels");
+    let grid = Tensor::new(vec![0i64, 1, 1, 0], [2, 2], &dev).unwrap();
+    assert_eq!(to_categorical(&grid, 2).unwrap().dims(), &[2, 2, 2]);
+}
+
+#[test]
+fn standardizer_by_hand() {
+    use strata::datasets::Standardizer;
+    let dev = strata::backend::native();
+    // Feature 0: 1, 2, 3, 6 -> mean 3, squared deviations 4 + 1 + 0 + 9 = 14,
+    // population std sqrt(14 / 4) = 1.8708287. Feature 1: 10, 10, 10, 10 ->
+    // mean 10, std 0 (only centred). Feature 2: -1, 1, -1, 1 -> mean 0, std 1.
+    let x =
+        Tensor::new(vec![1.0f32, 10.0, -1.0, 2.0, 10.0, 1.0, 3.0, 10.0, -1.0, 6.0, 10.0, 1.0], [4, 3], &dev).unwrap();
+    let scaler = Standardizer::fit(&x).unwrap();
+    assert_eq!(scaler.mean(), &[3.0, 10.0, 0.0]);
+    assert!((scaler.std()[0] - 1.870_828_7).abs() < 1e-6, "{:?}", scaler.std());
+    assert_eq!(&scaler.std()[1..], &[0.0, 1.0]);
+    let z = scaler.transform(&x).unwrap().to_vec::<f32>().unwrap();
+    let s = 14f32.sqrt() / 2.0;
+    let want = [-2.0 / s, 0.0, -1.0, -1.0 / s, 0.0, 1.0, 0.0, 0.0, -1.0, 3.0 / s, 0.0, 1.0];
+    for (a, b) in z.iter().zip(want) {
+        assert!((a - b).abs() < 1e-6 && a.is_finite(), "{z:?}");
+    }
+    // New data uses the training statistics.
+    let test = Tensor::new(vec![4.0f32, 12.0, 2.0], [1, 3], &dev).unwrap();
+    let t = scaler.transform(&test).unwrap().to_vec::<f32>().unwrap();
+    assert!((t[0] - 1.0 / s).abs() < 1e-6 && t[1] == 2.0 && t[2] == 2.0, "{t:?}");
+    let (again, z2) = Standardizer::fit_transform(&x).unwrap();
+    assert_eq!((again, z2.to_vec::<f32>().unwrap()), (scaler.clone(), z));
+
+    let msg = scaler.transform(&Tensor::zeros([2, 4], strata::DType::F32, &dev).unwrap()).map(|_| ()).unwrap_err();
+    assert!(msg.to_string().contains("fitted on features of shape [3]"), "{msg}");
+    assert!(Standardizer::fit(&Tensor::zeros([0, 3], strata::DType::F32, &dev).unwrap()).is_err());
+    assert!(Standardizer::fit(&Tensor::zeros([3], strata::DType::F32, &dev).unwrap()).is_err());
+
+    // Standardised digits: every non-constant pixel has mean 0 and std 1.
+    let digits = digits::load().unwrap();
+    let (_, z) = Standardizer::fit_transform(&digits.x).unwrap();
+    let again = Standardizer::fit(&z).unwrap();
+    assert!(again.mean().iter().all(|m| m.abs() < 1e-5), "{:?}", again.mean());
+    assert!(again.std().iter().all(|s| (s - 1.0).abs() < 1e-4 || *s == 0.0), "{:?}", again.std());
+}

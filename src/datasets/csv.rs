@@ -85,7 +85,7 @@ pub struct CsvTable {
 /// # fn main() -> strata::Result<()> {
 /// use strata::datasets::csv::{self, CsvOptions};
 /// let table = csv::load("iris.csv", &CsvOptions::new().label("species"))?;
-/// let split = table.data.train_test_split(0.2, 42)?;
+/// let split = table.data.train_test_split_stratified(0.2, 42)?;
 /// # let _ = split;
 /// # Ok(()) }
 /// ```

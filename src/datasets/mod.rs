@@ -69,6 +69,9 @@ use std::path::{Path, PathBuf};
 use strata_core::{DType, Device, Error, Result, Rng, Tensor};
 
 mod idx;
+mod preprocessing;
+
+pub use preprocessing::{to_categorical, Standardizer};
 
 pub mod csv;
 pub mod digits;
@@ -223,7 +226,8 @@ impl Dataset {
 
     /// Shuffles with `seed`, then holds out `ceil(test_fraction * N)`
     /// examples as `test` (scikit-learn's `train_test_split(test_size=...,
-    /// random_state=seed)`; not stratified). `test_fraction` must lie
+    /// random_state=seed)`; not stratified, see
+    /// [`Dataset::train_test_split_stratified`]). `test_fraction` must lie
     /// strictly between 0 and 1 and leave both parts non-empty.
     ///
     /// ```
@@ -238,11 +242,75 @@ impl Dataset {
     /// # Ok(()) }
     /// ```
     pub fn train_test_split(&self, test_fraction: f64, seed: u64) -> Result<Split> {
-        let op = "Dataset::train_test_split";
+        let n = self.len();
+        let n_test = Self::test_count("Dataset::train_test_split", test_fraction, n)?;
+        self.shuffle(seed)?.split_at(n - n_test)
+    }
+
+    /// Like [`Dataset::train_test_split`] (the same number of test examples,
+    /// `ceil(test_fraction * N)`), but each class is held out in proportion
+    /// to its size, as scikit-learn's `train_test_split(stratify=y)`: class
+    /// `k` gives `test_fraction` of its examples to `test`, rounded so that
+    /// the total comes out right (largest remainders first, ties to the
+    /// smaller class id). Both parts are shuffled with `seed`.
+    ///
+    /// Labels must be non-negative. A class with a single example may land
+    /// entirely in one part.
+    ///
+    /// ```
+    /// # fn main() -> strata::Result<()> {
+    /// let data = strata::datasets::iris::load()?; // 50 examples per class
+    /// let split = data.train_test_split_stratified(0.2, 7)?;
+    /// assert_eq!(split.test.class_counts()?, vec![10, 10, 10]);
+    /// assert_eq!(split.train.class_counts()?, vec![40, 40, 40]);
+    /// # Ok(()) }
+    /// ```
+    pub fn train_test_split_stratified(&self, test_fraction: f64, seed: u64) -> Result<Split> {
+        let op = "Dataset::train_test_split_stratified";
+        let n = self.len();
+        let n_test = Self::test_count(op, test_fraction, n)?;
+        let labels = self.y.to_vec::<i64>()?;
+        let mut by_class: Vec<Vec<i64>> = Vec::new();
+        for (i, &label) in labels.iter().enumerate() {
+            let k = usize::try_from(label)
+                .map_err(|_| Error::invalid(op, format!("negative label {label} at index {i}")))?;
+            if k >= by_class.len() {
+                by_class.resize(k + 1, Vec::new());
+            }
+            by_class[k].push(i as i64);
+        }
+        // Each class's exact share, floored; the rest to the largest remainders.
+        let exact: Vec<f64> = by_class.iter().map(|c| n_test as f64 * c.len() as f64 / n as f64).collect();
+        let mut take: Vec<usize> = exact.iter().map(|&e| e.floor() as usize).collect();
+        let mut order: Vec<usize> = (0..by_class.len()).collect();
+        order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())).then(a.cmp(&b)));
+        let mut left = n_test - take.iter().sum::<usize>();
+        for k in order.into_iter().cycle().take(by_class.len() * 2) {
+            if left == 0 {
+                break;
+            }
+            if take[k] < by_class[k].len() {
+                take[k] += 1;
+                left -= 1;
+            }
+        }
+        let mut rng = Rng::seed(seed);
+        let (mut train, mut test) = (Vec::with_capacity(n - n_test), Vec::with_capacity(n_test));
+        for (members, t) in by_class.iter_mut().zip(take) {
+            rng.shuffle(members);
+            test.extend_from_slice(&members[..t]);
+            train.extend_from_slice(&members[t..]);
+        }
+        rng.shuffle(&mut train);
+        rng.shuffle(&mut test);
+        Ok(Split { train: self.select(train)?, test: self.select(test)? })
+    }
+
+    /// `ceil(test_fraction * n)`, checked to leave both parts non-empty.
+    fn test_count(op: &'static str, test_fraction: f64, n: usize) -> Result<usize> {
         if !(test_fraction > 0.0 && test_fraction < 1.0) {
             return Err(Error::invalid(op, format!("test_fraction must be in (0, 1), received {test_fraction}")));
         }
-        let n = self.len();
         let n_test = (test_fraction * n as f64).ceil() as usize;
         if n_test == 0 || n_test >= n {
             return Err(Error::invalid(
@@ -254,7 +322,7 @@ impl Dataset {
                 ),
             ));
         }
-        self.shuffle(seed)?.split_at(n - n_test)
+        Ok(n_test)
     }
 
     /// The examples with every axis after the first flattened into one:
