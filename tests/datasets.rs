@@ -124,15 +124,27 @@ fn split_at_narrow_flatten_and_devices() {
     }
 }
 
+/// `shared/data/<folder>` in the current folder or the nearest ancestor
+/// that has one. The tests read the IDX sets from there with `load_from`, so
+/// that a machine without them never tries the download mirrors.
+fn shared_data(folder: &str) -> Option<std::path::PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors().map(|d| d.join("shared").join("data").join(folder)).find(|d| d.is_dir())
+}
+
 /// The IDX set, or `None` (with a note) where its files are not found.
-fn load_or_skip(name: &str, result: strata::Result<Split>) -> Option<Split> {
+fn load_or_skip(name: &str, result: Option<strata::Result<Split>>) -> Option<Split> {
     match result {
-        Ok(split) => Some(split),
-        Err(e) if e.to_string().contains("data files not found") => {
+        None => {
+            eprintln!("skipping the {name} checks: no shared/data/ folder here");
+            None
+        }
+        Some(Ok(split)) => Some(split),
+        Some(Err(e)) if e.to_string().contains("data files not found") => {
             eprintln!("skipping the {name} checks, its files are not here:\n{e}");
             None
         }
-        Err(e) => panic!("{name}: files found but not loaded: {e}"),
+        Some(Err(e)) => panic!("{name}: files found but not loaded: {e}"),
     }
 }
 
@@ -161,7 +173,7 @@ fn check_idx_set(split: &Split, train_counts: &[usize], test_counts: &[usize], s
 
 #[test]
 fn mnist_matches_the_published_counts_where_its_files_are() {
-    let Some(split) = load_or_skip("mnist", mnist::load()) else { return };
+    let Some(split) = load_or_skip("mnist", shared_data("mnist").map(mnist::load_from)) else { return };
     check_idx_set(
         &split,
         &[5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
@@ -175,7 +187,9 @@ fn mnist_matches_the_published_counts_where_its_files_are() {
 
 #[test]
 fn fashion_mnist_matches_the_published_counts_where_its_files_are() {
-    let Some(split) = load_or_skip("fashion-mnist", fashion_mnist::load()) else { return };
+    let Some(split) = load_or_skip("fashion-mnist", shared_data("fashion-mnist").map(fashion_mnist::load_from)) else {
+        return;
+    };
     check_idx_set(
         &split,
         &[6000; 10],
@@ -345,4 +359,104 @@ fn standardizer_by_hand() {
     let again = Standardizer::fit(&z).unwrap();
     assert!(again.mean().iter().all(|m| m.abs() < 1e-5), "{:?}", again.mean());
     assert!(again.std().iter().all(|s| (s - 1.0).abs() < 1e-4 || *s == 0.0), "{:?}", again.std());
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 answering `GET <path>` from
+/// `files` (404 otherwise), one request per connection; returns its base URL.
+#[cfg(feature = "download")]
+fn serve(files: std::collections::HashMap<String, Vec<u8>>) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut chunk = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head);
+            let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body): (&str, &[u8]) = match files.get(&path) {
+                Some(body) => ("200 OK", body),
+                None => ("404 Not Found", b"not found"),
+            };
+            let header = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+            let _ = stream.write_all(header.as_bytes()).and_then(|()| stream.write_all(body));
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[cfg(feature = "download")]
+#[test]
+fn downloads_are_verified_and_stored_atomically() {
+    use std::io::{Read, Write};
+    const FILES: [&str; 4] =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+    let Some(source) = shared_data("mnist") else {
+        eprintln!("skipping the download checks: no shared/data/mnist here");
+        return;
+    };
+    let mut files = std::collections::HashMap::new();
+    for name in FILES {
+        let gz = std::fs::read(source.join(format!("{name}.gz"))).unwrap();
+        files.insert(format!("/good/{name}.gz"), gz.clone());
+        files.insert(format!("/bad/{name}.gz"), gz);
+    }
+    // The corrupt copy: a valid gzip whose content differs from MNIST's by
+    // one label (the first test label, 7, becomes 1).
+    let mut label_bytes = Vec::new();
+    flate2::read::GzDecoder::new(&files["/good/t10k-labels-idx1-ubyte.gz"][..]).read_to_end(&mut label_bytes).unwrap();
+    assert_eq!(label_bytes[8], 7);
+    label_bytes[8] = 1;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&label_bytes).unwrap();
+    files.insert("/bad/t10k-labels-idx1-ubyte.gz".into(), enc.finish().unwrap());
+    let base = serve(files);
+
+    let root = std::env::temp_dir().join(format!("strata-download-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let listing = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|it| it.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    };
+
+    // Success: the four files are stored under their own names, and load.
+    let ok = root.join("ok");
+    mnist::download_to(&ok, &format!("{base}/good/")).unwrap();
+    let mut want: Vec<String> = FILES.iter().map(|f| format!("{f}.gz")).collect();
+    want.sort();
+    assert_eq!(listing(&ok), want);
+    let split = mnist::load_from(&ok).unwrap();
+    assert_eq!((split.train.len(), split.test.len()), (60000, 10000));
+    assert_eq!(labels(&split.test)[..3], [7, 2, 1]);
+
+    // A checksum mismatch in the last file: an error, and nothing stored,
+    // not even the three good files nor the folder the call created.
+    let bad = root.join("bad");
+    let msg = mnist::download_to(&bad, &format!("{base}/bad")).unwrap_err().to_string();
+    assert!(msg.contains("checksum mismatch") && msg.contains("t10k-labels-idx1-ubyte.gz"), "{msg}");
+    assert!(msg.contains("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"), "{msg}");
+    assert!(!bad.exists());
+    // Into a folder that already exists: the folder stays, empty.
+    let existing = root.join("existing");
+    std::fs::create_dir_all(&existing).unwrap();
+    assert!(mnist::download_to(&existing, &format!("{base}/bad")).is_err());
+    assert_eq!(listing(&existing), Vec::<String>::new());
+
+    // Files the server does not have: the HTTP status, nothing stored.
+    let missing = root.join("missing");
+    let msg = fashion_mnist::download_to(&missing, &format!("{base}/nothing")).unwrap_err().to_string();
+    assert!(msg.contains("404") && msg.contains("/nothing/train-images-idx3-ubyte.gz"), "{msg}");
+    assert!(!missing.exists());
+    std::fs::remove_dir_all(&root).unwrap();
 }

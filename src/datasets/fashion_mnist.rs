@@ -25,7 +25,19 @@ const SPEC: idx::Spec = idx::Spec {
     module: "strata::datasets::fashion_mnist",
     hint: "They are the files of Zalando's fashion-mnist repository (`data/fashion/`), also torchvision's \
            `FashionMNIST/raw/`.",
+    url: URL,
+    sha256: [
+        "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+        "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+        "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+        "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+    ],
 };
+
+/// The canonical public mirror of the four files (Zalando's, named in the
+/// fashion-mnist repository), where [`load`] downloads them from when they
+/// are missing. Plain HTTP: the SHA-256 check is what protects the data.
+pub const URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/";
 
 /// Loads Fashion-MNIST from the first place that has it, on the default
 /// device ([`backend::from_env`](crate::backend::from_env)).
@@ -51,4 +63,26 @@ pub fn load() -> Result<Split> {
 /// or a folder holding `fashion-mnist/`.
 pub fn load_from(dir: impl AsRef<Path>) -> Result<Split> {
     idx::load_from(&SPEC, dir.as_ref())
+}
+
+/// Downloads the four files from `base_url` (a folder URL such as [`URL`];
+/// each file is `<base_url>/<name>.gz`) into `dir`, creating it if needed.
+///
+/// Each file goes to a temporary name in `dir` first; the SHA-256 of its
+/// *uncompressed* content must match the published data (see
+/// [checksums](super#downloads-and-checksums)), and only when all four do
+/// are they renamed into place. Any failure (network, HTTP status, a
+/// checksum mismatch) is an `Err` and leaves no file behind.
+///
+/// ```no_run
+/// # fn main() -> strata::Result<()> {
+/// use strata::datasets::fashion_mnist;
+/// fashion_mnist::download_to("data/fashion-mnist", fashion_mnist::URL)?;
+/// let split = fashion_mnist::load_from("data/fashion-mnist")?;
+/// # let _ = split;
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "download")]
+pub fn download_to(dir: impl AsRef<Path>, base_url: &str) -> Result<()> {
+    super::download::download(&SPEC, base_url, dir.as_ref())
 }

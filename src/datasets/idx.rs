@@ -31,14 +31,47 @@ pub(crate) struct Spec {
     pub module: &'static str,
     /// Where users typically have these files already.
     pub hint: &'static str,
+    /// The canonical folder URL of the four `.gz` files.
+    #[cfg_attr(not(feature = "download"), allow(dead_code))]
+    pub url: &'static str,
+    /// SHA-256 of each file's uncompressed content, in [`FILES`] order.
+    #[cfg_attr(not(feature = "download"), allow(dead_code))]
+    pub sha256: [&'static str; 4],
 }
 
 /// Loads a train/test pair from the standard search places.
 pub(crate) fn load(spec: &Spec) -> Result<Split> {
     let candidates: Vec<(String, Option<PathBuf>)> =
         super::search_roots().into_iter().map(|(label, root)| (label, root.map(|r| r.join(spec.folder)))).collect();
-    let paths = super::find_files(spec.name, &candidates, &FILES, &how_to(spec))?;
-    read_split(spec, &paths)
+    match super::find_files(spec.name, &candidates, &FILES, &how_to(spec)) {
+        Ok(paths) => read_split(spec, &paths),
+        Err(not_found) => download_into_cache(spec, not_found),
+    }
+}
+
+/// The files were not found anywhere: download them into the cache folder
+/// and load them from there; on failure, `not_found` followed by why.
+#[cfg(feature = "download")]
+fn download_into_cache(spec: &Spec, not_found: Error) -> Result<Split> {
+    let Some(cache) = super::cache_dir() else { return Err(not_found) };
+    let dir = cache.join(spec.folder);
+    let url = match std::env::var(super::DATASETS_URL_ENV_VAR).ok().filter(|v| !v.is_empty()) {
+        Some(base) => format!("{}/{}/", base.trim_end_matches('/'), spec.folder),
+        None => spec.url.to_string(),
+    };
+    match super::download::download(spec, &url, &dir) {
+        Ok(()) => load_from(spec, &dir),
+        Err(e) => Err(Error::msg(format!(
+            "{not_found}
+Downloading them into {} failed too: {e}",
+            dir.display()
+        ))),
+    }
+}
+
+#[cfg(not(feature = "download"))]
+fn download_into_cache(_spec: &Spec, not_found: Error) -> Result<Split> {
+    Err(not_found)
 }
 
 /// Loads a train/test pair from `dir` (or `dir/<folder>`) only.
@@ -51,13 +84,14 @@ pub(crate) fn load_from(spec: &Spec, dir: &Path) -> Result<Split> {
 fn how_to(spec: &Spec) -> String {
     let cache = super::cache_dir().map(|d| format!(" or {}", d.display())).unwrap_or_default();
     format!(
-        "strata does not download data. Put the four standard files {} (gzipped or not) in a folder `{}/` under \
-         ${}{cache}, or pass their folder to `{}::load_from(dir)`. {}",
+        "Put the four standard files {} (gzipped or not) in a folder `{}/` under \
+         ${}{cache}, or pass their folder to `{m}::load_from(dir)`; `{m}::download_to(dir, {m}::URL)` downloads \
+         them (cargo feature `download`). {}",
         FILES.map(|f| format!("{f}.gz")).join(", "),
         spec.folder,
         super::DATA_DIR_ENV_VAR,
-        spec.module,
         spec.hint,
+        m = spec.module,
     )
     .trim_end()
     .to_string()
@@ -210,7 +244,8 @@ mod tests {
         dir
     }
 
-    const SPEC: Spec = Spec { name: "mnist", folder: "mnist", module: "strata::datasets::mnist", hint: "" };
+    const SPEC: Spec =
+        Spec { name: "mnist", folder: "mnist", module: "strata::datasets::mnist", hint: "", url: "", sha256: [""; 4] };
 
     fn good() -> [Vec<u8>; 4] {
         [gz(&idx(&[3, 28, 28])), gz(&idx(&[3])), gz(&idx(&[2, 28, 28])), gz(&idx(&[2]))]
@@ -297,7 +332,10 @@ mod tests {
         let msg = load_from(&SPEC, &dir).map(|_| ()).unwrap_err().to_string();
         assert!(msg.contains(&format!("{} (given): missing train-labels-idx1-ubyte.gz", dir.display())), "{msg}");
         assert!(msg.contains(&format!("{} (given): no such folder", dir.join("mnist").display())), "{msg}");
-        assert!(msg.contains("does not download") && msg.contains("load_from(dir)"), "{msg}");
+        assert!(
+            msg.contains("download_to(dir, strata::datasets::mnist::URL)") && msg.contains("load_from(dir)"),
+            "{msg}"
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

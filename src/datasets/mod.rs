@@ -44,7 +44,7 @@
 //!
 //! # Where the IDX files are looked up
 //!
-//! strata never downloads anything. [`mnist::load`] and
+//! [`mnist::load`] and
 //! [`fashion_mnist::load`] look for a folder (`mnist/` or `fashion-mnist/`)
 //! holding the four standard files (`train-images-idx3-ubyte.gz`,
 //! `train-labels-idx1-ubyte.gz`, `t10k-images-idx3-ubyte.gz`,
@@ -62,12 +62,38 @@
 //! The first folder holding all four files wins. When none does, the error
 //! lists every place looked at and what was missing there. To read from one
 //! folder only, use [`mnist::load_from`] / [`fashion_mnist::load_from`].
+//!
+//! # Downloads and checksums
+//!
+//! With the default cargo feature `download`, when no folder has the files,
+//! [`mnist::load`] and [`fashion_mnist::load`] download them into the cache
+//! folder ([`cache_dir`]`/mnist`, `.../fashion-mnist`) from the canonical
+//! mirror ([`mnist::URL`], [`fashion_mnist::URL`]) or from
+//! `$STRATA_DATASETS_URL/<folder>/` ([`DATASETS_URL_ENV_VAR`]), then load
+//! them. [`mnist::download_to`] / [`fashion_mnist::download_to`] fetch into
+//! a folder of your choice from a URL of your choice.
+//!
+//! Each file is written to a temporary name beside its final one and
+//! renamed into place only after all four pass their check; a failed
+//! download or a checksum mismatch is an `Err` and leaves no file behind.
+//!
+//! The check is the SHA-256 of each file's **uncompressed** content, not of
+//! the `.gz`: the same IDX bytes may be gzipped differently (the MNIST copy
+//! this project was checked against is recompressed, so the canonical `.gz`
+//! sums could not be confirmed from it), while the uncompressed content is
+//! what the loaders read. The expected sums were computed from those local
+//! copies, whose uncompressed MD5s equal the published ones (MNIST:
+//! `6bbc9ace…`, `a25bea73…`, `2646ac64…`, `27ae3e4e…`; Fashion-MNIST, whose
+//! `.gz` files are byte-identical to Zalando's: `f4a8712d…`, `9018921c…`,
+//! `8181f547…`, `15d48437…`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use strata_core::{DType, Device, Error, Result, Rng, Tensor};
 
+#[cfg(feature = "download")]
+mod download;
 mod idx;
 mod preprocessing;
 
@@ -82,6 +108,12 @@ pub mod mnist;
 /// The environment variable naming a folder that holds `mnist/`,
 /// `fashion-mnist/`, ... (see [where the files are looked up](self#where-the-idx-files-are-looked-up)).
 pub const DATA_DIR_ENV_VAR: &str = "STRATA_DATA_DIR";
+
+/// The environment variable that replaces the canonical download mirrors
+/// (for a local copy or a test server): files are fetched from
+/// `$STRATA_DATASETS_URL/mnist/<file>.gz` and
+/// `$STRATA_DATASETS_URL/fashion-mnist/<file>.gz`.
+pub const DATASETS_URL_ENV_VAR: &str = "STRATA_DATASETS_URL";
 
 /// The older name of [`DATA_DIR_ENV_VAR`], still accepted; searched after it
 /// when both are set.
