@@ -19,7 +19,9 @@ const MAX_FILE_BYTES: u64 = 128 << 20;
 /// Downloads the four files of `spec` from `base_url` (the folder URL; each
 /// file is `<base_url>/<name>.gz`) into `dir`, verified.
 pub(crate) fn download(spec: &Spec, base_url: &str, dir: &Path) -> Result<()> {
-    let created = !dir.exists();
+    // The folders this call creates (`dir` and any missing parents), to
+    // remove again on failure.
+    let created: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::msg(format!("{}: cannot create {}: {e}", spec.name, dir.display())))?;
     let mut temps: Vec<PathBuf> = Vec::new();
@@ -28,9 +30,9 @@ pub(crate) fn download(spec: &Spec, base_url: &str, dir: &Path) -> Result<()> {
         for temp in &temps {
             let _ = std::fs::remove_file(temp);
         }
-        if created {
-            // Only removes the folder when it is empty.
-            let _ = std::fs::remove_dir(dir);
+        for folder in created {
+            // Only removes a folder that is empty, innermost first.
+            let _ = std::fs::remove_dir(folder);
         }
     }
     result

@@ -53,19 +53,35 @@ pub(crate) fn load(spec: &Spec) -> Result<Split> {
 /// and load them from there; on failure, `not_found` followed by why.
 #[cfg(feature = "download")]
 fn download_into_cache(spec: &Spec, not_found: Error) -> Result<Split> {
-    let Some(cache) = super::cache_dir() else { return Err(not_found) };
+    let url_override = std::env::var(super::DATASETS_URL_ENV_VAR).ok();
+    download_and_load(spec, not_found, super::cache_dir(), url_override.as_deref())
+}
+
+/// [`download_into_cache`] with the cache folder and `$STRATA_DATASETS_URL`
+/// given.
+#[cfg(feature = "download")]
+fn download_and_load(
+    spec: &Spec,
+    not_found: Error,
+    cache: Option<PathBuf>,
+    url_override: Option<&str>,
+) -> Result<Split> {
+    let Some(cache) = cache else { return Err(not_found) };
     let dir = cache.join(spec.folder);
-    let url = match std::env::var(super::DATASETS_URL_ENV_VAR).ok().filter(|v| !v.is_empty()) {
-        Some(base) => format!("{}/{}/", base.trim_end_matches('/'), spec.folder),
-        None => spec.url.to_string(),
-    };
+    let url = mirror_url(spec, url_override);
     match super::download::download(spec, &url, &dir) {
         Ok(()) => load_from(spec, &dir),
-        Err(e) => Err(Error::msg(format!(
-            "{not_found}
-Downloading them into {} failed too: {e}",
-            dir.display()
-        ))),
+        Err(e) => Err(Error::msg(format!("{not_found}\nDownloading them into {} failed too: {e}", dir.display()))),
+    }
+}
+
+/// The folder URL to download `spec` from: `<override>/<folder>/`, else the
+/// canonical mirror.
+#[cfg(feature = "download")]
+fn mirror_url(spec: &Spec, url_override: Option<&str>) -> String {
+    match url_override.filter(|v| !v.is_empty()) {
+        Some(base) => format!("{}/{}/", base.trim_end_matches('/'), spec.folder),
+        None => spec.url.to_string(),
     }
 }
 
@@ -337,5 +353,28 @@ mod tests {
             "{msg}"
         );
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[cfg(feature = "download")]
+    #[test]
+    fn a_failed_download_keeps_the_not_found_report_and_leaves_nothing() {
+        let spec = Spec { url: "https://example.invalid/mnist/", ..SPEC };
+        assert_eq!(mirror_url(&spec, None), "https://example.invalid/mnist/");
+        assert_eq!(mirror_url(&spec, Some("")), "https://example.invalid/mnist/");
+        assert_eq!(mirror_url(&spec, Some("http://127.0.0.1:8000/data/")), "http://127.0.0.1:8000/data/mnist/");
+
+        let cache = std::env::temp_dir().join(format!("strata-idx-test-{}-cache", std::process::id()));
+        let _ = std::fs::remove_dir_all(&cache);
+        // Port 1 on the loopback: refused at once, no outside network.
+        let not_found = Error::msg("mnist: data files not found. Looked in: ...");
+        let msg = download_and_load(&spec, not_found, Some(cache.clone()), Some("http://127.0.0.1:1"))
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("mnist: data files not found"), "{msg}");
+        assert!(msg.contains("Downloading them into") && msg.contains("http://127.0.0.1:1/mnist/"), "{msg}");
+        assert!(!cache.exists(), "the cache folder this call created is removed again");
+        let msg = download_and_load(&spec, Error::msg("not found"), None, None).map(|_| ()).unwrap_err();
+        assert_eq!(msg.to_string(), "not found");
     }
 }
