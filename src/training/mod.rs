@@ -12,6 +12,8 @@ mod compile;
 mod data;
 mod history;
 mod options;
+#[cfg(feature = "plot")]
+mod plot;
 mod progress;
 
 use serde_json::{json, Value};
