@@ -40,7 +40,6 @@ impl Progress {
     /// A display for `target` steps; nothing is drawn for verbose 0.
     pub(crate) fn new(verbose: u8, target: usize) -> Progress {
         let bar = (verbose == 1).then(|| {
-            let digits = target.max(1).to_string().len();
             // `{prefix}` is the bold `cur/total` counter; the bar is green
             // where done and white elsewhere, like Keras'.
             let template = format!("{{prefix}} {{bar:{WIDTH}.green/white}}{{msg}}");
@@ -49,7 +48,7 @@ impl Progress {
                 .progress_chars("━━");
             let bar = ProgressBar::with_draw_target(Some(target as u64), ProgressDrawTarget::stdout_with_hz(10));
             bar.set_style(style);
-            bar.set_prefix(format!("\x1b[1m{:>digits$}/{target}\x1b[0m", 0));
+            bar.set_prefix(format!("\x1b[1m{}\x1b[0m", counter(0, target)));
             bar
         });
         Progress { verbose, target, bar, start: Instant::now(), after_first_step: None }
@@ -74,8 +73,7 @@ impl Progress {
         let Some(bar) = &self.bar else { return };
         let per_step = self.step_duration(current, now);
         let eta = per_step.as_secs_f64() * self.target.saturating_sub(current) as f64;
-        let digits = self.target.max(1).to_string().len();
-        bar.set_prefix(format!("\x1b[1m{current:>digits$}/{}\x1b[0m", self.target));
+        bar.set_prefix(format!("\x1b[1m{}\x1b[0m", counter(current, self.target)));
         bar.set_message(format!(
             " \x1b[1m{}\x1b[0m{}{}",
             format_eta(eta),
@@ -90,7 +88,7 @@ impl Progress {
         let now = Instant::now();
         let elapsed = (now - self.start).as_secs_f64();
         let per_step = format_per_step(self.step_duration(current, now));
-        let digits = self.target.max(1).to_string().len();
+        let count = counter(current, self.target);
         match (&self.bar, self.verbose) {
             (Some(bar), _) => {
                 // indicatif clears its live line; the final line is printed
@@ -98,8 +96,7 @@ impl Progress {
                 bar.finish_and_clear();
                 let filled = WIDTH * current / self.target.max(1);
                 let line = format!(
-                    "\x1b[1m{current:>digits$}/{}\x1b[0m \x1b[32m{}\x1b[0m\x1b[37m{}\x1b[0m \x1b[1m{elapsed:.0}s\x1b[0m{per_step}{}",
-                    self.target,
+                    "\x1b[1m{count}\x1b[0m \x1b[32m{}\x1b[0m\x1b[37m{}\x1b[0m \x1b[1m{elapsed:.0}s\x1b[0m{per_step}{}",
                     "━".repeat(filled),
                     "━".repeat(WIDTH - filled),
                     format_logs(logs)
@@ -111,7 +108,7 @@ impl Progress {
                 }
             }
             (None, 2) => {
-                println!("{current:>digits$}/{} - {elapsed:.0}s -{per_step}{}", self.target, format_logs(logs));
+                println!("{count} - {elapsed:.0}s -{per_step}{}", format_logs(logs));
             }
             _ => {}
         }
@@ -136,6 +133,13 @@ fn strip_ansi(s: &str) -> String {
         }
     }
     out
+}
+
+/// ` 42/469`: the step, right-aligned to the width of the total (Keras'
+/// `%{numdigits}d/%d`).
+fn counter(current: usize, target: usize) -> String {
+    let digits = target.max(1).to_string().len();
+    format!("{current:>digits$}/{target}")
 }
 
 /// ` 4ms/step` (Keras' `_format_time`).
@@ -211,6 +215,13 @@ mod tests {
         assert_eq!(format_eta(2.7), "2s");
         assert_eq!(format_eta(65.0), "1:05");
         assert_eq!(format_eta(3723.0), "1:02:03");
+    }
+
+    #[test]
+    fn the_counter_is_padded_to_the_total_width() {
+        assert_eq!(counter(3, 469), "  3/469");
+        assert_eq!(counter(469, 469), "469/469");
+        assert_eq!(counter(0, 0), "0/0");
     }
 
     #[test]
