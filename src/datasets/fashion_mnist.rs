@@ -42,7 +42,9 @@ pub const URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.co
 /// Loads Fashion-MNIST from the first place that has it, on the default
 /// device ([`backend::from_env`](crate::backend::from_env)).
 ///
-/// Missing files are an error that lists every place looked at; a truncated
+/// Missing files are downloaded into the cache folder (with the default
+/// `download` feature; see [downloads](super#downloads-and-checksums));
+/// where that fails too, the error lists every place looked at. A truncated
 /// or corrupt file is an error naming it.
 ///
 /// ```no_run
