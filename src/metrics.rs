@@ -72,7 +72,7 @@ pub const METRIC_NAMES: &[&str] = &[
 /// assert_eq!((mae.name(), mae.result()), ("mae", 0.5 / 3.0));
 /// # Ok(()) }
 /// ```
-pub trait Metric: Send {
+pub trait Metric: Send + Sync {
     /// The log key ("accuracy", "precision", "auc", "mae", ...).
     fn name(&self) -> &str;
     /// Accumulates one batch. `sample_weight` `[batch]` (or per-sample shape);

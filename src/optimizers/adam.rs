@@ -1,7 +1,7 @@
 //! `Adam`: adaptive moment estimation (optionally AMSGrad), as Keras 3.
 
 use serde_json::{json, Map, Value};
-use strata_core::{Result, Tensor};
+use strata_core::{FusedUpdate, Result, Tensor};
 
 use super::config::ConfigReader;
 use super::{check_finite, optimizer_impl, Base, LearningRate, Rule, Step};
@@ -123,7 +123,27 @@ impl Adam {
 
 adam_builders!(Adam);
 
+impl AdamRule {
+    /// The bias-corrected step size, in f32 as Keras computes it on float32 tensors.
+    fn alpha(&self, step: Step) -> f32 {
+        let t = (step.iteration + 1) as f32;
+        let beta_1_power = (self.beta_1 as f32).powf(t);
+        let beta_2_power = (self.beta_2 as f32).powf(t);
+        step.lr as f32 * (1.0 - beta_2_power).sqrt() / (1.0 - beta_1_power)
+    }
+}
+
 impl Rule for AdamRule {
+    fn fused(&self, step: Step) -> Option<FusedUpdate> {
+        // The scalars rounded to f32 exactly as `update`'s scalar ops round them.
+        (!self.amsgrad).then(|| FusedUpdate::Adam {
+            alpha: self.alpha(step),
+            one_minus_beta_1: (1.0 - self.beta_1) as f32,
+            one_minus_beta_2: (1.0 - self.beta_2) as f32,
+            epsilon: self.epsilon as f32,
+        })
+    }
+
     fn slot_names(&self) -> &'static [&'static str] {
         if self.amsgrad {
             &["momentum", "velocity", "velocity_hat"]
@@ -133,11 +153,7 @@ impl Rule for AdamRule {
     }
 
     fn update(&self, step: Step, value: &Tensor, grad: &Tensor, slots: &mut [Tensor]) -> Result<Tensor> {
-        // The scalar factor in f32, as Keras computes it on float32 tensors.
-        let t = (step.iteration + 1) as f32;
-        let beta_1_power = (self.beta_1 as f32).powf(t);
-        let beta_2_power = (self.beta_2 as f32).powf(t);
-        let alpha = step.lr as f32 * (1.0 - beta_2_power).sqrt() / (1.0 - beta_1_power);
+        let alpha = self.alpha(step);
 
         let m = slots[0].add(&grad.sub(&slots[0])?.mul_scalar(1.0 - self.beta_1)?)?;
         let v = slots[1].add(&grad.square()?.sub(&slots[1])?.mul_scalar(1.0 - self.beta_2)?)?;

@@ -39,7 +39,7 @@
 use std::collections::HashMap;
 
 use serde_json::{json, Map, Value};
-use strata_core::{no_grad, DType, Error, Result, Tensor};
+use strata_core::{no_grad, DType, Error, FusedUpdate, Result, Tensor};
 
 mod adagrad;
 mod adam;
@@ -114,7 +114,8 @@ pub trait Optimizer: Send {
     /// momentum), `momentum`, `velocity`, `velocity_hat` (Adam, AdamW),
     /// `velocity`, `momentum`, `average_gradient` (RMSprop), `accumulator`
     /// (Adagrad) — so `"dense.kernel.momentum"`. Slots exist once a weight
-    /// has been updated; each step replaces them (never writes into them).
+    /// has been updated; the tensors returned are copies, which later steps
+    /// (updating the slots in place where the backend can) leave unchanged.
     fn variables(&self) -> Vec<(String, Tensor)>;
     /// Restores iterations and slots saved by `variables()` (used by issue 5's resume).
     ///
@@ -264,6 +265,13 @@ pub(crate) trait Rule {
     /// The new value of a weight whose (clipped) gradient is `grad` and whose
     /// current (already weight-decayed) value is `value`; replaces `slots`.
     fn update(&self, step: Step, value: &Tensor, grad: &Tensor, slots: &mut [Tensor]) -> Result<Tensor>;
+    /// The same update as one in-place backend kernel, when the rule has
+    /// one for these hyperparameters (it must give the same bits as
+    /// [`update`](Self::update)); backends without the kernel fall back to
+    /// `update`.
+    fn fused(&self, _step: Step) -> Option<FusedUpdate> {
+        None
+    }
     /// The rule's config keys.
     fn config(&self) -> Map<String, Value>;
     /// Checks the hyperparameters.
@@ -397,7 +405,9 @@ impl Base {
         let mut out = Vec::new();
         for (weight, slots) in &self.slots {
             for (slot, t) in names.iter().zip(slots) {
-                out.push((format!("{weight}.{slot}"), t.clone()));
+                // A copy: the slots are updated in place by later steps.
+                let copy = no_grad(|| t.mul_scalar(1.0)).unwrap_or_else(|_| t.clone());
+                out.push((format!("{weight}.{slot}"), copy));
             }
         }
         out
@@ -576,7 +586,14 @@ impl Base {
                 .collect::<Result<Vec<_>>>()?;
             let grads = self.clip(params)?;
             let (lr32, wd) = (lr as f32 as f64, self.weight_decay);
+            let fused = if wd.is_none() { rule.fused(step) } else { None };
             for ((&(_, var, _), grad), i) in params.iter().zip(&grads).zip(slot_ids) {
+                if let Some(f) = &fused {
+                    let slots: Vec<&Tensor> = self.slots[i].1.iter().collect();
+                    if var.fused_update(f, grad, &slots)? {
+                        continue;
+                    }
+                }
                 // Keras: `variable - variable * wd * lr`.
                 let value = match wd {
                     Some(wd) => var.sub(&var.mul_scalar(wd)?.mul_scalar(lr32)?)?,

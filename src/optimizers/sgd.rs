@@ -1,7 +1,7 @@
 //! `SGD`: gradient descent with optional (Nesterov) momentum, as Keras 3.
 
 use serde_json::{json, Map, Value};
-use strata_core::{Result, Tensor};
+use strata_core::{FusedUpdate, Result, Tensor};
 
 use super::config::ConfigReader;
 use super::{check_finite, optimizer_impl, Base, LearningRate, Rule, Step};
@@ -78,6 +78,16 @@ impl Rule for SgdRule {
         } else {
             &[]
         }
+    }
+
+    fn fused(&self, step: Step) -> Option<FusedUpdate> {
+        // The scalars rounded to f32 exactly as `update`'s scalar ops round them.
+        let lr = step.lr as f32;
+        Some(if self.momentum == 0.0 {
+            FusedUpdate::Sgd { lr }
+        } else {
+            FusedUpdate::Momentum { lr, momentum: self.momentum as f32, nesterov: self.nesterov }
+        })
     }
 
     fn update(&self, step: Step, value: &Tensor, grad: &Tensor, slots: &mut [Tensor]) -> Result<Tensor> {

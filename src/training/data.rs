@@ -29,7 +29,9 @@ fn first_non_finite(t: &Tensor) -> Result<Option<(usize, f32)>> {
     if t.dtype() != DType::F32 {
         return Ok(None);
     }
-    Ok(t.to_vec::<f32>()?.into_iter().enumerate().find(|(_, v)| !v.is_finite()))
+    let Some(at) = t.find_non_finite()? else { return Ok(None) };
+    let value = t.flatten_from(0)?.narrow(0, at, 1)?.to_vec::<f32>()?[0];
+    Ok(Some((at, value)))
 }
 
 impl Data {

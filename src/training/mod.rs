@@ -338,9 +338,12 @@ impl Model {
         no_grad(|| {
             for step in 0..steps {
                 let start = step * batch_size;
-                let batch = data.range(start, batch_size.min(data.len - start))?;
-                let (_, out) = self.batch_loss(c, &batch, false)?;
-                trackers.update(&batch, &out)?;
+                let tracked = &mut trackers;
+                self.device().run(|| -> Result<()> {
+                    let batch = data.range(start, batch_size.min(data.len - start))?;
+                    let (_, out) = self.batch_loss(c, &batch, false)?;
+                    tracked.update(&batch, &out)
+                })?;
                 progress.update(step + 1, &trackers.logs(""));
             }
             Ok(())
@@ -467,9 +470,14 @@ impl Model {
                 for cb in &mut callbacks {
                     cb.on_train_batch_begin(step, &mut ctx)?;
                 }
-                let batch = train.select(idx)?;
-                let out = self.train_batch(&c.objective, &mut *ctx.optimizer, &batch)?;
-                trackers.update(&batch, &out)?;
+                // The whole step on the device's own thread (a pool thread on native).
+                let optimizer = &mut *ctx.optimizer;
+                let tracked = &mut trackers;
+                self.device().run(|| -> Result<()> {
+                    let batch = train.select(idx)?;
+                    let out = self.train_batch(&c.objective, optimizer, &batch)?;
+                    tracked.update(&batch, &out)
+                })?;
                 let logs = trackers.logs("");
                 for cb in &mut callbacks {
                     cb.on_train_batch_end(step, &logs, &mut ctx)?;
@@ -585,8 +593,11 @@ impl Model {
         no_grad(|| {
             for step in 0..steps {
                 let start = step * bs;
-                let batch = data.range(start, bs.min(data.len - start))?;
-                for (o, t) in self.forward(&batch.xs, false)?.into_iter().enumerate() {
+                let outputs = self.device().run(|| {
+                    let batch = data.range(start, bs.min(data.len - start))?;
+                    self.forward(&batch.xs, false)
+                })?;
+                for (o, t) in outputs.into_iter().enumerate() {
                     chunks[o].push(t);
                 }
                 progress.update(step + 1, &Logs::new());

@@ -167,6 +167,27 @@ impl Backend for CandleBackend {
         self.name.clone()
     }
 
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        self.expect_dtype("find_non_finite", x, DType::F32)?;
+        let t = self.tensor(x)?;
+        {
+            // On the CPU, scan the buffer in place (it is contiguous and rank 1).
+            let (storage, layout) = t.storage_and_layout();
+            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
+                (&*storage, layout.contiguous_offsets())
+            {
+                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
+            }
+        }
+        // Elsewhere, one reduction on the device (x - x is NaN exactly where
+        // x is not finite); the index is looked for only when there is one.
+        let bad = self.c(t.sub(t).and_then(|d| d.sum_all()).and_then(|s| s.to_scalar::<f32>()))?;
+        if bad.is_finite() {
+            return Ok(None);
+        }
+        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
+    }
+
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
         let len = data.len();
         let t = self.c(Tensor::from_vec(data, len, &self.device))?;

@@ -305,6 +305,76 @@ pub struct MatmulSpec {
     pub rhs_batch_stride: usize,
 }
 
+/// An optimizer step that a backend may apply in place, in one pass over
+/// the weight, its gradient and its slots (see [`Backend::fused_update`]).
+///
+/// Every scalar is already in `f32`, as the unfused ops would round it, and
+/// each formula is evaluated in the order written here, so a fused kernel
+/// gives the same bits as the sequence of elementwise ops it replaces.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FusedUpdate {
+    /// Plain SGD: `w = w - g·lr`.
+    Sgd {
+        /// Learning rate.
+        lr: f32,
+    },
+    /// SGD with momentum (slot 0: `m`): `m = m·momentum - g·lr`, then
+    /// `w = w + m`, or with Nesterov `w = w + (m·momentum - g·lr)`.
+    Momentum {
+        /// Learning rate.
+        lr: f32,
+        /// Momentum factor.
+        momentum: f32,
+        /// Nesterov's variant.
+        nesterov: bool,
+    },
+    /// Adam without AMSGrad (slots 0 and 1: `m`, `v`):
+    /// `m = m + (g - m)·one_minus_beta_1`, `v = v + (g² - v)·one_minus_beta_2`,
+    /// `w = w - (m·alpha) / (√v + epsilon)`.
+    Adam {
+        /// The bias-corrected step size `lr·√(1-β₂ᵗ)/(1-β₁ᵗ)`.
+        alpha: f32,
+        /// `1 - β₁`.
+        one_minus_beta_1: f32,
+        /// `1 - β₂`.
+        one_minus_beta_2: f32,
+        /// Added to `√v`.
+        epsilon: f32,
+    },
+}
+
+impl FusedUpdate {
+    /// How many slot buffers the update reads and writes.
+    pub fn slots(&self) -> usize {
+        match self {
+            FusedUpdate::Sgd { .. } => 0,
+            FusedUpdate::Momentum { .. } => 1,
+            FusedUpdate::Adam { .. } => 2,
+        }
+    }
+
+    /// The update of one element: the reference every fused kernel must
+    /// match bit for bit (`slots` holds [`slots`](Self::slots) values).
+    #[inline(always)]
+    pub fn apply(&self, w: &mut f32, g: f32, slots: &mut [f32]) {
+        match *self {
+            FusedUpdate::Sgd { lr } => *w -= g * lr,
+            FusedUpdate::Momentum { lr, momentum, nesterov } => {
+                let m = slots[0] * momentum - g * lr;
+                slots[0] = m;
+                *w = if nesterov { *w + (m * momentum - g * lr) } else { *w + m };
+            }
+            FusedUpdate::Adam { alpha, one_minus_beta_1, one_minus_beta_2, epsilon } => {
+                let m = slots[0] + (g - slots[0]) * one_minus_beta_1;
+                let v = slots[1] + (g * g - slots[1]) * one_minus_beta_2;
+                slots[0] = m;
+                slots[1] = v;
+                *w -= (m * alpha) / (v.sqrt() + epsilon);
+            }
+        }
+    }
+}
+
 /// Backend-owned tensor data, opaque to everything above the backend.
 ///
 /// A backend stores whatever it likes inside (a `Vec<f32>`, a candle tensor, a
@@ -409,6 +479,36 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn where_cond(&self, cond: &Storage, on_true: &Storage, on_false: &Storage) -> Result<Storage>;
     /// Converts to `dtype` (f32 → i64 truncates towards zero).
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage>;
+
+    /// Calls `f` once, on the thread where this backend's kernels run best
+    /// (see [`Device::run`](crate::Device::run)). The default calls it here.
+    fn run(&self, f: &mut (dyn FnMut() + Send)) {
+        f()
+    }
+
+    /// The flat index of the first NaN or infinity in an `f32` storage, if
+    /// any: the data check before training. The default downloads a copy;
+    /// backends override it to scan in place.
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        Ok(self.download_f32(x)?.iter().position(|v| !v.is_finite()))
+    }
+
+    /// Applies `update` to `param` in place, reading `grad` and updating
+    /// `slots` (all `f32`, all of one length; `slots.len() ==
+    /// update.slots()`), and returns `true` — or returns `false` without
+    /// touching anything when the backend has no fused kernel for it, in
+    /// which case the caller runs the same update as separate ops. The
+    /// default has none.
+    fn fused_update(
+        &self,
+        update: &FusedUpdate,
+        param: &mut Storage,
+        grad: &Storage,
+        slots: &mut [&mut Storage],
+    ) -> Result<bool> {
+        let _ = (update, param, grad, slots);
+        Ok(false)
+    }
 
     /// Elementwise `op(x, scalar)`. The default broadcasts a one-element storage.
     fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {

@@ -106,6 +106,24 @@ impl Drop for NoGradGuard {
     }
 }
 
+/// Sets whether ops are recorded on this thread until dropped (restores the
+/// previous state): carries the caller's mode onto a worker thread.
+pub(crate) struct GradModeGuard {
+    previous: bool,
+}
+
+impl GradModeGuard {
+    pub(crate) fn set(enabled: bool) -> Self {
+        GradModeGuard { previous: GRAD_ENABLED.with(|g| g.replace(enabled)) }
+    }
+}
+
+impl Drop for GradModeGuard {
+    fn drop(&mut self) {
+        GRAD_ENABLED.with(|g| g.set(self.previous));
+    }
+}
+
 /// Runs `f` without recording any op: for inference and parameter updates.
 ///
 /// ```

@@ -13,7 +13,7 @@
 //!
 //! Cases a backend opts out of are listed, with the reason, in [`OPT_OUTS`].
 
-use crate::{BinaryOp, DType, Device, Error, Result, Rng, Shape, Tensor, UnaryOp};
+use crate::{BinaryOp, DType, Device, Error, FusedUpdate, Result, Rng, Shape, Tensor, UnaryOp};
 
 /// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
 /// backend runs every case.
@@ -38,7 +38,7 @@ macro_rules! conformance_suite {
             shape_ops, shape_ops_grad,
             gather_and_index_add, gather_grad,
             where_cond, cast, softmax_forward, softmax_grad, one_hot,
-            autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign,
+            autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
             empty_tensors, size_one_tensors,
             errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes,
         }
@@ -800,6 +800,98 @@ pub fn assign(dev: &Device) -> Result<()> {
     w.assign(&t(dev, &[5.0, 6.0], [2])?)?;
     assert_close("assign", &vals(&view)?, &[5.0, 6.0], 0.0, 0.0)?;
     expect_err("assign shape", w.assign(&t(dev, &[1.0], [1])?), &["[2]", "[1]"])?;
+    Ok(())
+}
+
+/// A fused optimizer update, where the backend has one, gives the same bits
+/// as [`FusedUpdate::apply`] and as the same formula run as separate ops, on
+/// a small (one thread) and a large (several threads) weight; aliased
+/// buffers and bad shapes are refused.
+pub fn fused_update(dev: &Device) -> Result<()> {
+    let updates = [
+        FusedUpdate::Sgd { lr: 0.01 },
+        FusedUpdate::Momentum { lr: 0.01, momentum: 0.9, nesterov: false },
+        FusedUpdate::Momentum { lr: 0.05, momentum: 0.8, nesterov: true },
+        FusedUpdate::Adam { alpha: 1e-3 * 0.0447, one_minus_beta_1: 0.1, one_minus_beta_2: 0.001, epsilon: 1e-7 },
+    ];
+    let mut rng = Rng::seed(3);
+    for update in updates {
+        for n in [7usize, 50_000] {
+            let w0 = random_vals(&mut rng, n, -1.0, 1.0);
+            let g = random_vals(&mut rng, n, -2.0, 2.0);
+            let s0: Vec<Vec<f32>> =
+                (0..update.slots()).map(|k| random_vals(&mut rng, n, 0.0, 0.5 + k as f32)).collect();
+            let w = t(dev, &w0, [n])?;
+            let slots = s0.iter().map(|s| t(dev, s, [n])).collect::<Result<Vec<_>>>()?;
+            let slot_refs: Vec<&Tensor> = slots.iter().collect();
+            if !w.fused_update(&update, &t(dev, &g, [n])?, &slot_refs)? {
+                return Ok(()); // no fused kernel: the optimizers use ops
+            }
+            // The per-element reference.
+            let (mut we, mut se) = (w0.clone(), s0.clone());
+            for i in 0..n {
+                let mut s: Vec<f32> = se.iter().map(|v| v[i]).collect();
+                update.apply(&mut we[i], g[i], &mut s);
+                for (k, v) in s.into_iter().enumerate() {
+                    se[k][i] = v;
+                }
+            }
+            let what = format!("{update:?} on {n}");
+            ensure(vals(&w)? == we, || format!("{what}: weight differs from FusedUpdate::apply"))?;
+            for (k, s) in slots.iter().enumerate() {
+                ensure(vals(s)? == se[k], || format!("{what}: slot {k} differs from FusedUpdate::apply"))?;
+            }
+            // The same formula as separate ops.
+            let (wt, gt) = (t(dev, &w0, [n])?, t(dev, &g, [n])?);
+            let expected = match update {
+                FusedUpdate::Sgd { lr } => wt.sub(&gt.mul_scalar(lr.into())?)?,
+                FusedUpdate::Momentum { lr, momentum, nesterov } => {
+                    let g_lr = gt.mul_scalar(lr.into())?;
+                    let m = t(dev, &s0[0], [n])?.mul_scalar(momentum.into())?.sub(&g_lr)?;
+                    if nesterov {
+                        wt.add(&m.mul_scalar(momentum.into())?.sub(&g_lr)?)?
+                    } else {
+                        wt.add(&m)?
+                    }
+                }
+                FusedUpdate::Adam { alpha, one_minus_beta_1, one_minus_beta_2, epsilon } => {
+                    let (m0, v0) = (t(dev, &s0[0], [n])?, t(dev, &s0[1], [n])?);
+                    let m = m0.add(&gt.sub(&m0)?.mul_scalar(one_minus_beta_1.into())?)?;
+                    let v = v0.add(&gt.square()?.sub(&v0)?.mul_scalar(one_minus_beta_2.into())?)?;
+                    wt.sub(&m.mul_scalar(alpha.into())?.div(&v.sqrt()?.add_scalar(epsilon.into())?)?)?
+                }
+            };
+            ensure(vals(&expected)? == we, || format!("{what}: the unfused ops give other bits"))?;
+        }
+    }
+    // Refused: a gradient of another shape, a missing slot; aliases fall back.
+    let w = t(dev, &[1.0, 2.0], [2])?;
+    let sgd = FusedUpdate::Sgd { lr: 0.1 };
+    expect_err("fused_update shape", w.fused_update(&sgd, &t(dev, &[1.0], [1])?, &[]), &["[2]", "[1]"])?;
+    let adam = updates[3];
+    expect_err("fused_update slots", w.fused_update(&adam, &w.zeros_like()?, &[]), &["slot"])?;
+    ensure(!w.fused_update(&sgd, &w, &[])?, || "an aliased gradient must not be fused".into())?;
+    ensure(vals(&w)? == [1.0, 2.0], || "a refused update changed the weight".into())?;
+    Ok(())
+}
+
+/// The first NaN or infinity is found at its flat index, in small and
+/// large tensors; clean and integer tensors have none.
+pub fn find_non_finite(dev: &Device) -> Result<()> {
+    for (n, bad) in [(5usize, vec![]), (5, vec![(3, f32::NAN)]), (200_000, vec![(150_001, f32::NEG_INFINITY)])] {
+        let mut v: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 7.0).collect();
+        for &(at, x) in &bad {
+            v[at] = x;
+        }
+        let got = t(dev, &v, [n])?.reshape([1, n])?.find_non_finite()?;
+        let want = bad.first().map(|b| b.0);
+        ensure(got == want, || format!("find_non_finite on {n}: {got:?}, expected {want:?}"))?;
+    }
+    let mut v = vec![1.0f32; 100_000];
+    v[99_999] = f32::INFINITY;
+    v[64_000] = f32::NAN;
+    ensure(t(dev, &v, [100_000])?.find_non_finite()? == Some(64_000), || "the first of two".into())?;
+    ensure(ti(dev, &[1, 2], [2])?.find_non_finite()?.is_none(), || "integers have none".into())?;
     Ok(())
 }
 

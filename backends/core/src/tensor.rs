@@ -380,6 +380,78 @@ impl Tensor {
         Ok(())
     }
 
+    /// The flat index of the first NaN or infinity, if any; `None` for
+    /// integer tensors. Scans the data where it lives, without a copy on the
+    /// built-in CPU backends.
+    ///
+    /// ```
+    /// use strata_core::Tensor;
+    /// let x = Tensor::new(vec![1.0f32, f32::INFINITY, f32::NAN], [3], &strata_native::device()).unwrap();
+    /// assert_eq!(x.find_non_finite().unwrap(), Some(1));
+    /// ```
+    pub fn find_non_finite(&self) -> Result<Option<usize>> {
+        if self.dtype() != DType::F32 {
+            return Ok(None);
+        }
+        self.device().backend().find_non_finite(&self.storage())
+    }
+
+    /// Applies an optimizer step to this variable in place through the
+    /// backend's fused kernel (see [`FusedUpdate`](crate::FusedUpdate)):
+    /// `grad` and every slot must be `f32` tensors of this tensor's shape on
+    /// its device. Returns `Ok(false)`, changing nothing, when the backend
+    /// has no fused kernel for `update` or when two of the buffers are the
+    /// same; the caller then runs the update as ordinary ops.
+    ///
+    /// ```
+    /// use strata_core::{FusedUpdate, Tensor};
+    /// # fn main() -> strata_core::Result<()> {
+    /// let dev = strata_native::device();
+    /// let w = Tensor::new(vec![1.0f32, 2.0], [2], &dev)?;
+    /// let g = Tensor::new(vec![0.5f32, -1.0], [2], &dev)?;
+    /// assert!(w.fused_update(&FusedUpdate::Sgd { lr: 0.1 }, &g, &[])?);
+    /// assert_eq!(w.to_vec::<f32>()?, vec![1.0 - 0.5 * 0.1, 2.0 + 0.1]);
+    /// # Ok(()) }
+    /// ```
+    pub fn fused_update(&self, update: &crate::FusedUpdate, grad: &Tensor, slots: &[&Tensor]) -> Result<bool> {
+        const OP: &str = "fused_update";
+        if slots.len() != update.slots() {
+            return Err(Error::invalid(
+                OP,
+                format!("{update:?} keeps {} slot(s), received {}", update.slots(), slots.len()),
+            ));
+        }
+        for t in std::iter::once(grad).chain(slots.iter().copied()) {
+            self.same_device(OP, t)?;
+            if self.shape() != t.shape() {
+                return Err(Error::ShapeMismatch {
+                    op: OP,
+                    lhs: self.shape().clone(),
+                    rhs: t.shape().clone(),
+                    reason: "the gradient and the slots need the weight's shape".into(),
+                });
+            }
+            t.expect_dtype(OP, DType::F32)?;
+        }
+        self.expect_dtype(OP, DType::F32)?;
+        // Locking the same buffer twice would deadlock, and a kernel must not
+        // read what it writes through another name: leave aliases to the ops.
+        let all: Vec<&Arc<RwLock<Storage>>> = std::iter::once(&self.0.storage)
+            .chain(std::iter::once(&grad.0.storage))
+            .chain(slots.iter().map(|t| &t.0.storage))
+            .collect();
+        for (i, a) in all.iter().enumerate() {
+            if all[i + 1..].iter().any(|b| Arc::ptr_eq(a, b)) {
+                return Ok(false);
+            }
+        }
+        let mut param = self.0.storage.write().unwrap_or_else(|e| e.into_inner());
+        let grad = read(&grad.0.storage);
+        let mut guards: Vec<_> = slots.iter().map(|t| t.0.storage.write().unwrap_or_else(|e| e.into_inner())).collect();
+        let mut slot_refs: Vec<&mut Storage> = guards.iter_mut().map(|g| &mut **g).collect();
+        self.device().backend().fused_update(update, &mut param, &grad, &mut slot_refs)
+    }
+
     // ------------------------------------------------------------------ checks
 
     fn expect_dtype(&self, op: &'static str, dtype: DType) -> Result<()> {

@@ -6,7 +6,9 @@ use std::f32::consts::FRAC_1_SQRT_2;
 use rayon::prelude::*;
 use strata_core::{BinaryOp, DType, Error, Result, UnaryOp};
 
-use crate::layout::{broadcast_strides, coalesce, fill_strided, PAR_CHUNK, PAR_THRESHOLD};
+use std::mem::MaybeUninit;
+
+use crate::layout::{broadcast_strides, coalesce, fill_strided, simd, uninit_vec, PAR_CHUNK, PAR_THRESHOLD};
 use crate::math;
 use crate::storage::{backend_err, NativeStorage};
 
@@ -16,18 +18,31 @@ where
     T: Copy + Sync,
     U: Copy + Send + Default,
 {
-    let mut out = vec![U::default(); x.len()];
-    let kernel = |o: &mut [U], i: &[T]| {
+    #[inline(always)]
+    fn kernel<T: Copy, U>(o: &mut [MaybeUninit<U>], i: &[T], f: &impl Fn(T) -> U) {
         for (o, &i) in o.iter_mut().zip(i) {
-            *o = f(i);
+            o.write(f(i));
         }
-    };
-    if x.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(o, i)| kernel(o, i));
-    } else {
-        kernel(&mut out, x);
     }
-    out
+    // SAFETY: the output chunks pair up with input chunks of the same
+    // lengths, and the kernel writes each element of its chunk.
+    unsafe {
+        uninit_vec(x.len(), |out| {
+            if x.len() >= PAR_THRESHOLD {
+                out.par_chunks_mut(PAR_CHUNK).zip(x.par_chunks(PAR_CHUNK)).for_each(|(o, i)| {
+                    simd(
+                        #[inline(always)]
+                        || kernel(o, i, &f),
+                    )
+                });
+            } else {
+                simd(
+                    #[inline(always)]
+                    || kernel(out, x, &f),
+                );
+            }
+        })
+    }
 }
 
 /// `out[i] = f(a[i], b[i])` over equal-length inputs.
@@ -36,21 +51,34 @@ where
     T: Copy + Sync,
     U: Copy + Send + Default,
 {
-    let mut out = vec![U::default(); a.len()];
-    let kernel = |o: &mut [U], a: &[T], b: &[T]| {
+    let n = a.len().min(b.len());
+    #[inline(always)]
+    fn kernel<T: Copy, U>(o: &mut [MaybeUninit<U>], a: &[T], b: &[T], f: &impl Fn(T, T) -> U) {
         for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-            *o = f(a, b);
+            o.write(f(a, b));
         }
-    };
-    if a.len() >= PAR_THRESHOLD {
-        out.par_chunks_mut(PAR_CHUNK)
-            .zip(a.par_chunks(PAR_CHUNK))
-            .zip(b.par_chunks(PAR_CHUNK))
-            .for_each(|((o, a), b)| kernel(o, a, b));
-    } else {
-        kernel(&mut out, a, b);
     }
-    out
+    // SAFETY: the output has `n` elements, as many as the shorter input, so
+    // the zipped chunks cover every output element and each is written.
+    unsafe {
+        uninit_vec(n, |out| {
+            if n >= PAR_THRESHOLD {
+                out.par_chunks_mut(PAR_CHUNK).zip(a.par_chunks(PAR_CHUNK)).zip(b.par_chunks(PAR_CHUNK)).for_each(
+                    |((o, a), b)| {
+                        simd(
+                            #[inline(always)]
+                            || kernel(o, a, b, &f),
+                        )
+                    },
+                );
+            } else {
+                simd(
+                    #[inline(always)]
+                    || kernel(out, a, b, &f),
+                );
+            }
+        })
+    }
 }
 
 /// `f(lhs, rhs)` with both broadcast (NumPy rules) to `out_dims`.
@@ -91,36 +119,52 @@ where
     let (dims, strides) = coalesce(out_dims, [&ls, &rs]);
     let last = dims.len() - 1;
     let (li, ri) = (strides[0][last], strides[1][last]);
-    let mut out = vec![U::default(); total];
-    fill_strided(&mut out, &dims, &strides, |seg, [lo, ro]| {
+    let kernel = |seg: &mut [MaybeUninit<U>], [lo, ro]: [usize; 2]| {
         let n = seg.len();
         match (li, ri) {
             (1, 1) => {
                 for ((o, &a), &b) in seg.iter_mut().zip(&lhs[lo..lo + n]).zip(&rhs[ro..ro + n]) {
-                    *o = f(a, b);
+                    o.write(f(a, b));
                 }
             }
             (1, 0) => {
                 let b = rhs[ro];
                 for (o, &a) in seg.iter_mut().zip(&lhs[lo..lo + n]) {
-                    *o = f(a, b);
+                    o.write(f(a, b));
                 }
             }
             (0, 1) => {
                 let a = lhs[lo];
                 for (o, &b) in seg.iter_mut().zip(&rhs[ro..ro + n]) {
-                    *o = f(a, b);
+                    o.write(f(a, b));
                 }
             }
-            (0, 0) => seg.fill(f(lhs[lo], rhs[ro])),
+            (0, 0) => {
+                let v = f(lhs[lo], rhs[ro]);
+                for o in seg.iter_mut() {
+                    o.write(v);
+                }
+            }
             (ls, rs) => {
                 for (j, o) in seg.iter_mut().enumerate() {
-                    *o = f(lhs[lo + j * ls], rhs[ro + j * rs]);
+                    o.write(f(lhs[lo + j * ls], rhs[ro + j * rs]));
                 }
             }
         }
-    });
-    out
+    };
+    // SAFETY: `fill_strided` hands out consecutive segments covering the
+    // whole buffer (`dims` multiply to `total`), and every arm of the kernel
+    // writes each element of its segment.
+    unsafe {
+        uninit_vec(total, |out| {
+            fill_strided(out, &dims, &strides, |seg, at| {
+                simd(
+                    #[inline(always)]
+                    || kernel(seg, at),
+                )
+            })
+        })
+    }
 }
 
 /// Exact GELU, `x Φ(x) = 0.5 x (1 + erf(x / √2))`, written with `erfc` so that

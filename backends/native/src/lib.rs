@@ -35,10 +35,13 @@ mod math;
 mod matmul;
 mod reduce;
 mod storage;
+mod update;
 
 pub use storage::NativeStorage;
 
-use strata_core::{Backend, BinaryOp, DType, Device, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+use strata_core::{
+    Backend, BinaryOp, DType, Device, Error, FusedUpdate, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp,
+};
 
 use crate::storage::{expect_f32, expect_i64, native, native_shaped, NAME};
 
@@ -78,6 +81,34 @@ macro_rules! same_dtype {
 impl Backend for NativeBackend {
     fn name(&self) -> String {
         NAME.to_string()
+    }
+
+    fn run(&self, f: &mut (dyn FnMut() + Send)) {
+        // On a pool thread: the kernels' parallel loops then split work onto
+        // an awake sibling instead of waking the pool from outside each time.
+        if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
+            f()
+        } else {
+            rayon::scope(|_| f())
+        }
+    }
+
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        use rayon::prelude::*;
+        let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
+        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
+            .enumerate()
+            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
+    }
+
+    fn fused_update(
+        &self,
+        update: &FusedUpdate,
+        param: &mut Storage,
+        grad: &Storage,
+        slots: &mut [&mut Storage],
+    ) -> Result<bool> {
+        update::fused_update(update, param, grad, slots)
     }
 
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
