@@ -87,10 +87,26 @@ impl Backend for NativeBackend {
         // On a pool thread: the kernels' parallel loops then split work onto
         // an awake sibling instead of waking the pool from outside each time.
         if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
-            f()
-        } else {
-            rayon::scope(|_| f())
+            return f();
         }
+        // While `f` runs, the other pool threads stay awake and take each
+        // parallel kernel's work as soon as it is split off, instead of
+        // falling asleep in the serial stretches between kernels and being
+        // woken (a futex round trip) for every one.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        rayon::scope(|s| {
+            for _ in 1..rayon::current_num_threads() {
+                s.spawn(|_| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            f();
+            done.store(true, std::sync::atomic::Ordering::Release);
+        })
     }
 
     fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
