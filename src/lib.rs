@@ -38,6 +38,7 @@ pub mod losses;
 pub mod metrics;
 mod model;
 pub mod optimizers;
+mod plot_model;
 mod saving;
 mod sequential;
 mod summary;
