@@ -55,6 +55,43 @@ fn gemm_one(
     }
     let (lhs_rs, lhs_cs) = strides(m, k, trans_lhs);
     let (rhs_rs, rhs_cs) = strides(k, n, trans_rhs);
+    // Output rows `r0..r0 + d.len() / n` into `d`, reading `op(lhs)` through
+    // the whole matrix's strides.
+    let band = |d: &mut [MaybeUninit<f32>], r0: usize, par: Parallelism| {
+        let r = d.len() / n;
+        assert!(r0 + r <= m);
+        // SAFETY: every pointer covers the elements `gemm` touches: lhs reads
+        // offsets `(r0 + i)·rs + p·cs < m·k` (`r0 + r <= m`), rhs reads
+        // `< k·n` and `d` gets `r·n` writes, all checked by the assertions.
+        // `d` is an exclusive borrow, so it does not alias the shared
+        // `lhs`/`rhs`. With `read_dst = false` the old contents of `d` are
+        // never read (`alpha` is unused), so it may be uninitialised, and
+        // every one of its elements is written: `d = beta · lhs · rhs` with
+        // `beta = 1`.
+        unsafe {
+            gemm::gemm(
+                r,
+                n,
+                k,
+                d.as_mut_ptr().cast::<f32>(),
+                1,
+                n as isize,
+                false,
+                lhs.as_ptr().add(r0 * lhs_rs as usize),
+                lhs_cs,
+                lhs_rs,
+                rhs.as_ptr(),
+                rhs_cs,
+                rhs_rs,
+                0.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    };
     let threads = rayon::current_num_threads();
     if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 && m >= SPLIT_MIN_ROWS {
         // One band of output rows per thread, each a one-thread product:
@@ -62,68 +99,9 @@ fn gemm_one(
         // backward products (e.g. `xᵀ·g`, 784×128·128×256), no slower for
         // the forward ones.
         let rows = m.div_ceil(threads).next_multiple_of(8);
-        dst[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(band, d)| {
-            let r0 = band * rows;
-            let r = d.len() / n;
-            // SAFETY: the band is rows `r0..r0 + r` of `op(lhs)` (`r0 + r <= m`),
-            // read through the whole matrix's strides from element
-            // `r0·rs`, so its offsets `(r0 + i)·rs + p·cs` stay below `m·k`
-            // (asserted above); rhs and the `r × n` band of dst as below.
-            unsafe {
-                gemm::gemm(
-                    r,
-                    n,
-                    k,
-                    d.as_mut_ptr().cast::<f32>(),
-                    1,
-                    n as isize,
-                    false,
-                    lhs.as_ptr().add(r0 * lhs_rs as usize),
-                    lhs_cs,
-                    lhs_rs,
-                    rhs.as_ptr(),
-                    rhs_cs,
-                    rhs_rs,
-                    0.0f32,
-                    1.0f32,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-        });
-        return;
-    }
-    // SAFETY: every pointer covers the elements `gemm` touches: with the
-    // strides above, lhs reads offsets `i·rs + p·cs < m·k`, rhs reads `< k·n`
-    // and dst writes `< m·n`, all checked by the assertion. `dst` is an
-    // exclusive borrow, so it does not alias the shared `lhs`/`rhs`. With
-    // `read_dst = false` the old contents of `dst` are never read (`alpha` is
-    // unused), so it may be uninitialised, and every one of its `m·n`
-    // elements is written: `dst = beta · lhs · rhs` with `beta = 1`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr().cast::<f32>(),
-            1,
-            n as isize,
-            false,
-            lhs.as_ptr(),
-            lhs_cs,
-            lhs_rs,
-            rhs.as_ptr(),
-            rhs_cs,
-            rhs_rs,
-            0.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+        dst[..m * n].par_chunks_mut(rows * n).enumerate().for_each(|(i, d)| band(d, i * rows, Parallelism::None));
+    } else {
+        band(&mut dst[..m * n], 0, parallelism);
     }
 }
 
