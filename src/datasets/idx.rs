@@ -194,32 +194,22 @@ fn read_images(path: &Path, scale: &[f32; 256]) -> Result<(Vec<f32>, Vec<usize>)
     };
     let mut header = [0u8; 16];
     let got = fill(&mut header)?;
-    // `parse` reports a short or foreign header; with a whole one, only the
-    // payload length is left to check, which happens while streaming.
-    if got < header.len() || u32::from_be_bytes([header[0], header[1], header[2], header[3]]) != 0x0803 {
-        parse(&header[..got], 0x0803, path)?;
-    }
-    let dims: Vec<usize> =
-        header[4..].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
-    let want = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let Some(want) = want.filter(|&w| w <= isize::MAX as usize / 4) else {
+    let (dims, want) = parse_header(&header[..got], 0x0803, path)?;
+    if want > isize::MAX as usize / 4 {
         return Err(bad(path, format!("dims {dims:?} overflow")));
-    };
+    }
     if dims[1..] != [28, 28] {
         return Err(bad(path, format!("expected images of 28x28, found {}x{}", dims[1], dims[2])));
     }
-    let mut pixels = Vec::with_capacity(want.min(MAX_PREALLOC));
+    let payload = want - header.len();
+    let mut pixels = Vec::with_capacity(payload.min(MAX_PREALLOC));
     let mut chunk = vec![0u8; 1 << 16];
-    while pixels.len() < want {
-        let take = chunk.len().min(want - pixels.len());
+    while pixels.len() < payload {
+        let take = chunk.len().min(payload - pixels.len());
         let n = fill(&mut chunk[..take])?;
         pixels.extend(chunk[..n].iter().map(|&b| scale[usize::from(b)]));
         if n < take {
-            let have = header.len() + pixels.len();
-            return Err(bad(
-                path,
-                format!("truncated: dims {dims:?} need {} bytes, the file has {have}", want + header.len()),
-            ));
+            check_len(path, &dims, want, header.len() + pixels.len())?;
         }
     }
     let mut extra = 0;
@@ -230,13 +220,7 @@ fn read_images(path: &Path, scale: &[f32; 256]) -> Result<(Vec<f32>, Vec<usize>)
         }
         extra += n;
     }
-    if extra > 0 {
-        let total = want + header.len();
-        return Err(bad(
-            path,
-            format!("dims {dims:?} need {total} bytes, the file has {} ({extra} extra)", total + extra),
-        ));
-    }
+    check_len(path, &dims, want, want + extra)?;
     Ok((pixels, dims))
 }
 
@@ -255,6 +239,14 @@ pub(crate) fn gunzip(raw: &[u8]) -> std::io::Result<Vec<u8>> {
 /// Checks an IDX header against `magic` (`0x0803`: u8, 3 dims) and the
 /// payload length against the dims; returns the dims.
 pub(crate) fn parse(bytes: &[u8], magic: u32, path: &Path) -> Result<Vec<usize>> {
+    let (dims, want) = parse_header(bytes, magic, path)?;
+    check_len(path, &dims, want, bytes.len())?;
+    Ok(dims)
+}
+
+/// Checks the header at the start of `bytes` against `magic`; returns the
+/// dims and the whole file's length in bytes that they call for.
+fn parse_header(bytes: &[u8], magic: u32, path: &Path) -> Result<(Vec<usize>, usize)> {
     let ndims = (magic & 0xff) as usize;
     let header_len = 4 + 4 * ndims;
     if bytes.len() < 4 {
@@ -276,18 +268,22 @@ pub(crate) fn parse(bytes: &[u8], magic: u32, path: &Path) -> Result<Vec<usize>>
     let dims: Vec<usize> =
         bytes[4..header_len].chunks_exact(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
     let payload = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
-    let want = payload.and_then(|p| p.checked_add(header_len));
-    match want {
-        Some(want) if want == bytes.len() => Ok(dims),
-        Some(want) if want > bytes.len() => {
-            Err(bad(path, format!("truncated: dims {dims:?} need {want} bytes, the file has {}", bytes.len())))
-        }
-        Some(want) => Err(bad(
-            path,
-            format!("dims {dims:?} need {want} bytes, the file has {} ({} extra)", bytes.len(), bytes.len() - want),
-        )),
+    match payload.and_then(|p| p.checked_add(header_len)) {
+        Some(want) => Ok((dims, want)),
         None => Err(bad(path, format!("dims {dims:?} overflow"))),
     }
+}
+
+/// A file of `have` bytes whose dims call for `want` is truncated or has
+/// extra bytes unless the two agree.
+fn check_len(path: &Path, dims: &[usize], want: usize, have: usize) -> Result<()> {
+    if have < want {
+        return Err(bad(path, format!("truncated: dims {dims:?} need {want} bytes, the file has {have}")));
+    }
+    if have > want {
+        return Err(bad(path, format!("dims {dims:?} need {want} bytes, the file has {have} ({} extra)", have - want)));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -362,11 +358,19 @@ mod tests {
 
     #[test]
     fn truncated_and_corrupt_files_are_errors_naming_the_file() {
-        let cases: [(&str, usize, Vec<u8>, &str); 6] = [
+        let cases: [(&str, usize, Vec<u8>, &str); 8] = [
             // The gzip stream cut in the middle.
             ("cut-gzip", 0, half(gz(&idx(&[3, 28, 28]))), "truncated gzip"),
             // A complete gzip of an IDX file missing its last pixel.
-            ("short-idx", 0, gz(&idx(&[3, 28, 28])[..4 + 12 + 3 * 784 - 1]), "truncated: dims [3, 28, 28]"),
+            (
+                "short-idx",
+                0,
+                gz(&idx(&[3, 28, 28])[..4 + 12 + 3 * 784 - 1]),
+                "truncated: dims [3, 28, 28] need 2368 bytes, the file has 2367",
+            ),
+            // One byte too many, gzipped and not.
+            ("long-idx", 0, gz(&[idx(&[3, 28, 28]), vec![7]].concat()), "need 2368 bytes, the file has 2369 (1 extra)"),
+            ("long-raw", 2, [idx(&[2, 28, 28]), vec![7, 7]].concat(), "the file has 1586 (2 extra)"),
             ("bad-magic", 0, gz(&[&[0u8, 0, 8, 1][..], &idx(&[3, 28, 28])[4..]].concat()), "expected magic 0x00000803"),
             ("labels-as-images", 0, gz(&idx(&[3])), "found 0x00000801"),
             ("wrong-size", 2, gz(&idx(&[2, 32, 32])), "28x28, found 32x32"),
