@@ -342,27 +342,12 @@ fn candle_loop(_data_dir: &str) -> anyhow::Result<Value> {
     bail!("the candle_loop case needs the `candle` feature")
 }
 
+/// `--data DIR`, else where `strata::datasets::mnist::load` finds the files.
 fn find_mnist(explicit: Option<&String>) -> anyhow::Result<String> {
-    if let Some(d) = explicit {
-        return Ok(d.clone());
+    match explicit {
+        Some(d) => Ok(d.clone()),
+        None => Ok(mnist::locate().context("MNIST not found: pass --data DIR")?.display().to_string()),
     }
-    let mut dir = std::env::current_dir()?;
-    loop {
-        let cand = dir.join("shared/data/mnist");
-        if cand.join("train-images-idx3-ubyte.gz").exists() {
-            return Ok(cand.display().to_string());
-        }
-        if !dir.pop() {
-            break;
-        }
-    }
-    if let Some(c) = strata::datasets::cache_dir() {
-        let cand = c.join("mnist");
-        if cand.join("train-images-idx3-ubyte.gz").exists() {
-            return Ok(cand.display().to_string());
-        }
-    }
-    bail!("MNIST not found: pass --data DIR (the folder with train-images-idx3-ubyte.gz)")
 }
 
 fn find_keras_script() -> Option<String> {

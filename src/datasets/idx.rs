@@ -39,14 +39,26 @@ pub(crate) struct Spec {
     pub sha256: [&'static str; 4],
 }
 
-/// Loads a train/test pair from the standard search places.
-pub(crate) fn load(spec: &Spec) -> Result<Split> {
+/// The four files from the first standard search place that has them all,
+/// or an error listing every place and what it lacked.
+fn find(spec: &Spec) -> Result<Vec<PathBuf>> {
     let candidates: Vec<(String, Option<PathBuf>)> =
         super::search_roots().into_iter().map(|(label, root)| (label, root.map(|r| r.join(spec.folder)))).collect();
-    match super::find_files(spec.name, &candidates, &FILES, &how_to(spec)) {
+    super::find_files(spec.name, &candidates, &FILES, &how_to(spec))
+}
+
+/// Loads a train/test pair from the standard search places.
+pub(crate) fn load(spec: &Spec) -> Result<Split> {
+    match find(spec) {
         Ok(paths) => read_split(spec, &paths),
         Err(not_found) => download_into_cache(spec, not_found),
     }
+}
+
+/// The folder [`load`] reads from, without downloading anything.
+pub(crate) fn locate(spec: &Spec) -> Result<PathBuf> {
+    let paths = find(spec)?;
+    Ok(paths[0].parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
 /// The files were not found anywhere: download them into the cache folder

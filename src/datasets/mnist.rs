@@ -56,6 +56,22 @@ pub fn load() -> Result<Split> {
     idx::load(&SPEC)
 }
 
+/// The folder [`load`] would read the four files from — the first of the
+/// places it searches that holds all of them — without loading or
+/// downloading anything: for tools that need the files' location (e.g. to
+/// hand it to another program). Missing files are an error listing every
+/// place looked at.
+///
+/// ```no_run
+/// # fn main() -> strata::Result<()> {
+/// let dir = strata::datasets::mnist::locate()?;
+/// assert!(dir.join("train-images-idx3-ubyte.gz").exists() || dir.join("train-images-idx3-ubyte").exists());
+/// # Ok(()) }
+/// ```
+pub fn locate() -> Result<std::path::PathBuf> {
+    idx::locate(&SPEC)
+}
+
 /// Loads MNIST from `dir` only: the folder holding the four files, or a
 /// folder holding `mnist/`.
 ///

@@ -523,6 +523,19 @@ mod tests {
         let roots = search_roots();
         assert_eq!(roots[0], ("$STRATA_DATA_DIR".into(), Some(PathBuf::from("/nonexistent/new"))));
         assert_eq!(roots[1], ("$STRATA_DATA".into(), Some(PathBuf::from("/nonexistent/old"))));
+        // `mnist::locate` names the folder that `mnist::load` would read.
+        let root = std::env::temp_dir().join(format!("strata-locate-{}", std::process::id()));
+        let folder = root.join("mnist");
+        std::fs::create_dir_all(&folder).unwrap();
+        for f in idx::FILES {
+            std::fs::write(folder.join(format!("{f}.gz")), b"").unwrap();
+        }
+        std::env::set_var(DATA_DIR_ENV_VAR, &root);
+        assert_eq!(mnist::locate().unwrap(), folder);
+        // A folder missing one file is passed over (for a later place, or an error).
+        std::fs::remove_file(folder.join(format!("{}.gz", idx::FILES[3]))).unwrap();
+        assert_ne!(mnist::locate().ok(), Some(folder));
+        std::fs::remove_dir_all(&root).unwrap();
         std::env::remove_var(DATA_ENV_VAR);
         std::env::remove_var(DATA_DIR_ENV_VAR);
         let roots = search_roots();
