@@ -67,43 +67,26 @@ pub(crate) fn fused_update(
             slots.len()
         )));
     }
-    let par = n >= PAR_MIN && rayon::current_num_threads() > 1;
+    // Small weights are one chunk, which rayon runs on this thread.
+    let chunk = if n >= PAR_MIN && rayon::current_num_threads() > 1 { CHUNK } else { n.max(1) };
     match slots {
-        [] => {
-            if par {
-                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).for_each(|(w, g)| {
-                    simd(
-                        #[inline(always)]
-                        || update0(u, w, g),
-                    )
-                });
-            } else {
-                simd(
-                    #[inline(always)]
-                    || update0(u, w, g),
-                );
-            }
-        }
+        [] => w.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).for_each(|(w, g)| {
+            simd(
+                #[inline(always)]
+                || update0(u, w, g),
+            )
+        }),
         [m] => {
             let m = f32_mut(m, "slot")?;
             if m.len() != n {
                 return Err(backend_err(format!("fused_update: slot of {} for a weight of {n}", m.len())));
             }
-            if par {
-                w.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(m.par_chunks_mut(CHUNK)).for_each(
-                    |((w, g), m)| {
-                        simd(
-                            #[inline(always)]
-                            || update1(u, w, g, m),
-                        )
-                    },
-                );
-            } else {
+            w.par_chunks_mut(chunk).zip(g.par_chunks(chunk)).zip(m.par_chunks_mut(chunk)).for_each(|((w, g), m)| {
                 simd(
                     #[inline(always)]
                     || update1(u, w, g, m),
-                );
-            }
+                )
+            });
         }
         [m, v] => {
             let m = f32_mut(m, "slot")?;
@@ -115,22 +98,15 @@ pub(crate) fn fused_update(
                     v.len()
                 )));
             }
-            if par {
-                w.par_chunks_mut(CHUNK)
-                    .zip(g.par_chunks(CHUNK))
-                    .zip(m.par_chunks_mut(CHUNK).zip(v.par_chunks_mut(CHUNK)))
-                    .for_each(|((w, g), (m, v))| {
-                        simd(
-                            #[inline(always)]
-                            || update2(u, w, g, m, v),
-                        )
-                    });
-            } else {
-                simd(
-                    #[inline(always)]
-                    || update2(u, w, g, m, v),
-                );
-            }
+            w.par_chunks_mut(chunk)
+                .zip(g.par_chunks(chunk))
+                .zip(m.par_chunks_mut(chunk).zip(v.par_chunks_mut(chunk)))
+                .for_each(|((w, g), (m, v))| {
+                    simd(
+                        #[inline(always)]
+                        || update2(u, w, g, m, v),
+                    )
+                });
         }
         _ => return Ok(false),
     }
