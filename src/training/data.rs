@@ -24,11 +24,8 @@ fn samples(what: &str, t: &Tensor) -> Result<usize> {
     }
 }
 
-/// The first NaN or infinity in an f32 tensor, as `(flat index, value)`.
+/// The first NaN or infinity, as `(flat index, value)`; none in integer tensors.
 fn first_non_finite(t: &Tensor) -> Result<Option<(usize, f32)>> {
-    if t.dtype() != DType::F32 {
-        return Ok(None);
-    }
     let Some(at) = t.find_non_finite()? else { return Ok(None) };
     let value = t.flatten_from(0)?.narrow(0, at, 1)?.to_vec::<f32>()?[0];
     Ok(Some((at, value)))
