@@ -232,6 +232,13 @@ fn bad_input_is_an_error_before_any_training_step() -> Result<()> {
     v[2 * 9 + 1] = f32::NAN;
     let nan = Tensor::new(v, [30, 2], &dev)?;
     rejects(&mut model, &nan, &y, quiet(), &["NaN", "sample 9"])?;
+    // predict does not scan its inputs (as Keras does not): the NaN sample
+    // gets whatever the layers make of it, every other row is unchanged.
+    let p = model.predict(&nan)?.to_vec::<f32>()?;
+    let clean = model.predict(&x)?.to_vec::<f32>()?;
+    assert_eq!(p.len(), 30 * 3);
+    assert_eq!(p[..9 * 3], clean[..9 * 3]);
+    assert_eq!(p[10 * 3..], clean[10 * 3..]);
     let mut v = x.to_vec::<f32>()?;
     v[0] = f32::INFINITY;
     rejects(&mut model, &Tensor::new(v, [30, 2], &dev)?, &y, quiet(), &["inf"])?;

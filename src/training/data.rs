@@ -63,7 +63,11 @@ impl Data {
                 ));
             }
         }
-        for (i, x) in xs.iter().enumerate() {
+        // Training and evaluation data are scanned for NaN/inf; predict's
+        // (no losses) are not, as in Keras: a deployed program need not pay
+        // a pass over its inputs on every call.
+        let scanned = if losses.is_some() { xs.as_slice() } else { &[] };
+        for (i, x) in scanned.iter().enumerate() {
             if let Some((at, v)) = first_non_finite(x)? {
                 let per = x.numel() / len;
                 return Err(Error::invalid(

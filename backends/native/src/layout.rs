@@ -298,6 +298,11 @@ pub(crate) fn narrow<T: Copy + Send + Sync + Default>(
     if out_dims.contains(&0) {
         return Vec::new();
     }
+    if dims[..axis].iter().all(|&d| d == 1) {
+        // One contiguous range (a batch of rows): a plain copy, no zeroing.
+        let from = start * strides[axis];
+        return x[from..from + len * strides[axis]].to_vec();
+    }
     strided_copy(x, start * strides[axis], &out_dims, &strides)
 }
 
@@ -358,17 +363,23 @@ pub(crate) fn gather<T: Copy + Send + Sync + Default>(
         return Vec::new();
     }
     if total >= PAR_THRESHOLD {
-        let mut out = vec![T::default(); total];
         let rows_per_task = PAR_CHUNK.div_ceil(inner);
-        out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(t, chunk)| {
-            for (r, dst) in chunk.chunks_mut(inner).enumerate() {
-                let row = t * rows_per_task + r;
-                let (o, j) = (row / n, row % n);
-                let src = (o * size + indices[j]) * inner;
-                dst.copy_from_slice(&x[src..src + inner]);
-            }
-        });
-        out
+        // SAFETY: the chunks tile the `total = outer·n·inner` elements, and
+        // each row of `inner` elements in them is written once.
+        unsafe {
+            uninit_vec(total, |out| {
+                out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(t, chunk)| {
+                    for (r, dst) in chunk.chunks_mut(inner).enumerate() {
+                        let row = t * rows_per_task + r;
+                        let (o, j) = (row / n, row % n);
+                        let src = (o * size + indices[j]) * inner;
+                        for (d, &v) in dst.iter_mut().zip(&x[src..src + inner]) {
+                            d.write(v);
+                        }
+                    }
+                })
+            })
+        }
     } else {
         let mut out = Vec::with_capacity(total);
         for o in 0..outer {
