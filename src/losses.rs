@@ -13,6 +13,15 @@
 //! 0 or 1 give finite losses, and categorical predictions are first divided
 //! by their sum over the last axis.
 //!
+//! When the predictions come straight out of a softmax recorded for autodiff
+//! (a `Dense(…, "softmax")` or `Activation("softmax")` output, in training),
+//! the categorical cross-entropies read the logits under it and compute
+//! `-Σ t·log_softmax(z)` in one fused op ([`Tensor::softmax_cross_entropy`]),
+//! as Keras' TensorFlow backend does: the same loss wherever every
+//! probability lies in `[ε, 1 − ε]`; outside it the loss is the exact
+//! `-log p` instead of the clipped one, and its gradient is not cut to zero.
+//! `from_logits: true` uses the same op.
+//!
 //! ```
 //! use strata::prelude::*;
 //!
@@ -587,15 +596,17 @@ fn clip_probabilities(p: &Tensor) -> Result<Tensor> {
     p.maximum_scalar(EPSILON)?.minimum_scalar(1.0 - EPSILON)
 }
 
-/// `−Σ t·log p` over the last axis, from logits or from (renormalised, clipped) probabilities.
+/// `−Σ t·log p` over the last axis: from logits (given, or under a recorded
+/// softmax) in one fused op, else from renormalised, clipped probabilities.
 fn categorical_from_targets(t: &Tensor, p: &Tensor, from_logits: bool) -> Result<Tensor> {
-    let log_prob = if from_logits {
-        p.log_softmax(-1)?
-    } else {
-        let p = p.div(&p.sum(&[-1], true)?)?;
-        clip_probabilities(&p)?.log()?
-    };
-    t.mul(&log_prob)?.sum(&[-1], false)?.neg()
+    if from_logits {
+        return p.softmax_cross_entropy(t);
+    }
+    if let Some(z) = p.softmax_input() {
+        return z.softmax_cross_entropy(t);
+    }
+    let p = p.div(&p.sum(&[-1], true)?)?;
+    t.mul(&clip_probabilities(&p)?.log()?)?.sum(&[-1], false)?.neg()
 }
 
 fn sparse_categorical_crossentropy(y_true: &Tensor, y_pred: &Tensor, from_logits: bool) -> Result<Tensor> {
@@ -611,8 +622,15 @@ fn sparse_categorical_crossentropy(y_true: &Tensor, y_pred: &Tensor, from_logits
             reason: "class ids must have the predictions' shape without its last axis".into(),
         });
     }
-    let one_hot = class_mask(&t.cast(DType::I64)?, p.dims()[p.rank() - 1])?.cast(DType::F32)?;
-    categorical_from_targets(&one_hot, &p, from_logits)
+    let ids = t.cast(DType::I64)?;
+    if from_logits {
+        return p.softmax_cross_entropy(&ids);
+    }
+    if let Some(z) = p.softmax_input() {
+        return z.softmax_cross_entropy(&ids);
+    }
+    let one_hot = class_mask(&ids, p.dims()[p.rank() - 1])?.cast(DType::F32)?;
+    categorical_from_targets(&one_hot, &p, false)
 }
 
 /// `ids[..., None] == arange(classes)` as `i64` 0/1: a one-hot encoding
@@ -784,6 +802,53 @@ mod tests {
 
     fn t(data: &[f32], shape: &[usize]) -> Tensor {
         Tensor::new(data.to_vec(), shape.to_vec(), &backend::native()).unwrap()
+    }
+
+    /// Sparse and dense categorical cross-entropy on a recorded softmax read
+    /// its logits: the clipped formula's value where probabilities are
+    /// moderate, the gradient `(softmax(z) − onehot) / rows` to the logits,
+    /// and past the clip the exact `−log p` instead of `−log ε`.
+    #[test]
+    fn cross_entropy_reads_the_logits_under_a_recorded_softmax() -> Result<()> {
+        let dev = backend::native();
+        let zv = [1.0f32, 2.0, 0.5, -1.0, 0.0, 3.0];
+        let z = Tensor::new(zv.to_vec(), [2, 3], &dev)?.to_variable()?;
+        let p = z.softmax(-1)?;
+        assert!(p.softmax_input().is_some() && p.detach().softmax_input().is_none());
+        let ids = Tensor::new(vec![2i64, 0], [2], &dev)?;
+        let one_hot = Tensor::new(vec![0.0f32, 0.0, 1.0, 1.0, 0.0, 0.0], [2, 3], &dev)?;
+        let probs: Vec<f64> = (0..2)
+            .flat_map(|r| {
+                let row = &zv[r * 3..r * 3 + 3];
+                let sum: f64 = row.iter().map(|&v| (v as f64).exp()).sum();
+                row.iter().map(move |&v| (v as f64).exp() / sum)
+            })
+            .collect();
+        for (loss, y) in [
+            (Loss::SparseCategoricalCrossentropy { from_logits: false }, &ids),
+            (Loss::CategoricalCrossentropy { from_logits: false }, &one_hot),
+        ] {
+            let fused = loss.compute(y, &p, None, None)?;
+            let clipped = loss.compute(y, &p.detach(), None, None)?.to_scalar::<f32>()?;
+            let want = -(probs[2].ln() + probs[3].ln()) / 2.0;
+            assert!((fused.to_scalar::<f32>()? as f64 - want).abs() < 1e-6, "{loss:?}");
+            assert!((clipped as f64 - want).abs() < 1e-6, "{loss:?}");
+            let grads = fused.backward()?;
+            let g = grads.get(&z).expect("a gradient for the logits").to_vec::<f32>()?;
+            let hot = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
+            for i in 0..6 {
+                assert!((g[i] as f64 - (probs[i] - hot[i]) / 2.0).abs() < 1e-6, "{loss:?}: {g:?}");
+            }
+        }
+        // Saturated: p(class 1) = e^-30 / (1 + 2e^-30), far below ε.
+        let z = Tensor::new(vec![30.0f32, 0.0, 0.0], [1, 3], &dev)?.to_variable()?;
+        let p = z.softmax(-1)?;
+        let label = Tensor::new(vec![1i64], [1], &dev)?;
+        let loss = Loss::SparseCategoricalCrossentropy { from_logits: false };
+        assert!((loss.compute(&label, &p, None, None)?.to_scalar::<f32>()? - 30.0).abs() < 1e-5);
+        let clipped = loss.compute(&label, &p.detach(), None, None)?.to_scalar::<f32>()?;
+        assert!((clipped as f64 + EPSILON.ln()).abs() < 1e-4, "{clipped}");
+        Ok(())
     }
 
     #[test]

@@ -14,7 +14,7 @@
 
 use std::{fmt, str::FromStr};
 
-use strata_core::{Error, Result, Tensor};
+use strata_core::{Error, LinearActivation, Result, Tensor};
 
 /// Keras' `selu` constants.
 const SELU_ALPHA: f64 = 1.673_263_242_354_377_3;
@@ -95,6 +95,18 @@ activations! {
 }
 
 impl Activation {
+    /// The activation as one that [`Tensor::linear`] fuses into the matrix
+    /// product (linear, relu, sigmoid, tanh), if it is one.
+    pub fn fused(self) -> Option<LinearActivation> {
+        match self {
+            Activation::Linear => Some(LinearActivation::Identity),
+            Activation::Relu => Some(LinearActivation::Relu),
+            Activation::Sigmoid => Some(LinearActivation::Sigmoid),
+            Activation::Tanh => Some(LinearActivation::Tanh),
+            _ => None,
+        }
+    }
+
     /// Applies the function elementwise (softmax and log-softmax: over the
     /// last axis).
     pub fn apply(self, x: &Tensor) -> Result<Tensor> {

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{Error, Result, Tensor};
+use strata_core::{Error, LinearActivation, Result, Tensor};
 
 use crate::meta::{config_from_serde, from_json, named, Meta};
 use crate::{Activation, BuildContext, CallContext, Initializer, Layer, Regularizer, Resolve, TensorSpec};
@@ -160,11 +160,16 @@ impl Layer for Dense {
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
-        let mut y = inputs[0].matmul(&ctx.weight("kernel")?)?;
-        if self.use_bias {
-            y = y.add(&ctx.weight("bias")?)?;
+        let kernel = ctx.weight("kernel")?;
+        let bias = if self.use_bias { Some(ctx.weight("bias")?) } else { None };
+        // One fused op for the product, the bias and (when it is linear,
+        // relu, sigmoid or tanh) the activation; any other activation runs
+        // after it (softmax stays its own op, so a cross-entropy loss can
+        // read the logits under it).
+        match self.activation.fused() {
+            Some(act) => inputs[0].linear(&kernel, bias.as_ref(), act),
+            None => self.activation.apply(&inputs[0].linear(&kernel, bias.as_ref(), LinearActivation::Identity)?),
         }
-        self.activation.apply(&y)
     }
 
     fn supports_masking(&self) -> bool {

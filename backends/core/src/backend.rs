@@ -343,6 +343,47 @@ pub enum FusedUpdate {
     },
 }
 
+/// The activation a fused [`Backend::linear`] applies: one whose derivative
+/// is a function of its output, so the backward pass needs only the result
+/// ([`Backend::activation_grad`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinearActivation {
+    /// No activation.
+    Identity,
+    /// `max(x, 0)`, as [`UnaryOp::Relu`].
+    Relu,
+    /// `1 / (1 + e^-x)`, as [`UnaryOp::Sigmoid`].
+    Sigmoid,
+    /// `tanh(x)`, as [`UnaryOp::Tanh`].
+    Tanh,
+}
+
+impl LinearActivation {
+    /// The elementwise op applied after the bias, if any.
+    pub fn unary(self) -> Option<UnaryOp> {
+        match self {
+            LinearActivation::Identity => None,
+            LinearActivation::Relu => Some(UnaryOp::Relu),
+            LinearActivation::Sigmoid => Some(UnaryOp::Sigmoid),
+            LinearActivation::Tanh => Some(UnaryOp::Tanh),
+        }
+    }
+
+    /// `g · f'(x)` computed from the output `y = f(x)`: the reference every
+    /// [`Backend::activation_grad`] kernel must match bit for bit. It
+    /// evaluates what the unfused backward rules evaluate, in their order:
+    /// relu `g · [y > 0]`, sigmoid `g · (y · (1 - y))`, tanh `g · (1 - y²)`.
+    #[inline(always)]
+    pub fn grad(self, y: f32, g: f32) -> f32 {
+        match self {
+            LinearActivation::Identity => g,
+            LinearActivation::Relu => g * if y > 0.0 { 1.0 } else { 0.0 },
+            LinearActivation::Sigmoid => g * (y * (-y + 1.0)),
+            LinearActivation::Tanh => g * (-(y * y) + 1.0),
+        }
+    }
+}
+
 impl FusedUpdate {
     /// How many slot buffers the update reads and writes.
     pub fn slots(&self) -> usize {
@@ -510,6 +551,109 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         Ok(false)
     }
 
+    /// `act(x · w + b)` for a row-major `x` of `m × k`, `w` of `k × n` and
+    /// an optional bias `b` of `n`: a Dense layer's forward pass in one call
+    /// (`f32`). The default runs the matrix product, the broadcast add and
+    /// the activation as three kernels; a backend may fuse the last two into
+    /// the product's output pass.
+    #[allow(clippy::too_many_arguments)]
+    fn linear(
+        &self,
+        x: &Storage,
+        w: &Storage,
+        b: Option<&Storage>,
+        m: usize,
+        k: usize,
+        n: usize,
+        act: LinearActivation,
+    ) -> Result<Storage> {
+        let spec = MatmulSpec {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_lhs: false,
+            trans_rhs: false,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        let mut y = self.matmul(x, w, &spec)?;
+        let out = Shape::from([m, n]);
+        if let Some(b) = b {
+            y = self.binary(BinaryOp::Add, &y, &out, b, &Shape::from([n]), &out)?;
+        }
+        match act.unary() {
+            Some(op) => self.unary(op, &y),
+            None => Ok(y),
+        }
+    }
+
+    /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length
+    /// `f32` storages of `shape`), as [`LinearActivation::grad`] computes
+    /// it. The default composes elementwise ops.
+    fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {
+        let mul = |a: &Storage, b: &Storage| self.binary(BinaryOp::Mul, a, shape, b, shape, shape);
+        let one_minus = |a: &Storage| {
+            let neg = self.binary_scalar(BinaryOp::Mul, a, shape, -1.0)?;
+            self.binary_scalar(BinaryOp::Add, &neg, shape, 1.0)
+        };
+        match act {
+            LinearActivation::Identity => self.binary_scalar(BinaryOp::Mul, g, shape, 1.0),
+            LinearActivation::Relu => mul(g, &self.binary_scalar(BinaryOp::Gt, y, shape, 0.0)?),
+            LinearActivation::Sigmoid => mul(g, &mul(y, &one_minus(y)?)?),
+            LinearActivation::Tanh => mul(g, &one_minus(&mul(y, y)?)?),
+        }
+    }
+
+    /// Per-row softmax cross-entropy from logits `z` of `shape` (`rows ×
+    /// classes`, `f32`): `-Σ_j t_j · log_softmax(z)_j`, one value per row.
+    /// `targets` is either `f32` probabilities of `shape` or `i64` class
+    /// ids, one per row; an id outside `[0, classes)` gives 0, like a row
+    /// of zeros. The default composes log-softmax and elementwise ops.
+    fn softmax_cross_entropy(&self, z: &Storage, shape: &Shape, targets: &Storage) -> Result<Storage> {
+        let (_, reduced) = rows_and_reduced(shape)?;
+        let t = self.dense_targets(targets, shape)?;
+        let log_p = self.log_softmax(z, shape)?;
+        let prod = self.binary(BinaryOp::Mul, &t, shape, &log_p, shape, shape)?;
+        let sum = self.reduce(ReduceOp::Sum, &prod, shape, &[shape.rank() - 1])?;
+        self.binary_scalar(BinaryOp::Mul, &sum, &reduced, -1.0)
+    }
+
+    /// The gradient of [`softmax_cross_entropy`](Self::softmax_cross_entropy)
+    /// with respect to `z`, given `g`, the gradient of each row's loss:
+    /// `g · (softmax(z) · Σ_j t_j - t)`.
+    fn softmax_cross_entropy_grad(
+        &self,
+        z: &Storage,
+        shape: &Shape,
+        targets: &Storage,
+        g: &Storage,
+    ) -> Result<Storage> {
+        let (_, reduced) = rows_and_reduced(shape)?;
+        let t = self.dense_targets(targets, shape)?;
+        let p = self.softmax(z, shape)?;
+        let total = self.reduce(ReduceOp::Sum, &t, shape, &[shape.rank() - 1])?;
+        let scaled = self.binary(BinaryOp::Mul, &p, shape, &total, &reduced, shape)?;
+        let diff = self.binary(BinaryOp::Sub, &scaled, shape, &t, shape, shape)?;
+        self.binary(BinaryOp::Mul, &diff, shape, g, &reduced, shape)
+    }
+
+    /// Helper for the cross-entropy defaults: `f32` targets as they are,
+    /// `i64` ids as one-hot rows (zeros for an id outside the classes).
+    #[doc(hidden)]
+    fn dense_targets(&self, targets: &Storage, shape: &Shape) -> Result<Storage> {
+        if targets.dtype() == DType::F32 {
+            return self.cast(targets, DType::F32);
+        }
+        let (rows, _) = rows_and_reduced(shape)?;
+        let classes = shape.dims()[shape.rank() - 1];
+        let ids = Shape::from([rows, 1]);
+        let range = self.upload_i64((0..classes as i64).collect())?;
+        let flat = Shape::from([rows, classes]);
+        let hot = self.binary(BinaryOp::Eq, targets, &ids, &range, &Shape::from([1, classes]), &flat)?;
+        self.cast(&hot, DType::F32)
+    }
+
     /// Elementwise `op(x, scalar)`. The default broadcasts a one-element storage.
     fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
         let s = self.full(scalar, 1, x.dtype())?;
@@ -549,6 +693,19 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         let shifted = self.binary(BinaryOp::Sub, x, shape, &m, &reduced, shape)?;
         Ok((shifted, reduced))
     }
+}
+
+/// `(rows, shape with its last axis as 1)` for the cross-entropy kernels.
+fn rows_and_reduced(shape: &Shape) -> Result<(usize, Shape)> {
+    let last = shape.rank().checked_sub(1).ok_or_else(|| Error::InvalidShape {
+        op: "softmax_cross_entropy",
+        shape: shape.clone(),
+        reason: "needs a class axis".into(),
+    })?;
+    let mut reduced = shape.dims().to_vec();
+    reduced[last] = 1;
+    let rows = shape.dims()[..last].iter().product();
+    Ok((rows, Shape::from(reduced)))
 }
 
 /// The error function in `f64` (Abramowitz–Stegun 7.1.26 refined by one

@@ -9,7 +9,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
-use crate::{BinaryOp, DType, Error, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp};
+use crate::{BinaryOp, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp};
 
 /// How a tensor was computed: the op and its inputs.
 #[derive(Clone)]
@@ -29,6 +29,8 @@ pub(crate) enum Op {
     Where(Tensor, Tensor, Tensor),
     Softmax(Tensor),
     LogSoftmax(Tensor),
+    Linear { x: Tensor, w: Tensor, b: Option<Tensor>, act: LinearActivation },
+    SoftmaxCrossEntropy(Tensor, Tensor),
 }
 
 impl Op {
@@ -48,6 +50,8 @@ impl Op {
             Op::Where(..) => "where",
             Op::Softmax(_) => "softmax",
             Op::LogSoftmax(_) => "log_softmax",
+            Op::Linear { .. } => "linear",
+            Op::SoftmaxCrossEntropy(..) => "softmax_cross_entropy",
         }
     }
 
@@ -63,7 +67,9 @@ impl Op {
             | Op::Narrow(x, _, _)
             | Op::Gather(x, _, _)
             | Op::Softmax(x)
-            | Op::LogSoftmax(x) => vec![x],
+            | Op::LogSoftmax(x)
+            | Op::SoftmaxCrossEntropy(x, _) => vec![x],
+            Op::Linear { x, w, b, .. } => [x, w].into_iter().chain(b).collect(),
             Op::Binary(_, a, b) | Op::Matmul { lhs: a, rhs: b, .. } | Op::IndexAdd(a, _, b, _) | Op::Where(_, a, b) => {
                 vec![a, b]
             }
@@ -417,5 +423,20 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
             let s = g.sum(&[-1], true)?;
             vec![(x, g.sub(&y.exp()?.mul(&s)?)?)]
         }
+        Op::Linear { x, w, b, act } => {
+            let ga = if *act == LinearActivation::Identity { g.clone() } else { g.activation_grad(*act, y)? };
+            let mut out = Vec::new();
+            if needs(x) {
+                out.push((x, ga.matmul_t(w, false, true)?));
+            }
+            if needs(w) {
+                out.push((w, x.matmul_t(&ga, true, false)?));
+            }
+            if let Some(b) = b.as_ref().filter(|b| needs(b)) {
+                out.push((b, ga.sum(&[0], false)?));
+            }
+            out
+        }
+        Op::SoftmaxCrossEntropy(z, t) => vec![(z, z.softmax_cross_entropy_grad(t, g)?)],
     })
 }

@@ -13,7 +13,7 @@
 //!
 //! Cases a backend opts out of are listed, with the reason, in [`OPT_OUTS`].
 
-use crate::{BinaryOp, DType, Device, Error, FusedUpdate, Result, Rng, Shape, Tensor, UnaryOp};
+use crate::{BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp};
 
 /// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
 /// backend runs every case.
@@ -38,6 +38,7 @@ macro_rules! conformance_suite {
             shape_ops, shape_ops_grad,
             gather_and_index_add, gather_grad,
             where_cond, cast, softmax_forward, softmax_grad, one_hot,
+            linear_forward, linear_grad, softmax_cross_entropy_forward, softmax_cross_entropy_grad,
             autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
             empty_tensors, size_one_tensors,
             errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes,
@@ -735,6 +736,163 @@ pub fn softmax_grad(dev: &Device) -> Result<()> {
     check_grad("softmax", dev, &[(x.clone(), [3, 4].into())], 1e-2, |v| v[0].softmax(-1))?;
     check_grad("softmax axis 0", dev, &[(x.clone(), [3, 4].into())], 1e-2, |v| v[0].softmax(0))?;
     check_grad("log_softmax", dev, &[(x, [3, 4].into())], 1e-2, |v| v[0].log_softmax(-1))?;
+    Ok(())
+}
+
+const LINEAR_ACTIVATIONS: [LinearActivation; 4] =
+    [LinearActivation::Identity, LinearActivation::Relu, LinearActivation::Sigmoid, LinearActivation::Tanh];
+
+fn activate_f64(act: LinearActivation, v: f64) -> f64 {
+    match act {
+        LinearActivation::Identity => v,
+        LinearActivation::Relu => v.max(0.0),
+        LinearActivation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        LinearActivation::Tanh => v.tanh(),
+    }
+}
+
+/// `act(x·w + b)` against an `f64` reference, with and without a bias, for
+/// every fused activation, on a product big enough for threads and on a
+/// rank-3 input; it equals the unfused ops; bad shapes are errors.
+pub fn linear_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(31);
+    for (m, k, n) in [(3, 4, 2), (70, 50, 90), (1, 1, 1)] {
+        let x = random_vals(&mut rng, m * k, -1.0, 1.0);
+        let w = random_vals(&mut rng, k * n, -1.0, 1.0);
+        let b = random_vals(&mut rng, n, -0.5, 0.5);
+        let (xt, wt, bt) = (t(dev, &x, [m, k])?, t(dev, &w, [k, n])?, t(dev, &b, [n])?);
+        let xw = naive_matmul(&x, &w, m, k, n);
+        for act in LINEAR_ACTIVATIONS {
+            for bias in [false, true] {
+                let want: Vec<f64> = xw
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &v)| activate_f64(act, v + if bias { b[i % n] as f64 } else { 0.0 }))
+                    .collect();
+                let got = xt.linear(&wt, bias.then_some(&bt), act)?;
+                ensure(got.dims() == [m, n], || format!("linear {act:?}: shape {}", got.shape()))?;
+                assert_close(&format!("linear {m}x{k}x{n} {act:?} bias={bias}"), &vals(&got)?, &want, 1e-5, 1e-5)?;
+                // The same values as the ops it fuses.
+                let mut unfused = xt.matmul(&wt)?;
+                if bias {
+                    unfused = unfused.add(&bt)?;
+                }
+                let unfused = match act.unary() {
+                    Some(op) => unfused.unary(op)?,
+                    None => unfused,
+                };
+                let u = vals(&unfused)?;
+                assert_close(
+                    &format!("linear {act:?} vs unfused"),
+                    &vals(&got)?,
+                    &u.iter().map(|&v| v as f64).collect::<Vec<_>>(),
+                    0.0,
+                    0.0,
+                )?;
+            }
+        }
+    }
+    // Rank 3: the leading axes are rows.
+    let x = random_vals(&mut rng, 2 * 3 * 4, -1.0, 1.0);
+    let w = random_vals(&mut rng, 4 * 5, -1.0, 1.0);
+    let got = t(dev, &x, [2, 3, 4])?.linear(&t(dev, &w, [4, 5])?, None, LinearActivation::Tanh)?;
+    ensure(got.dims() == [2, 3, 5], || format!("rank-3 linear: shape {}", got.shape()))?;
+    let want: Vec<f64> = naive_matmul(&x, &w, 6, 4, 5).into_iter().map(f64::tanh).collect();
+    assert_close("rank-3 linear", &vals(&got)?, &want, 1e-5, 1e-5)?;
+    let (x, w) = (t(dev, &[1.0; 6], [2, 3])?, t(dev, &[1.0; 8], [4, 2])?);
+    expect_err("linear inner", x.linear(&w, None, LinearActivation::Relu), &["linear", "3 vs 4"])?;
+    let w = t(dev, &[1.0; 6], [3, 2])?;
+    expect_err(
+        "linear bias",
+        x.linear(&w, Some(&t(dev, &[0.0; 3], [3])?), LinearActivation::Relu),
+        &["bias", "(2,)", "[3]"],
+    )?;
+    expect_err("linear rank", t(dev, &[1.0; 3], [3])?.linear(&w, None, LinearActivation::Relu), &["linear", "rank"])?;
+    expect_err("linear dtype", ti(dev, &[1; 6], [2, 3])?.linear(&w, None, LinearActivation::Relu), &["linear"])?;
+    Ok(())
+}
+
+/// Gradients of `linear` to the input, kernel and bias, for every fused
+/// activation, against finite differences.
+pub fn linear_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(32);
+    let (m, k, n) = (3, 4, 5);
+    for act in LINEAR_ACTIVATIONS {
+        // Inputs whose pre-activations (with and without the bias) stay away
+        // from relu's kink, where finite differences are meaningless.
+        let (x, w, b) = loop {
+            let x = random_vals(&mut rng, m * k, -1.0, 1.0);
+            let w = random_vals(&mut rng, k * n, -1.0, 1.0);
+            let b = random_vals(&mut rng, n, -0.3, 0.3);
+            let xw = naive_matmul(&x, &w, m, k, n);
+            if xw.iter().enumerate().all(|(i, &v)| v.abs() > 0.05 && (v + b[i % n] as f64).abs() > 0.05) {
+                break (x, w, b);
+            }
+        };
+        check_grad(
+            &format!("linear {act:?}"),
+            dev,
+            &[(x.clone(), [m, k].into()), (w.clone(), [k, n].into()), (b, [n].into())],
+            1e-3,
+            |v| v[0].linear(&v[1], Some(&v[2]), act),
+        )?;
+        check_grad(&format!("linear {act:?} no bias"), dev, &[(x, [m, k].into()), (w, [k, n].into())], 1e-3, |v| {
+            v[0].linear(&v[1], None, act)
+        })?;
+    }
+    Ok(())
+}
+
+/// `-Σ t·log_softmax(z)` per row against an `f64` reference, for
+/// probability targets and class ids (an id outside the classes gives 0).
+pub fn softmax_cross_entropy_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(33);
+    for (rows, n) in [(4, 3), (300, 130), (2, 1)] {
+        let z = random_vals(&mut rng, rows * n, -4.0, 4.0);
+        let log_softmax = |r: usize| -> Vec<f64> {
+            let row: Vec<f64> = z[r * n..(r + 1) * n].iter().map(|&v| v as f64).collect();
+            let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let lse = row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+            row.iter().map(|v| v - m - lse).collect()
+        };
+        let probs = random_vals(&mut rng, rows * n, 0.0, 1.0);
+        let want: Vec<f64> = (0..rows)
+            .map(|r| -log_softmax(r).iter().zip(&probs[r * n..]).map(|(l, &p)| l * p as f64).sum::<f64>())
+            .collect();
+        let zt = t(dev, &z, [rows, n])?;
+        let got = zt.softmax_cross_entropy(&t(dev, &probs, [rows, n])?)?;
+        ensure(got.dims() == [rows], || format!("cross-entropy shape {}", got.shape()))?;
+        assert_close(&format!("cross-entropy {rows}x{n} dense"), &vals(&got)?, &want, 1e-5, 1e-5)?;
+        let ids: Vec<i64> = (0..rows as i64).map(|r| if r == 1 { n as i64 } else { r * 7 % n as i64 }).collect();
+        let want: Vec<f64> = (0..rows).map(|r| if r == 1 { 0.0 } else { -log_softmax(r)[ids[r] as usize] }).collect();
+        let got = zt.softmax_cross_entropy(&ti(dev, &ids, [rows])?)?;
+        assert_close(&format!("cross-entropy {rows}x{n} ids"), &vals(&got)?, &want, 1e-5, 1e-5)?;
+    }
+    // Leading axes are rows.
+    let z = t(dev, &[0.0, 0.0, 2.0, 0.0], [2, 1, 2])?;
+    let got = z.softmax_cross_entropy(&ti(dev, &[1, 0], [2, 1])?)?;
+    ensure(got.dims() == [2, 1], || format!("rank-3 cross-entropy shape {}", got.shape()))?;
+    assert_close("rank-3 cross-entropy", &vals(&got)?, &[2f64.ln(), (1.0 + (-2f64).exp()).ln()], 1e-6, 1e-6)?;
+    let z = t(dev, &[0.0; 6], [2, 3])?;
+    expect_err(
+        "cross-entropy ids",
+        z.softmax_cross_entropy(&ti(dev, &[0; 3], [3])?),
+        &["softmax_cross_entropy", "[3]"],
+    )?;
+    expect_err("cross-entropy dense", z.softmax_cross_entropy(&t(dev, &[0.0; 4], [2, 2])?), &["[2, 2]"])?;
+    Ok(())
+}
+
+/// The cross-entropy's gradient to the logits against finite differences,
+/// for probability targets and class ids.
+pub fn softmax_cross_entropy_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(34);
+    let z = random_vals(&mut rng, 12, -2.0, 2.0);
+    let probs = random_vals(&mut rng, 12, 0.0, 1.0);
+    let p = t(dev, &probs, [3, 4])?;
+    check_grad("cross-entropy dense", dev, &[(z.clone(), [3, 4].into())], 1e-2, |v| v[0].softmax_cross_entropy(&p))?;
+    let ids = ti(dev, &[3, 0, 9], [3])?;
+    check_grad("cross-entropy ids", dev, &[(z, [3, 4].into())], 1e-2, |v| v[0].softmax_cross_entropy(&ids))?;
     Ok(())
 }
 

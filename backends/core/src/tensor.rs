@@ -5,7 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::backprop::{grad_enabled, Op};
-use crate::{BinaryOp, DType, Device, Error, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage, UnaryOp};
+use crate::{
+    BinaryOp, DType, Device, Error, LinearActivation, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage, UnaryOp,
+};
 
 /// A unique id per tensor node (used to key gradients).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1010,6 +1012,147 @@ impl Tensor {
             let s = t.device().backend().log_softmax(&t.storage(), t.shape())?;
             Ok(t.result(s, t.shape().clone(), &[t], || Op::LogSoftmax(t.clone())))
         })
+    }
+
+    /// `act(self · w + b)`: a Dense layer's forward pass as one op, for
+    /// `self` of `[..., k]` (rank ≥ 2), `w` of `[k, n]` and an optional `b`
+    /// of `[n]`; the result is `[..., n]`. Backends fuse the bias and the
+    /// activation into the product (native adds them band by band as the
+    /// product is written), and the backward pass reads only the output.
+    ///
+    /// ```
+    /// # use strata_core::{Tensor, LinearActivation};
+    /// # fn main() -> strata_core::Result<()> {
+    /// # let dev = strata_native::device();
+    /// let x = Tensor::new(vec![1.0f32, 2.0], [1, 2], &dev)?;
+    /// let w = Tensor::new(vec![1.0f32, -1.0, 1.0, -1.0], [2, 2], &dev)?;
+    /// let b = Tensor::new(vec![0.5f32, 0.5], [2], &dev)?;
+    /// let y = x.linear(&w, Some(&b), LinearActivation::Relu)?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![3.5, 0.0]); // relu([3.5, -2.5])
+    /// # Ok(()) }
+    /// ```
+    pub fn linear(&self, w: &Tensor, b: Option<&Tensor>, act: LinearActivation) -> Result<Tensor> {
+        const OP: &str = "linear";
+        self.same_device(OP, w)?;
+        self.expect_dtype(OP, DType::F32)?;
+        w.expect_dtype(OP, DType::F32)?;
+        let mismatch = |rhs: &Tensor, reason: String| Error::ShapeMismatch {
+            op: OP,
+            lhs: self.shape().clone(),
+            rhs: rhs.shape().clone(),
+            reason,
+        };
+        if self.rank() < 2 || w.rank() != 2 {
+            return Err(mismatch(w, "needs an input of rank >= 2 and a rank-2 kernel".into()));
+        }
+        let (k, n) = (w.dims()[0], w.dims()[1]);
+        let k_in = self.dims()[self.rank() - 1];
+        if k_in != k {
+            return Err(mismatch(w, format!("inner dimensions differ ({k_in} vs {k})")));
+        }
+        if let Some(b) = b {
+            self.same_device(OP, b)?;
+            b.expect_dtype(OP, DType::F32)?;
+            if b.dims() != [n] {
+                return Err(mismatch(b, format!("the bias must have shape ({n},)")));
+            }
+        }
+        if self.rank() > 2 {
+            let rows = self.numel() / k.max(1);
+            let mut dims = self.dims()[..self.rank() - 1].to_vec();
+            dims.push(n);
+            return self.reshape([rows, k])?.linear(w, b, act)?.reshape(dims);
+        }
+        let m = self.dims()[0];
+        let s = {
+            let (xs, ws) = (self.storage(), w.storage());
+            let bs = b.map(|b| b.storage());
+            self.device().backend().linear(&xs, &ws, bs.as_deref(), m, k, n, act)?
+        };
+        let mut inputs = vec![self, w];
+        inputs.extend(b);
+        Ok(self.result(s, Shape::from([m, n]), &inputs, || Op::Linear {
+            x: self.clone(),
+            w: w.clone(),
+            b: b.cloned(),
+            act,
+        }))
+    }
+
+    /// `self · f'(x)` from an activation's output `y = f(x)` (see
+    /// [`LinearActivation::grad`]); not recorded for autodiff.
+    pub(crate) fn activation_grad(&self, act: LinearActivation, y: &Tensor) -> Result<Tensor> {
+        let s = self.device().backend().activation_grad(act, &y.storage(), &self.storage(), self.shape())?;
+        Ok(Self::make(s, self.shape().clone(), self.device().clone(), None))
+    }
+
+    /// Softmax cross-entropy from logits over the last axis, one value per
+    /// row: `-Σ_j t_j · log_softmax(self)_j`, without forming the
+    /// probabilities' logarithm. `targets` are `f32` probabilities shaped
+    /// like `self`, or `i64` class ids shaped like `self` without its last
+    /// axis (an id outside `[0, classes)` gives a loss of 0). The gradient,
+    /// `softmax(self) · Σ_j t_j - t`, flows to `self` only.
+    ///
+    /// ```
+    /// # use strata_core::Tensor;
+    /// # fn main() -> strata_core::Result<()> {
+    /// # let dev = strata_native::device();
+    /// let z = Tensor::new(vec![0.0f32, 0.0, 2.0, 0.0], [2, 2], &dev)?;
+    /// let ids = Tensor::new(vec![1i64, 0], [2], &dev)?;
+    /// let loss = z.softmax_cross_entropy(&ids)?.to_vec::<f32>()?;
+    /// assert!((loss[0] - 2f32.ln()).abs() < 1e-6);
+    /// assert!((loss[1] - (1.0 + (-2f32).exp()).ln()).abs() < 1e-6);
+    /// # Ok(()) }
+    /// ```
+    pub fn softmax_cross_entropy(&self, targets: &Tensor) -> Result<Tensor> {
+        const OP: &str = "softmax_cross_entropy";
+        self.same_device(OP, targets)?;
+        self.expect_dtype(OP, DType::F32)?;
+        if self.rank() == 0 {
+            return Err(Error::InvalidShape {
+                op: OP,
+                shape: self.shape().clone(),
+                reason: "needs a class axis".into(),
+            });
+        }
+        let rows = &self.dims()[..self.rank() - 1];
+        let fits = match targets.dtype() {
+            DType::I64 => targets.dims() == rows,
+            DType::F32 => targets.dims() == self.dims(),
+        };
+        if !fits {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: targets.shape().clone(),
+                reason: "targets must be f32 shaped like the logits, or i64 ids shaped like them without the last axis"
+                    .into(),
+            });
+        }
+        let s = self.device().backend().softmax_cross_entropy(&self.storage(), self.shape(), &targets.storage())?;
+        Ok(self.result(s, Shape::from(rows), &[self], || Op::SoftmaxCrossEntropy(self.clone(), targets.clone())))
+    }
+
+    /// The gradient of [`softmax_cross_entropy`](Self::softmax_cross_entropy)
+    /// with respect to `self`, given `g` per row; not recorded for autodiff.
+    pub(crate) fn softmax_cross_entropy_grad(&self, targets: &Tensor, g: &Tensor) -> Result<Tensor> {
+        let s = self.device().backend().softmax_cross_entropy_grad(
+            &self.storage(),
+            self.shape(),
+            &targets.storage(),
+            &g.storage(),
+        )?;
+        Ok(Self::make(s, self.shape().clone(), self.device().clone(), None))
+    }
+
+    /// The logits this tensor is the last-axis softmax of, when that softmax
+    /// was recorded for autodiff: what cross-entropy losses use to compute
+    /// from logits (as Keras does for a softmax output).
+    pub fn softmax_input(&self) -> Option<&Tensor> {
+        match self.op() {
+            Some(Op::Softmax(z)) => Some(z),
+            _ => None,
+        }
     }
 
     /// Runs a last-axis kernel along any axis by moving that axis last and back.

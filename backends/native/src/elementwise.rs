@@ -4,7 +4,7 @@
 use std::f32::consts::FRAC_1_SQRT_2;
 
 use rayon::prelude::*;
-use strata_core::{BinaryOp, DType, Error, Result, UnaryOp};
+use strata_core::{BinaryOp, DType, Error, LinearActivation, Result, UnaryOp};
 
 use std::mem::MaybeUninit;
 
@@ -190,6 +190,47 @@ fn sign_f32(x: f32) -> f32 {
 #[inline]
 fn softplus(x: f32) -> f32 {
     x.max(0.0) + math::exp(-x.abs()).ln_1p()
+}
+
+/// `out = act(out + bias)` row by row (rows of `bias.len()`), in place: the
+/// epilogue of the fused [`linear`](crate::matmul::linear), with the same
+/// functions as the unary kernels so results match the unfused ops bit for
+/// bit.
+#[inline(always)]
+pub(crate) fn bias_act(out: &mut [f32], bias: Option<&[f32]>, act: LinearActivation) {
+    #[inline(always)]
+    fn run(out: &mut [f32], bias: Option<&[f32]>, f: impl Fn(f32) -> f32) {
+        match bias {
+            Some(b) if !b.is_empty() => {
+                for row in out.chunks_exact_mut(b.len()) {
+                    for (v, &b) in row.iter_mut().zip(b) {
+                        *v = f(*v + b);
+                    }
+                }
+            }
+            _ => {
+                for v in out {
+                    *v = f(*v);
+                }
+            }
+        }
+    }
+    match act {
+        LinearActivation::Identity => run(out, bias, |v| v),
+        LinearActivation::Relu => run(out, bias, |v| v.max(0.0)),
+        LinearActivation::Sigmoid => run(out, bias, math::sigmoid),
+        LinearActivation::Tanh => run(out, bias, f32::tanh),
+    }
+}
+
+/// `g · f'(x)` from `y = f(x)`, as [`LinearActivation::grad`].
+pub(crate) fn activation_grad(act: LinearActivation, y: &[f32], g: &[f32]) -> Vec<f32> {
+    match act {
+        LinearActivation::Identity => zip_map(y, g, |_, g| g),
+        LinearActivation::Relu => zip_map(y, g, |y, g| LinearActivation::Relu.grad(y, g)),
+        LinearActivation::Sigmoid => zip_map(y, g, |y, g| LinearActivation::Sigmoid.grad(y, g)),
+        LinearActivation::Tanh => zip_map(y, g, |y, g| LinearActivation::Tanh.grad(y, g)),
+    }
 }
 
 /// Elementwise `op(x)`.

@@ -40,10 +40,11 @@ mod update;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, DType, Device, Error, FusedUpdate, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp,
+    Backend, BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, MatmulSpec, ReduceOp, Result, Shape,
+    Storage, UnaryOp,
 };
 
-use crate::storage::{expect_f32, expect_i64, native, native_shaped, NAME};
+use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
 
 /// The pure-Rust CPU backend. It holds no state: every kernel allocates its
 /// output and works on the calling thread or rayon's global pool.
@@ -317,11 +318,74 @@ impl Backend for NativeBackend {
         Ok(NativeStorage::F32(reduce::softmax(v, n)).into_storage())
     }
 
+    fn linear(
+        &self,
+        x: &Storage,
+        w: &Storage,
+        b: Option<&Storage>,
+        m: usize,
+        k: usize,
+        n: usize,
+        act: LinearActivation,
+    ) -> Result<Storage> {
+        let x = expect_f32("linear", native("linear", x)?)?;
+        let w = expect_f32("linear", native("linear", w)?)?;
+        let b = b.map(|b| expect_f32("linear", native("linear", b)?)).transpose()?;
+        Ok(NativeStorage::F32(matmul::linear(x, w, b, m, k, n, act)?).into_storage())
+    }
+
+    fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {
+        let y = expect_f32("activation_grad", native_shaped("activation_grad", y, shape)?)?;
+        let g = expect_f32("activation_grad", native_shaped("activation_grad", g, shape)?)?;
+        Ok(NativeStorage::F32(elementwise::activation_grad(act, y, g)).into_storage())
+    }
+
+    fn softmax_cross_entropy(&self, z: &Storage, shape: &Shape, targets: &Storage) -> Result<Storage> {
+        const OP: &str = "softmax_cross_entropy";
+        let z = expect_f32(OP, native_shaped(OP, z, shape)?)?;
+        let n = last_dim(OP, shape)?;
+        let rows = shape.numel() / n.max(1);
+        let t = ce_targets(OP, targets, shape, rows)?;
+        Ok(NativeStorage::F32(reduce::softmax_cross_entropy(z, rows, n, t)).into_storage())
+    }
+
+    fn softmax_cross_entropy_grad(
+        &self,
+        z: &Storage,
+        shape: &Shape,
+        targets: &Storage,
+        g: &Storage,
+    ) -> Result<Storage> {
+        const OP: &str = "softmax_cross_entropy_grad";
+        let z = expect_f32(OP, native_shaped(OP, z, shape)?)?;
+        let n = last_dim(OP, shape)?;
+        let rows = shape.numel() / n.max(1);
+        let t = ce_targets(OP, targets, shape, rows)?;
+        let g = expect_f32(OP, native(OP, g)?)?;
+        if g.len() != rows {
+            return Err(backend_err(format!("{OP}: {} row gradients for {rows} rows", g.len())));
+        }
+        Ok(NativeStorage::F32(reduce::softmax_cross_entropy_grad(z, rows, n, t, g)).into_storage())
+    }
+
     fn log_softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
         let v = expect_f32("log_softmax", native_shaped("log_softmax", x, shape)?)?;
         let n = last_dim("log_softmax", shape)?;
         Ok(NativeStorage::F32(reduce::log_softmax(v, n)).into_storage())
     }
+}
+
+/// Cross-entropy targets: `f32` rows of `shape`, or one `i64` id per row.
+fn ce_targets<'a>(op: &'static str, t: &'a Storage, shape: &Shape, rows: usize) -> Result<reduce::Targets<'a>> {
+    let t = native(op, t)?;
+    let (len, want, targets) = match t {
+        NativeStorage::F32(v) => (v.len(), shape.numel(), reduce::Targets::Dense(v)),
+        NativeStorage::I64(v) => (v.len(), rows, reduce::Targets::Ids(v)),
+    };
+    if len != want {
+        return Err(backend_err(format!("{op}: {len} target values for logits of shape {shape}")));
+    }
+    Ok(targets)
 }
 
 /// The size of the last axis, or an error for a rank-0 shape.

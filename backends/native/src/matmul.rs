@@ -8,9 +8,15 @@ use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
-use strata_core::{MatmulSpec, Result};
+use strata_core::{LinearActivation, MatmulSpec, Result};
 
+use crate::elementwise::bias_act;
+use crate::layout::simd;
 use crate::storage::backend_err;
+
+/// Work applied to each band of finished output rows while it is still in
+/// cache (the fused bias and activation of [`linear`]).
+type Epilogue<'a> = Option<&'a (dyn Fn(&mut [f32]) + Sync)>;
 
 /// Products with at least this many output rows are split into row bands,
 /// one per thread, when they are large enough to use several threads.
@@ -42,15 +48,25 @@ fn gemm_one(
     trans_lhs: bool,
     trans_rhs: bool,
     parallelism: Parallelism,
+    epilogue: Epilogue<'_>,
 ) {
     assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
     if m == 0 || n == 0 {
         return;
     }
+    // Runs the epilogue on `d` once all of it has been written.
+    let finish = |d: &mut [MaybeUninit<f32>]| {
+        if let Some(e) = epilogue {
+            // SAFETY: every caller has initialised all of `d` (`MaybeUninit<f32>`
+            // has the layout of `f32`).
+            e(unsafe { std::slice::from_raw_parts_mut(d.as_mut_ptr().cast::<f32>(), d.len()) });
+        }
+    };
     if k == 0 {
         for d in &mut dst[..m * n] {
             d.write(0.0);
         }
+        finish(&mut dst[..m * n]);
         return;
     }
     let (lhs_rs, lhs_cs) = strides(m, k, trans_lhs);
@@ -91,6 +107,7 @@ fn gemm_one(
                 par,
             );
         }
+        finish(d);
     };
     let threads = rayon::current_num_threads();
     if matches!(parallelism, Parallelism::Rayon(_)) && threads > 1 && m >= SPLIT_MIN_ROWS {
@@ -149,26 +166,67 @@ pub(crate) fn matmul(lhs: &[f32], rhs: &[f32], spec: &MatmulSpec) -> Result<Vec<
     let buf = &mut out.spare_capacity_mut()[..total];
     let flops = omat.saturating_mul(k);
     if batch == 1 {
-        gemm_one(buf, lhs, rhs, m, n, k, trans_lhs, trans_rhs, threads_for(flops));
+        gemm_one(buf, lhs, rhs, m, n, k, trans_lhs, trans_rhs, threads_for(flops), None);
     } else if rbs == 0 && !trans_lhs && lbs == lmat {
         // One shared rhs and stacked row-major lhs matrices: a single tall product.
         let rows = batch * m;
-        gemm_one(buf, lhs, rhs, rows, n, k, false, trans_rhs, threads_for(batch.saturating_mul(flops)));
+        gemm_one(buf, lhs, rhs, rows, n, k, false, trans_rhs, threads_for(batch.saturating_mul(flops)), None);
     } else if flops < PAR_FLOPS && batch.saturating_mul(flops) >= PAR_FLOPS / 4 {
         // Many small products: one per task.
         buf.par_chunks_mut(omat).enumerate().for_each(|(b, dst)| {
             let l = &lhs[b * lbs..];
             let r = &rhs[b * rbs..];
-            gemm_one(dst, l, r, m, n, k, trans_lhs, trans_rhs, Parallelism::None);
+            gemm_one(dst, l, r, m, n, k, trans_lhs, trans_rhs, Parallelism::None, None);
         });
     } else {
         let par = threads_for(flops);
         for (b, dst) in buf.chunks_mut(omat).enumerate() {
-            gemm_one(dst, &lhs[b * lbs..], &rhs[b * rbs..], m, n, k, trans_lhs, trans_rhs, par);
+            gemm_one(dst, &lhs[b * lbs..], &rhs[b * rbs..], m, n, k, trans_lhs, trans_rhs, par, None);
         }
     }
     // SAFETY: the `batch` products above wrote all `batch · m · n = total`
     // elements (each chunk of `omat` is one product's full output).
+    unsafe { out.set_len(total) };
+    Ok(out)
+}
+
+/// `act(x · w + b)` for `x` of `m × k`, `w` of `k × n` and an optional `b` of
+/// `n`: the product, with the bias and activation applied to each band of
+/// output rows right after it is written (no second buffer, no second pass
+/// from memory).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn linear(
+    x: &[f32],
+    w: &[f32],
+    b: Option<&[f32]>,
+    m: usize,
+    k: usize,
+    n: usize,
+    act: LinearActivation,
+) -> Result<Vec<f32>> {
+    let overflow = || backend_err(format!("linear: sizes overflow ({m} × {k} · {k} × {n})"));
+    let total = m.checked_mul(n).ok_or_else(overflow)?;
+    let (xlen, wlen) = (m.checked_mul(k).ok_or_else(overflow)?, k.checked_mul(n).ok_or_else(overflow)?);
+    if x.len() != xlen || w.len() != wlen || b.is_some_and(|b| b.len() != n) {
+        return Err(backend_err(format!(
+            "linear: x of {} (expected {xlen}), w of {} (expected {wlen}), bias of {:?} (expected {n})",
+            x.len(),
+            w.len(),
+            b.map(<[f32]>::len)
+        )));
+    }
+    let epilogue = |d: &mut [f32]| {
+        simd(
+            #[inline(always)]
+            || bias_act(d, b, act),
+        )
+    };
+    let fused = b.is_some() || act != LinearActivation::Identity;
+    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let buf = &mut out.spare_capacity_mut()[..total];
+    let par = threads_for(total.saturating_mul(k));
+    gemm_one(buf, x, w, m, n, k, false, false, par, fused.then_some(&epilogue as &(dyn Fn(&mut [f32]) + Sync)));
+    // SAFETY: `gemm_one` wrote all `m · n` elements.
     unsafe { out.set_len(total) };
     Ok(out)
 }
