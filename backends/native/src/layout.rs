@@ -364,22 +364,24 @@ pub(crate) fn gather<T: Copy + Send + Sync + Default>(
     }
     if total >= PAR_THRESHOLD {
         let rows_per_task = PAR_CHUNK.div_ceil(inner);
-        // SAFETY: the chunks tile the `total = outer·n·inner` elements, and
-        // each row of `inner` elements in them is written once.
-        unsafe {
-            uninit_vec(total, |out| {
-                out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(t, chunk)| {
-                    for (r, dst) in chunk.chunks_mut(inner).enumerate() {
-                        let row = t * rows_per_task + r;
-                        let (o, j) = (row / n, row % n);
-                        let src = (o * size + indices[j]) * inner;
-                        for (d, &v) in dst.iter_mut().zip(&x[src..src + inner]) {
-                            d.write(v);
-                        }
-                    }
-                })
+        let fill = |out: &mut [MaybeUninit<T>]| {
+            out.par_chunks_mut(rows_per_task * inner).enumerate().for_each(|(t, chunk)| {
+                for (r, dst) in chunk.chunks_mut(inner).enumerate() {
+                    let row = t * rows_per_task + r;
+                    let (o, j) = (row / n, row % n);
+                    let src = (o * size + indices[j]) * inner;
+                    let row = &x[src..src + inner];
+                    assert_eq!(dst.len(), row.len());
+                    // SAFETY: `dst` and `row` have the same length, do not
+                    // overlap (`out` is a fresh buffer), and `MaybeUninit<T>`
+                    // has the layout of `T`.
+                    unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.as_mut_ptr().cast::<T>(), row.len()) };
+                }
             })
-        }
+        };
+        // SAFETY: the chunks tile the `total = outer·n·inner` elements, and
+        // `fill` writes each row of `inner` elements in them once.
+        unsafe { uninit_vec(total, fill) }
     } else {
         let mut out = Vec::with_capacity(total);
         for o in 0..outer {

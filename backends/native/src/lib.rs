@@ -87,8 +87,14 @@ impl Backend for NativeBackend {
     fn run(&self, f: &mut (dyn FnMut() + Send)) {
         // On a pool thread: the kernels' parallel loops then split work onto
         // an awake sibling instead of waking the pool from outside each time.
-        if rayon::current_thread_index().is_some() || rayon::current_num_threads() < 2 {
+        if rayon::current_thread_index().is_some() {
             return f();
+        }
+        // A one-thread pool still runs every parallel loop on its thread:
+        // moving the whole step there is one hand-over instead of one (and a
+        // futex wake-up) per kernel.
+        if rayon::current_num_threads() < 2 {
+            return rayon::scope(|_| f());
         }
         // While `f` runs, the other pool threads stay awake and take each
         // parallel kernel's work as soon as it is split off, instead of
