@@ -606,11 +606,7 @@ impl Model {
     /// Copies every weight's current value (later training does not change
     /// the copies).
     pub fn snapshot_weights(&self) -> Result<WeightSnapshot> {
-        let values = self
-            .weights()
-            .into_iter()
-            .map(|w| Ok((w.name, Tensor::new(w.value.to_vec::<f32>()?, w.value.shape().clone(), &self.device)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let values = self.weights().into_iter().map(|w| Ok((w.name, w.value.copy()?))).collect::<Result<Vec<_>>>()?;
         Ok(WeightSnapshot { values })
     }
 

@@ -406,7 +406,7 @@ impl Base {
         for (weight, slots) in &self.slots {
             for (slot, t) in names.iter().zip(slots) {
                 // A copy: the slots are updated in place by later steps.
-                let copy = no_grad(|| t.mul_scalar(1.0)).unwrap_or_else(|_| t.clone());
+                let copy = t.copy().unwrap_or_else(|_| t.clone());
                 out.push((format!("{weight}.{slot}"), copy));
             }
         }
@@ -448,7 +448,7 @@ impl Base {
             if cell.is_some() {
                 return Err(Error::invalid(class, format!("set_state: `{full}` given twice")));
             }
-            *cell = Some(no_grad(|| t.mul_scalar(1.0))?);
+            *cell = Some(t.copy()?);
         }
         let mut slots = Vec::with_capacity(grouped.len());
         for (weight, cells) in grouped {

@@ -371,15 +371,36 @@ impl Tensor {
         if Arc::ptr_eq(&self.0.storage, &src.0.storage) {
             return Ok(());
         }
-        // Copy the source through the backend (×1 keeps every bit, −0 included)
-        // so the two never share a buffer.
-        let fresh = {
-            let s = src.storage();
-            self.device().backend().binary_scalar(BinaryOp::Mul, &s, src.shape(), 1.0)?
-        };
+        // A copy, so the two never share a buffer.
+        let fresh = src.copy_storage()?;
         let mut guard = self.0.storage.write().unwrap_or_else(|e| e.into_inner());
         *guard = fresh;
         Ok(())
+    }
+
+    /// A copy with a buffer of its own and no autodiff history: later
+    /// in-place changes to this tensor ([`assign`](Self::assign), fused
+    /// optimizer updates) leave the copy as it was.
+    ///
+    /// ```
+    /// # use strata_core::Tensor;
+    /// # fn main() -> strata_core::Result<()> {
+    /// # let dev = strata_native::device();
+    /// let w = Tensor::new(vec![1.0f32, -0.0], [2], &dev)?;
+    /// let snapshot = w.copy()?;
+    /// w.assign(&Tensor::new(vec![5.0f32, 6.0], [2], &dev)?)?;
+    /// assert_eq!(snapshot.to_vec::<f32>()?, vec![1.0, -0.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn copy(&self) -> Result<Tensor> {
+        Ok(Self::make(self.copy_storage()?, self.shape().clone(), self.device().clone(), None))
+    }
+
+    /// This tensor's data in a fresh storage (×1 through the backend keeps
+    /// every bit, −0 included, for both dtypes).
+    fn copy_storage(&self) -> Result<Storage> {
+        let s = self.storage();
+        self.device().backend().binary_scalar(BinaryOp::Mul, &s, self.shape(), 1.0)
     }
 
     /// The flat index of the first NaN or infinity, if any; `None` for
