@@ -200,7 +200,7 @@ mod tests {
                 let (_, weights) = build(&mut layer, &[spec(&input_dims)]).unwrap();
                 let n: usize = dims.iter().product();
                 let x = t(&(0..n).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), &dims).to_variable().unwrap();
-                let y = call(&layer, &[x.clone()], &[], &weights, true).unwrap();
+                let y = call(&layer, std::slice::from_ref(&x), &[], &weights, true).unwrap();
                 let kernel = &weights[0].value;
                 let mut want = x.matmul(kernel).unwrap();
                 if use_bias {

@@ -305,6 +305,20 @@ pub struct MatmulSpec {
     pub rhs_batch_stride: usize,
 }
 
+/// The sizes and activation of a [`Backend::linear`]: `x` is `m × k`, `w`
+/// is `k × n`, the output (and the bias, by row) `m × n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearSpec {
+    /// Rows of `x` and of the output.
+    pub m: usize,
+    /// Columns of `x`, rows of `w`.
+    pub k: usize,
+    /// Columns of `w` and of the output; the bias's length.
+    pub n: usize,
+    /// Applied after the bias.
+    pub activation: LinearActivation,
+}
+
 /// An optimizer step that a backend may apply in place, in one pass over
 /// the weight, its gradient and its slots (see [`Backend::fused_update`]).
 ///
@@ -551,23 +565,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         Ok(false)
     }
 
-    /// `act(x · w + b)` for a row-major `x` of `m × k`, `w` of `k × n` and
-    /// an optional bias `b` of `n`: a Dense layer's forward pass in one call
-    /// (`f32`). The default runs the matrix product, the broadcast add and
-    /// the activation as three kernels; a backend may fuse the last two into
-    /// the product's output pass.
-    #[allow(clippy::too_many_arguments)]
-    fn linear(
-        &self,
-        x: &Storage,
-        w: &Storage,
-        b: Option<&Storage>,
-        m: usize,
-        k: usize,
-        n: usize,
-        act: LinearActivation,
-    ) -> Result<Storage> {
-        let spec = MatmulSpec {
+    /// `activation(x · w + b)` for a row-major `x` of `m × k`, `w` of `k × n`
+    /// and an optional bias `b` of `n` (see [`LinearSpec`]): a Dense layer's
+    /// forward pass in one call (`f32`). The default runs the matrix
+    /// product, the broadcast add and the activation as three kernels; a
+    /// backend may fuse the last two into the product's output pass.
+    fn linear(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &LinearSpec) -> Result<Storage> {
+        let LinearSpec { m, k, n, activation } = *spec;
+        let matmul = MatmulSpec {
             batch: 1,
             m,
             n,
@@ -577,12 +582,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
             lhs_batch_stride: 0,
             rhs_batch_stride: 0,
         };
-        let mut y = self.matmul(x, w, &spec)?;
+        let mut y = self.matmul(x, w, &matmul)?;
         let out = Shape::from([m, n]);
         if let Some(b) = b {
             y = self.binary(BinaryOp::Add, &y, &out, b, &Shape::from([n]), &out)?;
         }
-        match act.unary() {
+        match activation.unary() {
             Some(op) => self.unary(op, &y),
             None => Ok(y),
         }

@@ -30,7 +30,9 @@ mod random;
 mod shape;
 mod tensor;
 
-pub use backend::{Backend, BinaryOp, FusedUpdate, LinearActivation, MatmulSpec, ReduceOp, Storage, UnaryOp};
+pub use backend::{
+    Backend, BinaryOp, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Storage, UnaryOp,
+};
 pub use backprop::{grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use device::Device;
 pub use dtype::DType;

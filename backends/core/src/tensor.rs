@@ -6,7 +6,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::backprop::{grad_enabled, Op};
 use crate::{
-    BinaryOp, DType, Device, Error, LinearActivation, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage, UnaryOp,
+    BinaryOp, DType, Device, Error, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage,
+    UnaryOp,
 };
 
 /// A unique id per tensor node (used to key gradients).
@@ -1088,7 +1089,7 @@ impl Tensor {
         let s = {
             let (xs, ws) = (self.storage(), w.storage());
             let bs = b.map(|b| b.storage());
-            self.device().backend().linear(&xs, &ws, bs.as_deref(), m, k, n, act)?
+            self.device().backend().linear(&xs, &ws, bs.as_deref(), &LinearSpec { m, k, n, activation: act })?
         };
         let mut inputs = vec![self, w];
         inputs.extend(b);

@@ -40,8 +40,8 @@ mod update;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, MatmulSpec, ReduceOp, Result, Shape,
-    Storage, UnaryOp,
+    Backend, BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result,
+    Shape, Storage, UnaryOp,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
@@ -324,20 +324,11 @@ impl Backend for NativeBackend {
         Ok(NativeStorage::F32(reduce::softmax(v, n)).into_storage())
     }
 
-    fn linear(
-        &self,
-        x: &Storage,
-        w: &Storage,
-        b: Option<&Storage>,
-        m: usize,
-        k: usize,
-        n: usize,
-        act: LinearActivation,
-    ) -> Result<Storage> {
+    fn linear(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &LinearSpec) -> Result<Storage> {
         let x = expect_f32("linear", native("linear", x)?)?;
         let w = expect_f32("linear", native("linear", w)?)?;
         let b = b.map(|b| expect_f32("linear", native("linear", b)?)).transpose()?;
-        Ok(NativeStorage::F32(matmul::linear(x, w, b, m, k, n, act)?).into_storage())
+        Ok(NativeStorage::F32(matmul::linear(x, w, b, spec)?).into_storage())
     }
 
     fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {

@@ -8,7 +8,7 @@ use std::mem::MaybeUninit;
 
 use gemm::Parallelism;
 use rayon::prelude::*;
-use strata_core::{LinearActivation, MatmulSpec, Result};
+use strata_core::{LinearActivation, LinearSpec, MatmulSpec, Result};
 
 use crate::elementwise::bias_act;
 use crate::layout::simd;
@@ -194,16 +194,8 @@ pub(crate) fn matmul(lhs: &[f32], rhs: &[f32], spec: &MatmulSpec) -> Result<Vec<
 /// `n`: the product, with the bias and activation applied to each band of
 /// output rows right after it is written (no second buffer, no second pass
 /// from memory).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn linear(
-    x: &[f32],
-    w: &[f32],
-    b: Option<&[f32]>,
-    m: usize,
-    k: usize,
-    n: usize,
-    act: LinearActivation,
-) -> Result<Vec<f32>> {
+pub(crate) fn linear(x: &[f32], w: &[f32], b: Option<&[f32]>, spec: &LinearSpec) -> Result<Vec<f32>> {
+    let LinearSpec { m, k, n, activation: act } = *spec;
     let overflow = || backend_err(format!("linear: sizes overflow ({m} × {k} · {k} × {n})"));
     let total = m.checked_mul(n).ok_or_else(overflow)?;
     let (xlen, wlen) = (m.checked_mul(k).ok_or_else(overflow)?, k.checked_mul(n).ok_or_else(overflow)?);
