@@ -16,7 +16,7 @@ use crate::storage::{backend_err, NativeStorage};
 pub(crate) fn map<T, U>(x: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U>
 where
     T: Copy + Sync,
-    U: Copy + Send + Default,
+    U: Copy + Send + Default + 'static,
 {
     #[inline(always)]
     fn kernel<T: Copy, U>(o: &mut [MaybeUninit<U>], i: &[T], f: &impl Fn(T) -> U) {
@@ -49,7 +49,7 @@ where
 fn zip_map<T, U>(a: &[T], b: &[T], f: impl Fn(T, T) -> U + Sync) -> Vec<U>
 where
     T: Copy + Sync,
-    U: Copy + Send + Default,
+    U: Copy + Send + Default + 'static,
 {
     let n = a.len().min(b.len());
     #[inline(always)]
@@ -97,7 +97,7 @@ fn broadcast_map<T, U>(
 ) -> Vec<U>
 where
     T: Copy + Sync,
-    U: Copy + Send + Default,
+    U: Copy + Send + Default + 'static,
 {
     let total: usize = out_dims.iter().product();
     if total == 0 {

@@ -163,8 +163,15 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
 /// # Safety
 /// `fill` must write every one of the `n` elements it receives (unless it
 /// panics, in which case the buffer is dropped unread).
-pub(crate) unsafe fn uninit_vec<U>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
-    let mut v = Vec::with_capacity(n);
+pub(crate) unsafe fn uninit_vec<U: 'static>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<U>])) -> Vec<U> {
+    let mut v = if std::any::TypeId::of::<U>() == std::any::TypeId::of::<f32>() {
+        // `f32` buffers come from the pool of freed ones.
+        let pooled = std::mem::ManuallyDrop::new(crate::pool::take(n));
+        // SAFETY: `U` is `f32`, so this is the same vector, handed over.
+        unsafe { Vec::from_raw_parts(pooled.as_ptr() as *mut U, pooled.len(), pooled.capacity()) }
+    } else {
+        Vec::with_capacity(n)
+    };
     fill(&mut v.spare_capacity_mut()[..n]);
     // SAFETY: the caller guarantees that `fill` initialised all `n` elements.
     unsafe { v.set_len(n) };
@@ -285,7 +292,7 @@ pub(crate) fn broadcast_to<T: Copy + Send + Sync + Default>(x: &[T], dims: &[usi
 }
 
 /// `len` entries of `axis` from `start`.
-pub(crate) fn narrow<T: Copy + Send + Sync + Default>(
+pub(crate) fn narrow<T: Copy + Send + Sync + Default + 'static>(
     x: &[T],
     dims: &[usize],
     axis: usize,
@@ -308,7 +315,7 @@ pub(crate) fn narrow<T: Copy + Send + Sync + Default>(
 }
 
 /// A copy of `x`, on several threads when large.
-fn copy_slice<T: Copy + Send + Sync>(x: &[T]) -> Vec<T> {
+fn copy_slice<T: Copy + Send + Sync + 'static>(x: &[T]) -> Vec<T> {
     if x.len() < PAR_THRESHOLD {
         return x.to_vec();
     }
@@ -369,7 +376,7 @@ pub(crate) fn check_indices(op: &'static str, indices: &[i64], axis: usize, dims
 }
 
 /// Selects entries `indices` (already range-checked) along `axis`.
-pub(crate) fn gather<T: Copy + Send + Sync + Default>(
+pub(crate) fn gather<T: Copy + Send + Sync + Default + 'static>(
     x: &[T],
     dims: &[usize],
     axis: usize,

@@ -33,6 +33,7 @@ mod elementwise;
 mod layout;
 mod math;
 mod matmul;
+mod pool;
 mod reduce;
 mod storage;
 mod update;

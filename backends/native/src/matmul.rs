@@ -162,7 +162,7 @@ pub(crate) fn matmul(lhs: &[f32], rhs: &[f32], spec: &MatmulSpec) -> Result<Vec<
     }
     // Every element is written by exactly one product below, so the buffer
     // is not zeroed first (that memset cost ~10% of a training step).
-    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut out: Vec<f32> = crate::pool::take(total);
     let buf = &mut out.spare_capacity_mut()[..total];
     let flops = omat.saturating_mul(k);
     if batch == 1 {
@@ -214,7 +214,7 @@ pub(crate) fn linear(x: &[f32], w: &[f32], b: Option<&[f32]>, spec: &LinearSpec)
         )
     };
     let fused = b.is_some() || act != LinearActivation::Identity;
-    let mut out: Vec<f32> = Vec::with_capacity(total);
+    let mut out: Vec<f32> = crate::pool::take(total);
     let buf = &mut out.spare_capacity_mut()[..total];
     let par = threads_for(total.saturating_mul(k));
     gemm_one(buf, x, w, m, n, k, false, false, par, fused.then_some(&epilogue as &(dyn Fn(&mut [f32]) + Sync)));

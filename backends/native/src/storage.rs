@@ -74,6 +74,16 @@ impl NativeStorage {
     }
 }
 
+impl Drop for NativeStorage {
+    /// Gives an `f32` buffer back to the pool the kernels take their
+    /// outputs from.
+    fn drop(&mut self) {
+        if let NativeStorage::F32(v) = self {
+            crate::pool::give(std::mem::take(v));
+        }
+    }
+}
+
 impl From<Vec<f32>> for NativeStorage {
     fn from(v: Vec<f32>) -> Self {
         NativeStorage::F32(v)
