@@ -339,11 +339,7 @@ impl Backend for NativeBackend {
     }
 
     fn softmax_cross_entropy(&self, z: &Storage, shape: &Shape, targets: &Storage) -> Result<Storage> {
-        const OP: &str = "softmax_cross_entropy";
-        let z = expect_f32(OP, native_shaped(OP, z, shape)?)?;
-        let n = last_dim(OP, shape)?;
-        let rows = shape.numel() / n.max(1);
-        let t = ce_targets(OP, targets, shape, rows)?;
+        let (z, rows, n, t) = ce_args("softmax_cross_entropy", z, shape, targets)?;
         Ok(NativeStorage::F32(reduce::softmax_cross_entropy(z, rows, n, t)).into_storage())
     }
 
@@ -355,10 +351,7 @@ impl Backend for NativeBackend {
         g: &Storage,
     ) -> Result<Storage> {
         const OP: &str = "softmax_cross_entropy_grad";
-        let z = expect_f32(OP, native_shaped(OP, z, shape)?)?;
-        let n = last_dim(OP, shape)?;
-        let rows = shape.numel() / n.max(1);
-        let t = ce_targets(OP, targets, shape, rows)?;
+        let (z, rows, n, t) = ce_args(OP, z, shape, targets)?;
         let g = expect_f32(OP, native(OP, g)?)?;
         if g.len() != rows {
             return Err(backend_err(format!("{OP}: {} row gradients for {rows} rows", g.len())));
@@ -373,8 +366,18 @@ impl Backend for NativeBackend {
     }
 }
 
-/// Cross-entropy targets: `f32` rows of `shape`, or one `i64` id per row.
-fn ce_targets<'a>(op: &'static str, t: &'a Storage, shape: &Shape, rows: usize) -> Result<reduce::Targets<'a>> {
+/// The cross-entropy kernels' arguments: the logits of `shape`, their rows
+/// and classes, and the targets (`f32` rows of `shape`, or one `i64` id per
+/// row).
+fn ce_args<'a>(
+    op: &'static str,
+    z: &'a Storage,
+    shape: &Shape,
+    t: &'a Storage,
+) -> Result<(&'a [f32], usize, usize, reduce::Targets<'a>)> {
+    let z = expect_f32(op, native_shaped(op, z, shape)?)?;
+    let n = last_dim(op, shape)?;
+    let rows = shape.numel() / n.max(1);
     let t = native(op, t)?;
     let (len, want, targets) = match t {
         NativeStorage::F32(v) => (v.len(), shape.numel(), reduce::Targets::Dense(v)),
@@ -383,7 +386,7 @@ fn ce_targets<'a>(op: &'static str, t: &'a Storage, shape: &Shape, rows: usize) 
     if len != want {
         return Err(backend_err(format!("{op}: {len} target values for logits of shape {shape}")));
     }
-    Ok(targets)
+    Ok((z, rows, n, targets))
 }
 
 /// The size of the last axis, or an error for a rank-0 shape.

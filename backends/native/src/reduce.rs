@@ -471,67 +471,37 @@ pub(crate) enum Targets<'a> {
     Ids(&'a [i64]),
 }
 
-/// Runs `f(row, z_row, out_row)` for each of the `rows` rows of `z` (length
-/// `n`), writing `per_row` outputs per row; on several threads when large.
-fn rows_of(z: &[f32], rows: usize, n: usize, per_row: usize, f: impl Fn(usize, &[f32], &mut [f32]) + Sync) -> Vec<f32> {
-    let mut out = vec![0.0f32; rows * per_row];
-    if rows == 0 || per_row == 0 {
-        return out;
-    }
-    let rows_per_task = if z.len() >= PAR_THRESHOLD { PAR_CHUNK.div_ceil(n.max(1)).max(1) } else { rows };
-    out.par_chunks_mut(rows_per_task * per_row).enumerate().for_each(|(t, o)| {
-        for (i, o) in o.chunks_exact_mut(per_row).enumerate() {
-            let r = t * rows_per_task + i;
-            f(r, &z[r * n..(r + 1) * n], o);
-        }
-    });
-    out
-}
-
-/// `(max, ln Σ exp(z - max))` of a row, with the softmax kernels' arithmetic;
-/// `scratch` (the row's length) receives `exp(z - max)`.
-fn row_lse(z: &[f32], scratch: &mut [f32]) -> (f32, f32) {
-    let m = row_max(z);
-    for (e, &v) in scratch.iter_mut().zip(z) {
-        *e = math::exp(v - m);
-    }
-    (m, sum_f32(scratch).ln())
-}
-
-/// Per-row `-Σ_j t_j · log_softmax(z)_j` over `rows` rows of `n` logits.
+/// Per-row `-Σ_j t_j · log_softmax(z)_j` over `rows` rows of `n` logits:
+/// [`log_softmax`]'s values, reduced row by row.
 pub(crate) fn softmax_cross_entropy(z: &[f32], rows: usize, n: usize, t: Targets<'_>) -> Vec<f32> {
-    rows_of(z, rows, n, 1, |r, z, o| {
-        let mut scratch = vec![0.0f32; n];
-        let (m, lse) = row_lse(z, &mut scratch);
-        o[0] = match t {
-            Targets::Dense(t) => {
-                let t = &t[r * n..(r + 1) * n];
-                -t.iter().zip(z).map(|(&t, &v)| t * ((v - m) - lse)).sum::<f32>()
+    let log_p = log_softmax(z, n);
+    (0..rows)
+        .map(|r| {
+            let lp = &log_p[r * n..(r + 1) * n];
+            match t {
+                Targets::Dense(t) => -t[r * n..(r + 1) * n].iter().zip(lp).map(|(&t, &l)| t * l).sum::<f32>(),
+                Targets::Ids(ids) => usize::try_from(ids[r]).ok().filter(|&c| c < n).map_or(0.0, |c| -lp[c]),
             }
-            Targets::Ids(ids) => match usize::try_from(ids[r]).ok().filter(|&c| c < n) {
-                Some(c) => -((z[c] - m) - lse),
-                None => 0.0,
-            },
-        };
-    })
+        })
+        .collect()
 }
 
 /// The gradient of [`softmax_cross_entropy`] with respect to the logits:
-/// `g_r · (softmax(z) · Σ_j t_j - t)`, row by row.
+/// `g_r · (softmax(z) · Σ_j t_j - t)`, row by row over [`softmax`]'s values.
 pub(crate) fn softmax_cross_entropy_grad(z: &[f32], rows: usize, n: usize, t: Targets<'_>, g: &[f32]) -> Vec<f32> {
-    rows_of(z, rows, n, n, |r, z, o| {
-        let m = row_max(z);
-        for (o, &v) in o.iter_mut().zip(z) {
-            *o = math::exp(v - m);
-        }
-        let inv = 1.0 / sum_f32(o);
+    let mut p = softmax(z, n);
+    if n == 0 {
+        return p;
+    }
+    let min_rows = if p.len() >= PAR_THRESHOLD { PAR_CHUNK.div_ceil(n) } else { rows.max(1) };
+    p.par_chunks_mut(n).with_min_len(min_rows).enumerate().for_each(|(r, o)| {
         let g = g[r];
         match t {
             Targets::Dense(t) => {
                 let t = &t[r * n..(r + 1) * n];
                 let total: f32 = t.iter().sum();
                 for (o, &t) in o.iter_mut().zip(t) {
-                    *o = (*o * inv * total - t) * g;
+                    *o = (*o * total - t) * g;
                 }
             }
             Targets::Ids(ids) => {
@@ -539,11 +509,12 @@ pub(crate) fn softmax_cross_entropy_grad(z: &[f32], rows: usize, n: usize, t: Ta
                 let total = if class.is_some() { 1.0 } else { 0.0 };
                 for (j, o) in o.iter_mut().enumerate() {
                     let t = if class == Some(j) { 1.0 } else { 0.0 };
-                    *o = (*o * inv * total - t) * g;
+                    *o = (*o * total - t) * g;
                 }
             }
         }
-    })
+    });
+    p
 }
 
 #[cfg(test)]
