@@ -596,13 +596,20 @@ fn clip_probabilities(p: &Tensor) -> Result<Tensor> {
     p.maximum_scalar(EPSILON)?.minimum_scalar(1.0 - EPSILON)
 }
 
+/// The logits behind predictions `p`: `p` itself with `from_logits`, else
+/// the input of the softmax that produced `p`, when it was recorded.
+fn logits(p: &Tensor, from_logits: bool) -> Option<&Tensor> {
+    if from_logits {
+        Some(p)
+    } else {
+        p.softmax_input()
+    }
+}
+
 /// `−Σ t·log p` over the last axis: from logits (given, or under a recorded
 /// softmax) in one fused op, else from renormalised, clipped probabilities.
 fn categorical_from_targets(t: &Tensor, p: &Tensor, from_logits: bool) -> Result<Tensor> {
-    if from_logits {
-        return p.softmax_cross_entropy(t);
-    }
-    if let Some(z) = p.softmax_input() {
+    if let Some(z) = logits(p, from_logits) {
         return z.softmax_cross_entropy(t);
     }
     let p = p.div(&p.sum(&[-1], true)?)?;
@@ -623,10 +630,7 @@ fn sparse_categorical_crossentropy(y_true: &Tensor, y_pred: &Tensor, from_logits
         });
     }
     let ids = t.cast(DType::I64)?;
-    if from_logits {
-        return p.softmax_cross_entropy(&ids);
-    }
-    if let Some(z) = p.softmax_input() {
+    if let Some(z) = logits(&p, from_logits) {
         return z.softmax_cross_entropy(&ids);
     }
     let one_hot = class_mask(&ids, p.dims()[p.rank() - 1])?.cast(DType::F32)?;

@@ -384,8 +384,8 @@ impl LinearActivation {
     }
 
     /// `g · f'(x)` computed from the output `y = f(x)`: the reference every
-    /// [`Backend::activation_grad`] kernel must match bit for bit. It
-    /// evaluates what the unfused backward rules evaluate, in their order:
+    /// [`Backend::activation_grad`] kernel must match bit for bit, and the
+    /// backward rule of both `linear` and the unary relu, sigmoid and tanh:
     /// relu `g · [y > 0]`, sigmoid `g · (y · (1 - y))`, tanh `g · (1 - y²)`.
     #[inline(always)]
     pub fn grad(self, y: f32, g: f32) -> f32 {

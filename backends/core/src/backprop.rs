@@ -271,9 +271,10 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
                 UnaryOp::Sqrt => g.div(y)?.mul_scalar(0.5)?,
                 UnaryOp::Square => g.mul(x)?.mul_scalar(2.0)?,
                 UnaryOp::Recip => g.mul(&y.square()?)?.neg()?,
-                UnaryOp::Relu => g.mul(&x.gt_scalar(0.0)?)?,
-                UnaryOp::Sigmoid => g.mul(&y.mul(&y.affine(-1.0, 1.0)?)?)?,
-                UnaryOp::Tanh => g.mul(&y.square()?.affine(-1.0, 1.0)?)?,
+                // From the output, as the fused `linear` does: one rule each.
+                UnaryOp::Relu => g.activation_grad(LinearActivation::Relu, y)?,
+                UnaryOp::Sigmoid => g.activation_grad(LinearActivation::Sigmoid, y)?,
+                UnaryOp::Tanh => g.activation_grad(LinearActivation::Tanh, y)?,
                 UnaryOp::Gelu => {
                     // d/dx x·Φ(x) = Φ(x) + x·φ(x)
                     let cdf = x.mul_scalar(std::f64::consts::FRAC_1_SQRT_2)?.erf()?.affine(0.5, 0.5)?;
