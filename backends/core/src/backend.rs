@@ -617,9 +617,15 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// of zeros. The default composes log-softmax and elementwise ops.
     fn softmax_cross_entropy(&self, z: &Storage, shape: &Shape, targets: &Storage) -> Result<Storage> {
         let (_, reduced) = rows_and_reduced(shape)?;
-        let t = self.dense_targets(targets, shape)?;
+        let hot;
+        let t = if targets.dtype() == DType::F32 {
+            targets
+        } else {
+            hot = self.one_hot_rows(targets, shape)?;
+            &hot
+        };
         let log_p = self.log_softmax(z, shape)?;
-        let prod = self.binary(BinaryOp::Mul, &t, shape, &log_p, shape, shape)?;
+        let prod = self.binary(BinaryOp::Mul, t, shape, &log_p, shape, shape)?;
         let sum = self.reduce(ReduceOp::Sum, &prod, shape, &[shape.rank() - 1])?;
         self.binary_scalar(BinaryOp::Mul, &sum, &reduced, -1.0)
     }
@@ -635,21 +641,25 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         g: &Storage,
     ) -> Result<Storage> {
         let (_, reduced) = rows_and_reduced(shape)?;
-        let t = self.dense_targets(targets, shape)?;
+        let hot;
+        let t = if targets.dtype() == DType::F32 {
+            targets
+        } else {
+            hot = self.one_hot_rows(targets, shape)?;
+            &hot
+        };
         let p = self.softmax(z, shape)?;
-        let total = self.reduce(ReduceOp::Sum, &t, shape, &[shape.rank() - 1])?;
+        let total = self.reduce(ReduceOp::Sum, t, shape, &[shape.rank() - 1])?;
         let scaled = self.binary(BinaryOp::Mul, &p, shape, &total, &reduced, shape)?;
-        let diff = self.binary(BinaryOp::Sub, &scaled, shape, &t, shape, shape)?;
+        let diff = self.binary(BinaryOp::Sub, &scaled, shape, t, shape, shape)?;
         self.binary(BinaryOp::Mul, &diff, shape, g, &reduced, shape)
     }
 
-    /// Helper for the cross-entropy defaults: `f32` targets as they are,
-    /// `i64` ids as one-hot rows (zeros for an id outside the classes).
+    /// Helper for the cross-entropy defaults: `i64` class ids, one per row
+    /// of `shape`, as `f32` one-hot rows (zeros for an id outside the
+    /// classes).
     #[doc(hidden)]
-    fn dense_targets(&self, targets: &Storage, shape: &Shape) -> Result<Storage> {
-        if targets.dtype() == DType::F32 {
-            return self.cast(targets, DType::F32);
-        }
+    fn one_hot_rows(&self, targets: &Storage, shape: &Shape) -> Result<Storage> {
         let (rows, _) = rows_and_reduced(shape)?;
         let classes = shape.dims()[shape.rank() - 1];
         let ids = Shape::from([rows, 1]);

@@ -314,18 +314,22 @@ pub(crate) fn narrow<T: Copy + Send + Sync + Default + 'static>(
     strided_copy(x, start * strides[axis], &out_dims, &strides)
 }
 
+/// Copies `src` into the uninitialised `dst` of the same length (one
+/// `memcpy`; what `MaybeUninit::write_copy_of_slice` does on newer Rust).
+fn write_slice<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    assert_eq!(dst.len(), src.len());
+    // SAFETY: equal lengths; `dst` is an exclusive borrow, so the two do not
+    // overlap; `MaybeUninit<T>` has the layout of `T`.
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) };
+}
+
 /// A copy of `x`, on several threads when large.
 fn copy_slice<T: Copy + Send + Sync + 'static>(x: &[T]) -> Vec<T> {
     if x.len() < PAR_THRESHOLD {
         return x.to_vec();
     }
     let fill = |out: &mut [MaybeUninit<T>]| {
-        out.par_chunks_mut(PAR_CHUNK * 8).zip(x.par_chunks(PAR_CHUNK * 8)).for_each(|(dst, src)| {
-            assert_eq!(dst.len(), src.len());
-            // SAFETY: equal lengths, distinct buffers, and `MaybeUninit<T>`
-            // has the layout of `T`.
-            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<T>(), src.len()) };
-        })
+        out.par_chunks_mut(PAR_CHUNK * 8).zip(x.par_chunks(PAR_CHUNK * 8)).for_each(|(dst, src)| write_slice(dst, src))
     };
     // SAFETY: the output chunks pair up with input chunks of the same
     // lengths, so `fill` writes every element.
@@ -396,12 +400,7 @@ pub(crate) fn gather<T: Copy + Send + Sync + Default + 'static>(
                     let row = t * rows_per_task + r;
                     let (o, j) = (row / n, row % n);
                     let src = (o * size + indices[j]) * inner;
-                    let row = &x[src..src + inner];
-                    assert_eq!(dst.len(), row.len());
-                    // SAFETY: `dst` and `row` have the same length, do not
-                    // overlap (`out` is a fresh buffer), and `MaybeUninit<T>`
-                    // has the layout of `T`.
-                    unsafe { std::ptr::copy_nonoverlapping(row.as_ptr(), dst.as_mut_ptr().cast::<T>(), row.len()) };
+                    write_slice(dst, &x[src..src + inner]);
                 }
             })
         };
