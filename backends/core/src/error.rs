@@ -128,6 +128,39 @@ pub enum Error {
     /// A configuration (layer or model JSON) that cannot be read.
     #[error("config: {0}")]
     Config(String),
+    /// Reading or writing a file failed; `source` is the operating system's
+    /// error, so callers can match on its [`kind`](std::io::Error::kind)
+    /// (`NotFound`, `PermissionDenied`, ...).
+    #[error("{}: cannot {action}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What was being done (`read`, `write`, `rename to ...`).
+        action: String,
+        /// The operating system's error.
+        source: std::io::Error,
+    },
+    /// A file that was read but is not valid in its format (a truncated or
+    /// corrupt safetensors, IDX, CSV or JSON file); `source` keeps the
+    /// parser's own error where there is one.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        message: String,
+        /// The format library's error (safetensors, serde_json, ...), if any.
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A size that does not fit: an element count or byte size that
+    /// overflows `usize`, or an allocation the machine cannot make.
+    #[error("{op}: {message}")]
+    SizeOverflow {
+        /// The operation or layer.
+        op: String,
+        /// The sizes involved, as received.
+        message: String,
+    },
 }
 
 /// `Result` with strata's [`Error`].
@@ -142,6 +175,20 @@ impl Error {
     /// Wraps `self` as raised by `layer` (`"dense_2 (Dense)"`).
     pub fn in_layer(self, layer: impl Into<String>) -> Self {
         Error::Layer { layer: layer.into(), source: Box::new(self) }
+    }
+
+    /// An [`Error::Io`] for `action` on `path`.
+    pub fn io(path: impl Into<std::path::PathBuf>, action: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), action: action.into(), source }
+    }
+
+    /// An [`Error::Format`] for `path`, keeping the parser's error as its source.
+    pub fn format(
+        path: impl Into<std::path::PathBuf>,
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Format { path: path.into(), message: message.into(), source }
     }
 
     /// Shorthand for [`Error::InvalidArgument`].
