@@ -140,7 +140,7 @@ impl Callback for Timer {
     }
 
     fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, _ctx: &mut CallbackContext<'_>) -> Result<()> {
-        self.end_epoch(logs.get("loss").copied().unwrap_or(f64::NAN));
+        self.end_epoch(logs.get("loss").unwrap_or(f64::NAN));
         Ok(())
     }
 }

@@ -345,6 +345,31 @@ pub trait Layer: Send + Sync + 'static {
     }
 }
 
+/// A layer type that can be rebuilt from its config: its Keras class name,
+/// written once, and the inverse of [`Layer::config`].
+///
+/// Every built-in layer implements it; a custom layer that does is
+/// registered for loading with one call,
+/// [`register_layer_class::<MyLayer>()`](crate::register_layer_class), and
+/// its `class_name` can return [`Self::CLASS_NAME`](LayerClass::CLASS_NAME).
+///
+/// ```
+/// use strata_layers::{Dense, Layer, LayerClass};
+/// let dense = Dense::new(4).activation("relu");
+/// assert_eq!(dense.class_name(), Dense::CLASS_NAME);
+/// let back = Dense::from_config(&dense.config()).unwrap();
+/// assert_eq!(back.config(), dense.config());
+/// ```
+pub trait LayerClass: Layer + Sized {
+    /// The class name as Keras writes it (`"Dense"`): what configs and saved
+    /// files store, and what [`Layer::class_name`] returns.
+    const CLASS_NAME: &'static str;
+
+    /// Rebuilds the layer from [`Layer::config`]; a config that does not fit
+    /// is an error naming the class.
+    fn from_config(config: &Value) -> Result<Self>;
+}
+
 /// `"Dense"` → `"dense"`, `"GlobalAveragePooling1D"` → `"global_average_pooling1d"`,
 /// `"LayerNormalization"` → `"layer_normalization"` (Keras' rule).
 pub fn snake_case(class_name: &str) -> String {

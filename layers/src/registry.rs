@@ -16,35 +16,42 @@ use std::sync::{Arc, OnceLock, RwLock};
 use serde_json::Value;
 use strata_core::{Error, Result};
 
-use crate::Layer;
+use crate::{Layer, LayerClass};
 
 /// Rebuilds a layer from its config.
 pub type LayerFactory = Arc<dyn Fn(&Value) -> Result<Box<dyn Layer>> + Send + Sync>;
 
 type Builtin = fn(&Value) -> Result<Box<dyn Layer>>;
 
-fn boxed<L: Layer>(r: Result<L>) -> Result<Box<dyn Layer>> {
-    r.map(|l| Box::new(l) as Box<dyn Layer>)
+fn rebuild<L: LayerClass>(config: &Value) -> Result<Box<dyn Layer>> {
+    L::from_config(config).map(|l| Box::new(l) as Box<dyn Layer>)
+}
+
+fn entry<L: LayerClass>() -> (&'static str, Builtin) {
+    (L::CLASS_NAME, rebuild::<L>)
 }
 
 /// The built-in layers, by class name.
 fn builtins() -> &'static [(&'static str, Builtin)] {
     use crate::*;
-    &[
-        ("Activation", |c| boxed(ActivationLayer::from_config(c))),
-        ("Add", |c| boxed(Add::from_config(c))),
-        ("Concatenate", |c| boxed(Concatenate::from_config(c))),
-        ("Dense", |c| boxed(Dense::from_config(c))),
-        ("Dropout", |c| boxed(Dropout::from_config(c))),
-        ("Embedding", |c| boxed(Embedding::from_config(c))),
-        ("Flatten", |c| boxed(Flatten::from_config(c))),
-        ("GlobalAveragePooling1D", |c| boxed(GlobalAveragePooling1D::from_config(c))),
-        ("GlobalMaxPooling1D", |c| boxed(GlobalMaxPooling1D::from_config(c))),
-        ("Lambda", |c| boxed(Lambda::from_config(c))),
-        ("LayerNormalization", |c| boxed(LayerNormalization::from_config(c))),
-        ("Masking", |c| boxed(Masking::from_config(c))),
-        ("Reshape", |c| boxed(Reshape::from_config(c))),
-    ]
+    static BUILTINS: OnceLock<Vec<(&'static str, Builtin)>> = OnceLock::new();
+    BUILTINS.get_or_init(|| {
+        vec![
+            entry::<ActivationLayer>(),
+            entry::<Add>(),
+            entry::<Concatenate>(),
+            entry::<Dense>(),
+            entry::<Dropout>(),
+            entry::<Embedding>(),
+            entry::<Flatten>(),
+            entry::<GlobalAveragePooling1D>(),
+            entry::<GlobalMaxPooling1D>(),
+            entry::<Lambda>(),
+            entry::<LayerNormalization>(),
+            entry::<Masking>(),
+            entry::<Reshape>(),
+        ]
+    })
 }
 
 fn custom() -> &'static RwLock<BTreeMap<String, LayerFactory>> {
@@ -65,6 +72,13 @@ pub fn register_layer(
     let mut map = custom().write().unwrap_or_else(|e| e.into_inner());
     map.insert(class_name.to_string(), Arc::new(factory));
     Ok(())
+}
+
+/// Registers a custom layer type that implements [`LayerClass`] under its
+/// [`CLASS_NAME`](LayerClass::CLASS_NAME): short for
+/// `register_layer(L::CLASS_NAME, |c| Ok(Box::new(L::from_config(c)?)))`.
+pub fn register_layer_class<L: LayerClass>() -> Result<()> {
+    register_layer(L::CLASS_NAME, rebuild::<L>)
 }
 
 /// Every class name [`layer_from_config`] knows: built-in, then registered.

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use strata_core::{Error, Result};
 
 use super::monitor::{Mode, Monitor};
+use super::Logs;
 use super::{Callback, CallbackContext};
-use crate::training::Logs;
 use crate::SaveDType;
 
 /// Saves the model after every epoch, or only when a monitored metric
@@ -119,8 +119,8 @@ fn fill_path(template: &str, epoch: usize, logs: Option<&Logs>) -> Result<String
         } else {
             let v = match logs {
                 None => 0.0,
-                Some(logs) => *logs.get(key).ok_or_else(|| {
-                    let have: Vec<&str> = logs.keys().map(String::as_str).collect();
+                Some(logs) => logs.get(key).ok_or_else(|| {
+                    let have: Vec<&str> = logs.keys().collect();
                     Error::invalid(
                         "ModelCheckpoint",
                         format!("the path uses `{key}`, which is not logged; available: epoch, {}", have.join(", ")),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use strata_core::{Error, Result};
 
+use super::Logs;
 use super::{Callback, CallbackContext};
-use crate::training::Logs;
 
 /// Writes one CSV row per epoch: `epoch` then every logged value, columns
 /// sorted by name (Keras' `CSVLogger`). Each row is flushed as it is
@@ -80,7 +80,7 @@ impl Callback for CsvLogger {
         let columns = match &self.columns {
             Some(c) => c.clone(),
             None => {
-                let c: Vec<String> = logs.keys().cloned().collect();
+                let c: Vec<String> = logs.keys().map(str::to_string).collect();
                 text.push_str(&format!("epoch{sep}{}\n", c.join(&sep)));
                 self.columns = Some(c.clone());
                 c

@@ -3,8 +3,8 @@
 use strata_core::Result;
 
 use super::monitor::{Mode, Monitor};
+use super::Logs;
 use super::{Callback, CallbackContext};
-use crate::training::Logs;
 
 /// Stops training when a monitored metric has stopped improving (Keras'
 /// `EarlyStopping`, same defaults: `val_loss`, `patience` 0, `min_delta`

@@ -2,8 +2,8 @@
 
 use strata_core::Result;
 
+use super::Logs;
 use super::{Callback, CallbackContext};
-use crate::training::Logs;
 
 type EpochFn<'a> = Box<dyn FnMut(usize, &Logs, &mut CallbackContext<'_>) + 'a>;
 type BatchFn<'a> = Box<dyn FnMut(usize, &Logs, &mut CallbackContext<'_>) + 'a>;

@@ -3,8 +3,8 @@
 use strata_core::{Error, Result};
 
 use super::monitor::{Mode, Monitor};
+use super::Logs;
 use super::{Callback, CallbackContext};
-use crate::training::Logs;
 
 /// Multiplies the learning rate by `factor` when a metric stops improving
 /// (Keras' `ReduceLROnPlateau`, same defaults: `val_loss`, factor 0.1,
@@ -102,7 +102,7 @@ impl Callback for ReduceLROnPlateau {
     }
 
     fn on_epoch_end(&mut self, epoch: usize, logs: &mut Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
-        logs.insert("learning_rate".into(), ctx.learning_rate());
+        logs.insert("learning_rate", ctx.learning_rate());
         let current = self.monitor.value("ReduceLROnPlateau", logs)?;
         if self.cooldown_counter > 0 {
             self.cooldown_counter -= 1;
@@ -175,7 +175,7 @@ impl<F: FnMut(usize, f64) -> f64> Callback for LearningRateScheduler<F> {
     }
 
     fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
-        logs.insert("learning_rate".into(), ctx.learning_rate());
+        logs.insert("learning_rate", ctx.learning_rate());
         Ok(())
     }
 }

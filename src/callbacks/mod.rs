@@ -16,7 +16,7 @@
 //!
 //! impl Callback for StopAt {
 //!     fn on_epoch_end(&mut self, _epoch: usize, logs: &mut Logs, ctx: &mut CallbackContext<'_>) -> Result<()> {
-//!         if logs.get("accuracy").is_some_and(|&a| a >= self.0) {
+//!         if logs.get("accuracy").is_some_and(|a| a >= self.0) {
 //!             ctx.stop_training();
 //!         }
 //!         Ok(())
@@ -29,12 +29,12 @@
 use strata_core::Result;
 
 use crate::optimizers::Optimizer;
-use crate::training::Logs;
 use crate::Model;
 
 mod checkpoint;
 mod csv_logger;
 mod early_stopping;
+mod history;
 mod lambda;
 mod lr;
 mod monitor;
@@ -42,6 +42,7 @@ mod monitor;
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
 pub use early_stopping::EarlyStopping;
+pub use history::{History, Logs};
 pub use lambda::LambdaCallback;
 pub use lr::{LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN};
 pub use monitor::Mode;

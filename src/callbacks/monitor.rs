@@ -3,7 +3,7 @@
 
 use strata_core::{Error, Result};
 
-use crate::training::Logs;
+use super::Logs;
 
 /// Whether a monitored value should go down or up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -64,8 +64,8 @@ impl Monitor {
 
     /// The monitored value, or an error listing what is logged.
     pub(crate) fn value(&self, who: &'static str, logs: &Logs) -> Result<f64> {
-        logs.get(&self.key).copied().ok_or_else(|| {
-            let have: Vec<&str> = logs.keys().map(String::as_str).collect();
+        logs.get(&self.key).ok_or_else(|| {
+            let have: Vec<&str> = logs.keys().collect();
             Error::invalid(
                 who,
                 format!(

@@ -1,5 +1,6 @@
 //! Tables from CSV files: a header row naming the columns, one example per
-//! row, numeric features and one label column chosen by name.
+//! row, numeric features and one label column chosen by name, read as
+//! classes or as numeric targets ([`LabelKind`]).
 //!
 //! ```
 //! # fn main() -> strata::Result<()> {
@@ -11,6 +12,12 @@
 //! assert_eq!(table.data.y.to_vec::<i64>()?, vec![0, 1, 0]);
 //! assert_eq!(table.class_names, vec!["setosa", "versicolor"]);
 //! assert_eq!(table.feature_names, vec!["sepal_length", "sepal_width"]);
+//!
+//! // A numeric label column is a regression target (LabelKind forces either).
+//! let text = "sepal_length,petal_width\n5.1,0.2\n7.0,1.4\n";
+//! let table = csv::load_reader(text.as_bytes(), &CsvOptions::new().label("petal_width"))?;
+//! assert_eq!(table.data.y.to_vec::<f32>()?, vec![0.2, 1.4]);
+//! assert_eq!(table.label_kind, csv::LabelKind::Numeric);
 //!
 //! // A malformed row is an error naming its line.
 //! let bad = "a,label\n1,x\n2,y,3\n";
@@ -30,12 +37,30 @@ use strata_core::{Error, Result, Tensor};
 
 use super::Dataset;
 
+/// What the label column holds, and so what [`CsvTable::data`]'s `y` is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LabelKind {
+    /// Decided from the values (the default): text labels, and labels that
+    /// are all non-negative integers, are classes; any other numbers
+    /// (`0.2`, `-1`, `3.5e2`) are numeric regression targets.
+    #[default]
+    Auto,
+    /// Class labels: `i64` ids, with their names in
+    /// [`CsvTable::class_names`] (integers are their own ids, other labels
+    /// get ids in order of first appearance).
+    Classes,
+    /// Numeric regression targets: `f32` values (a label that is not a
+    /// number is an error naming its line).
+    Numeric,
+}
+
 /// How [`load`] reads a table. Built with [`CsvOptions::new`] and its
 /// setters.
 #[derive(Clone, Debug)]
 pub struct CsvOptions {
     label: Option<String>,
     delimiter: char,
+    kind: LabelKind,
 }
 
 impl Default for CsvOptions {
@@ -47,12 +72,19 @@ impl Default for CsvOptions {
 impl CsvOptions {
     /// The defaults: comma-separated, the label in the last column.
     pub fn new() -> CsvOptions {
-        CsvOptions { label: None, delimiter: ',' }
+        CsvOptions { label: None, delimiter: ',', kind: LabelKind::Auto }
     }
 
     /// The header name of the label column (default: the last column).
     pub fn label(mut self, column: impl Into<String>) -> CsvOptions {
         self.label = Some(column.into());
+        self
+    }
+
+    /// Whether the label column holds classes or numeric targets (default
+    /// [`LabelKind::Auto`]: decided from the values).
+    pub fn label_kind(mut self, kind: LabelKind) -> CsvOptions {
+        self.kind = kind;
         self
     }
 
@@ -67,15 +99,20 @@ impl CsvOptions {
 /// their columns and labels.
 #[derive(Clone, Debug)]
 pub struct CsvTable {
-    /// Features `f32` `[rows, features]`, labels `i64` `[rows]`, on the
-    /// default device ([`backend::from_env`](crate::backend::from_env)).
+    /// Features `f32` `[rows, features]` and labels `[rows]` — `i64` class
+    /// ids, or `f32` values for a numeric target (see [`label_kind`](Self::label_kind))
+    /// — on the default device ([`backend::from_env`](crate::backend::from_env)).
     pub data: Dataset,
+    /// What the labels turned out to be: [`LabelKind::Classes`] or
+    /// [`LabelKind::Numeric`] (never `Auto`).
+    pub label_kind: LabelKind,
     /// The header names of the feature columns, in order.
     pub feature_names: Vec<String>,
     /// The name of each class id: `class_names[k]` is the label text that
     /// became id `k`. String labels get ids in order of first appearance;
     /// when every label is a non-negative integer, the integers are the ids
-    /// and the names are `"0"`, `"1"`, ... up to the largest.
+    /// and the names are `"0"`, `"1"`, ... up to the largest. Empty for a
+    /// numeric target.
     pub class_names: Vec<String>,
 }
 
@@ -91,7 +128,7 @@ pub struct CsvTable {
 /// ```
 pub fn load(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvTable> {
     let path = path.as_ref();
-    let file = std::fs::File::open(path).map_err(|e| Error::msg(format!("{}: cannot open: {e}", path.display())))?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
     load_named(&path.display().to_string(), file, options)
 }
 
@@ -109,25 +146,35 @@ pub fn load_reader(reader: impl Read, options: &CsvOptions) -> Result<CsvTable> 
 
 fn load_named(name: &str, mut reader: impl Read, options: &CsvOptions) -> Result<CsvTable> {
     let mut bytes = Vec::new();
-    reader.read_to_end(&mut bytes).map_err(|e| Error::msg(format!("{name}: cannot read: {e}")))?;
+    reader.read_to_end(&mut bytes).map_err(|e| Error::io(name, "read", e))?;
     let text = std::str::from_utf8(&bytes).map_err(|e| {
         let line = 1 + bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count();
         Error::msg(format!("{name}, line {line}: not UTF-8 text"))
     })?;
     let table = parse_table(name, text, options)?;
     let dev = crate::backend::from_env()?;
-    let rows = table.labels.len();
+    let rows = table.rows;
     let width = table.feature_names.len();
-    let data =
-        Dataset::new(Tensor::new(table.features, [rows, width], &dev)?, Tensor::new(table.labels, [rows], &dev)?)?;
-    Ok(CsvTable { data, feature_names: table.feature_names, class_names: table.class_names })
+    let x = Tensor::new(table.features, [rows, width], &dev)?;
+    let (y, label_kind, class_names) = match table.labels {
+        Labels::Classes { ids, names } => (Tensor::new(ids, [rows], &dev)?, LabelKind::Classes, names),
+        Labels::Numeric(values) => (Tensor::new(values, [rows], &dev)?, LabelKind::Numeric, Vec::new()),
+    };
+    Ok(CsvTable { data: Dataset::new(x, y)?, label_kind, feature_names: table.feature_names, class_names })
 }
 
 struct Parsed {
     features: Vec<f32>,
-    labels: Vec<i64>,
+    rows: usize,
+    labels: Labels,
     feature_names: Vec<String>,
-    class_names: Vec<String>,
+}
+
+/// The label column, read as classes or as numbers.
+#[derive(Debug, PartialEq)]
+enum Labels {
+    Classes { ids: Vec<i64>, names: Vec<String> },
+    Numeric(Vec<f32>),
 }
 
 /// Splits one line into fields, honouring double quotes.
@@ -204,10 +251,40 @@ fn parse_table(name: &str, text: &str, options: &CsvOptions) -> Result<Parsed> {
         if label.is_empty() {
             return Err(Error::msg(format!("{}: empty label in column `{}`", at(i), header[label_col])));
         }
-        raw_labels.push(label.clone());
+        raw_labels.push((i, label.clone()));
     }
-    let (labels, class_names) = label_ids(raw_labels);
-    Ok(Parsed { features, labels, feature_names, class_names })
+    let rows = raw_labels.len();
+    let labels = read_labels(raw_labels, options.kind, |i| format!("{}, column `{}`", at(i), header[label_col]))?;
+    Ok(Parsed { features, rows, labels, feature_names })
+}
+
+/// The labels as `kind` says; `at(line index)` names a label's place in
+/// errors.
+fn read_labels(raw: Vec<(usize, String)>, kind: LabelKind, at: impl Fn(usize) -> String) -> Result<Labels> {
+    let is_class_id = |l: &str| l.parse::<i64>().is_ok_and(|v| v >= 0);
+    let numeric = match kind {
+        LabelKind::Classes => false,
+        LabelKind::Numeric => true,
+        LabelKind::Auto => {
+            raw.iter().all(|(_, l)| l.parse::<f32>().is_ok()) && !raw.iter().all(|(_, l)| is_class_id(l))
+        }
+    };
+    if numeric {
+        let values = raw
+            .iter()
+            .map(|(i, l)| {
+                l.parse::<f32>().map_err(|_| {
+                    Error::msg(format!(
+                        "{}: label `{l}` is not a number (the label is numeric: LabelKind::Numeric)",
+                        at(*i)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Labels::Numeric(values));
+    }
+    let (ids, names) = label_ids(raw.into_iter().map(|(_, l)| l).collect());
+    Ok(Labels::Classes { ids, names })
 }
 
 /// Non-negative integer labels as they are; otherwise ids in order of first
@@ -291,15 +368,36 @@ mod tests {
         parse_table("t.csv", text, &CsvOptions::new().label(label))
     }
 
+    fn classes(ids: &[i64], names: &[&str]) -> Labels {
+        Labels::Classes { ids: ids.to_vec(), names: names.iter().map(|n| n.to_string()).collect() }
+    }
+
     #[test]
     fn string_labels_get_ids_in_order_of_first_appearance() {
         let t = table("x,kind,y\n1,b,2\n3,a,4\n5,b,6\n", "kind").unwrap();
         assert_eq!(t.features, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
-        assert_eq!(t.labels, vec![0, 1, 0]);
-        assert_eq!(t.class_names, vec!["b", "a"]);
+        assert_eq!(t.labels, classes(&[0, 1, 0], &["b", "a"]));
         assert_eq!(t.feature_names, vec!["x", "y"]);
         let t = table("x,y\n1,2\n3,0\n", "y").unwrap();
-        assert_eq!((t.labels, t.class_names), (vec![2, 0], vec!["0".to_string(), "1".into(), "2".into()]));
+        assert_eq!(t.labels, classes(&[2, 0], &["0", "1", "2"]));
+    }
+
+    #[test]
+    fn numeric_labels_are_regression_targets_and_the_kind_can_be_forced() {
+        // Iris' petal width as the label: numbers, not 22 classes.
+        let text = "sepal,petal_width_cm\n5.1,0.2\n7.0,1.4\n6.3,2.5\n4.9,0.2\n";
+        let t = table(text, "petal_width_cm").unwrap();
+        assert_eq!((t.rows, t.labels), (4, Labels::Numeric(vec![0.2, 1.4, 2.5, 0.2])));
+        assert_eq!(table("x,y\n1,-1\n2,3\n", "y").unwrap().labels, Labels::Numeric(vec![-1.0, 3.0]));
+        let read = |text: &str, kind| parse_table("t.csv", text, &CsvOptions::new().label("y").label_kind(kind));
+        // Integer labels are classes unless told otherwise...
+        assert_eq!(read("x,y\n1,2\n2,3\n", LabelKind::Numeric).unwrap().labels, Labels::Numeric(vec![2.0, 3.0]));
+        // ...and numbers are targets unless told otherwise.
+        assert_eq!(read("x,y\n1,0.5\n2,1.5\n", LabelKind::Classes).unwrap().labels, classes(&[0, 1], &["0.5", "1.5"]));
+        let msg = read("x,y\n1,0.5\n2,big\n", LabelKind::Numeric).map(|_| ()).unwrap_err().to_string();
+        assert!(msg.contains("t.csv, line 3, column `y`: label `big` is not a number"), "{msg}");
+        // Mixed numbers and text are classes.
+        assert_eq!(table("x,y\n1,0.5\n2,n/a\n", "y").unwrap().labels, classes(&[0, 1], &["0.5", "n/a"]));
     }
 
     #[test]
@@ -310,7 +408,7 @@ mod tests {
             &CsvOptions::new().delimiter(';').label("the label"),
         )
         .unwrap();
-        assert_eq!((t.features, t.class_names), (vec![1.5], vec!["x;y".to_string()]));
+        assert_eq!((t.features, t.labels), (vec![1.5], classes(&[0], &["x;y"])));
     }
 
     #[test]

@@ -10,22 +10,22 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use strata_core::{Error, Result};
 
-use super::idx::{self, Spec, FILES};
+use super::idx;
 
 /// No single file of these sets is larger (the biggest, Fashion-MNIST's
 /// training images, is 26 MB gzipped, 47 MB plain).
 const MAX_FILE_BYTES: u64 = 128 << 20;
 
-/// Downloads the four files of `spec` from `base_url` (the folder URL; each
-/// file is `<base_url>/<name>.gz`) into `dir`, verified.
-pub(crate) fn download(spec: &Spec, base_url: &str, dir: &Path) -> Result<()> {
+/// Downloads `files` of the set `name` from `base_url` (the folder URL; each
+/// file is `<base_url>/<file>.gz`) into `dir`, each verified against its
+/// entry in `sha256` (of the uncompressed content).
+pub(crate) fn download(name: &str, files: &[&str], sha256: &[&str], base_url: &str, dir: &Path) -> Result<()> {
     // The folders this call creates (`dir` and any missing parents), to
     // remove again on failure.
     let created: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
-    std::fs::create_dir_all(dir)
-        .map_err(|e| Error::msg(format!("{}: cannot create {}: {e}", spec.name, dir.display())))?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::msg(format!("{}: cannot create {}: {e}", name, dir.display())))?;
     let mut temps: Vec<PathBuf> = Vec::new();
-    let result = fetch_all(spec, base_url, dir, &mut temps);
+    let result = fetch_all(name, files, sha256, base_url, dir, &mut temps);
     if result.is_err() {
         for temp in &temps {
             let _ = std::fs::remove_file(temp);
@@ -38,7 +38,14 @@ pub(crate) fn download(spec: &Spec, base_url: &str, dir: &Path) -> Result<()> {
     result
 }
 
-fn fetch_all(spec: &Spec, base_url: &str, dir: &Path, temps: &mut Vec<PathBuf>) -> Result<()> {
+fn fetch_all(
+    name: &str,
+    files: &[&str],
+    sha256: &[&str],
+    base_url: &str,
+    dir: &Path,
+    temps: &mut Vec<PathBuf>,
+) -> Result<()> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(15)))
         .timeout_recv_response(Some(Duration::from_secs(30)))
@@ -46,26 +53,26 @@ fn fetch_all(spec: &Spec, base_url: &str, dir: &Path, temps: &mut Vec<PathBuf>) 
         .build()
         .into();
     let base = base_url.trim_end_matches('/');
-    for (file, want) in FILES.iter().zip(spec.sha256) {
+    for (file, want) in files.iter().zip(sha256) {
         let url = format!("{base}/{file}.gz");
         let temp = dir.join(format!(".{file}.gz.part-{}", std::process::id()));
         temps.push(temp.clone());
-        fetch_one(&agent, &url, &temp).map_err(|e| Error::msg(format!("{}: downloading {url}: {e}", spec.name)))?;
+        fetch_one(&agent, &url, &temp).map_err(|e| Error::msg(format!("{}: downloading {url}: {e}", name)))?;
         let content = idx::read_maybe_gz(&temp)
-            .map_err(|e| Error::msg(format!("{}: the file downloaded from {url} is unreadable: {e}", spec.name)))?;
+            .map_err(|e| Error::msg(format!("{}: the file downloaded from {url} is unreadable: {e}", name)))?;
         let got = hex(&Sha256::digest(&content));
-        if got != want {
+        if got != *want {
             return Err(Error::msg(format!(
                 "{}: checksum mismatch for {url}: the SHA-256 of its uncompressed content is {got}, expected \
                  {want}; nothing was stored",
-                spec.name
+                name
             )));
         }
     }
-    for (temp, file) in temps.iter().zip(FILES) {
+    for (temp, file) in temps.iter().zip(files) {
         let target = dir.join(format!("{file}.gz"));
         std::fs::rename(temp, &target).map_err(|e| {
-            Error::msg(format!("{}: cannot move {} to {}: {e}", spec.name, temp.display(), target.display()))
+            Error::msg(format!("{}: cannot move {} to {}: {e}", name, temp.display(), target.display()))
         })?;
     }
     temps.clear();

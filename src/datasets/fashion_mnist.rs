@@ -13,13 +13,13 @@ use std::path::Path;
 
 use strata_core::Result;
 
-use super::{idx, Split};
+use super::{catalogue, Split};
 
 /// The class names, indexed by label.
 pub const CLASS_NAMES: [&str; 10] =
     ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
-const SPEC: idx::Spec = idx::Spec {
+const SPEC: catalogue::Spec = catalogue::Spec {
     name: "fashion-mnist",
     folder: "fashion-mnist",
     module: "strata::datasets::fashion_mnist",
@@ -58,13 +58,13 @@ pub const URL: &str = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.co
 /// # Ok(()) }
 /// ```
 pub fn load() -> Result<Split> {
-    idx::load(&SPEC)
+    catalogue::load(&SPEC)
 }
 
 /// Loads Fashion-MNIST from `dir` only: the folder holding the four files,
 /// or a folder holding `fashion-mnist/`.
 pub fn load_from(dir: impl AsRef<Path>) -> Result<Split> {
-    idx::load_from(&SPEC, dir.as_ref())
+    catalogue::load_from(&SPEC, dir.as_ref())
 }
 
 /// Downloads the four files from `base_url` (a folder URL such as [`URL`];
@@ -86,5 +86,5 @@ pub fn load_from(dir: impl AsRef<Path>) -> Result<Split> {
 /// ```
 #[cfg(feature = "download")]
 pub fn download_to(dir: impl AsRef<Path>, base_url: &str) -> Result<()> {
-    super::download::download(&SPEC, base_url, dir.as_ref())
+    super::download::download(SPEC.name, &catalogue::FILES, &SPEC.sha256, base_url, dir.as_ref())
 }

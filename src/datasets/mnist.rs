@@ -11,9 +11,9 @@ use std::path::Path;
 
 use strata_core::Result;
 
-use super::{idx, Split};
+use super::{catalogue, Split};
 
-const SPEC: idx::Spec = idx::Spec {
+const SPEC: catalogue::Spec = catalogue::Spec {
     name: "mnist",
     folder: "mnist",
     module: "strata::datasets::mnist",
@@ -53,7 +53,7 @@ pub const URL: &str = "https://storage.googleapis.com/cvdf-datasets/mnist/";
 /// # Ok(()) }
 /// ```
 pub fn load() -> Result<Split> {
-    idx::load(&SPEC)
+    catalogue::load(&SPEC)
 }
 
 /// The folder [`load`] would read the four files from — the first of the
@@ -69,7 +69,7 @@ pub fn load() -> Result<Split> {
 /// # Ok(()) }
 /// ```
 pub fn locate() -> Result<std::path::PathBuf> {
-    idx::locate(&SPEC)
+    catalogue::locate(&SPEC)
 }
 
 /// Loads MNIST from `dir` only: the folder holding the four files, or a
@@ -82,7 +82,7 @@ pub fn locate() -> Result<std::path::PathBuf> {
 /// # Ok(()) }
 /// ```
 pub fn load_from(dir: impl AsRef<Path>) -> Result<Split> {
-    idx::load_from(&SPEC, dir.as_ref())
+    catalogue::load_from(&SPEC, dir.as_ref())
 }
 
 /// Downloads the four files from `base_url` (a folder URL such as [`URL`];
@@ -104,5 +104,5 @@ pub fn load_from(dir: impl AsRef<Path>) -> Result<Split> {
 /// ```
 #[cfg(feature = "download")]
 pub fn download_to(dir: impl AsRef<Path>, base_url: &str) -> Result<()> {
-    super::download::download(&SPEC, base_url, dir.as_ref())
+    super::download::download(SPEC.name, &catalogue::FILES, &SPEC.sha256, base_url, dir.as_ref())
 }

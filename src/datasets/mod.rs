@@ -92,6 +92,7 @@ use std::path::{Path, PathBuf};
 
 use strata_core::{DType, Device, Error, Result, Rng, Tensor};
 
+mod catalogue;
 #[cfg(feature = "download")]
 mod download;
 mod idx;
@@ -136,7 +137,8 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 /// Examples `x` with their labels `y`: `x` has the examples along axis 0,
-/// `y` is an `i64` tensor of shape `[N]`.
+/// `y` is a tensor of shape `[N]`: `i64` class ids, or `f32` numeric
+/// targets (a CSV table with a numeric label column).
 ///
 /// The fields are public, so `let Dataset { x, y } = data;` takes them out;
 /// the methods return new datasets and never change `self`.
@@ -144,7 +146,8 @@ pub fn cache_dir() -> Option<PathBuf> {
 pub struct Dataset {
     /// The examples, `[N, ...]` (`f32` for every built-in loader).
     pub x: Tensor,
-    /// The labels, `i64`, `[N]`.
+    /// The labels, `[N]`: `i64` class ids (every built-in data set), or
+    /// `f32` regression targets.
     pub y: Tensor,
 }
 
@@ -158,9 +161,9 @@ pub struct Split {
 }
 
 impl Dataset {
-    /// A dataset from examples and labels. `y` must be an `i64` tensor of
-    /// shape `[N]`, `x` must have `N` entries along axis 0, and both must be
-    /// on the same device.
+    /// A dataset from examples and labels. `y` must have shape `[N]` (`i64`
+    /// class ids or `f32` targets), `x` must have `N` entries along axis 0,
+    /// and both must be on the same device.
     ///
     /// ```
     /// # use strata::{datasets::Dataset, Tensor};
@@ -173,9 +176,6 @@ impl Dataset {
     /// # Ok(()) }
     /// ```
     pub fn new(x: Tensor, y: Tensor) -> Result<Dataset> {
-        if y.dtype() != DType::I64 {
-            return Err(Error::DTypeMismatch { op: "Dataset::new", expected: DType::I64, received: y.dtype() });
-        }
         if y.rank() != 1 {
             return Err(Error::InvalidShape {
                 op: "Dataset::new",
@@ -199,6 +199,17 @@ impl Dataset {
             });
         }
         Ok(Dataset { x, y })
+    }
+
+    /// The labels as class ids; numeric targets are an error for `op`.
+    fn class_ids(&self, op: &'static str) -> Result<Vec<i64>> {
+        if self.y.dtype() != DType::I64 {
+            return Err(Error::invalid(
+                op,
+                format!("needs class ids (i64 labels), but y holds {} numeric targets", self.y.dtype()),
+            ));
+        }
+        self.y.to_vec::<i64>()
     }
 
     /// The number of examples.
@@ -301,7 +312,7 @@ impl Dataset {
         let op = "Dataset::train_test_split_stratified";
         let n = self.len();
         let n_test = Self::test_count(op, test_fraction, n)?;
-        let labels = self.y.to_vec::<i64>()?;
+        let labels = self.class_ids(op)?;
         let mut by_class: Vec<Vec<i64>> = Vec::new();
         for (i, &label) in labels.iter().enumerate() {
             let k = usize::try_from(label)
@@ -380,7 +391,7 @@ impl Dataset {
     /// ```
     pub fn class_counts(&self) -> Result<Vec<usize>> {
         let mut counts = Vec::new();
-        for label in self.y.to_vec::<i64>()? {
+        for label in self.class_ids("Dataset::class_counts")? {
             let k = usize::try_from(label)
                 .map_err(|_| Error::invalid("Dataset::class_counts", format!("negative label {label}")))?;
             if k >= counts.len() {
@@ -527,13 +538,13 @@ mod tests {
         let root = std::env::temp_dir().join(format!("strata-locate-{}", std::process::id()));
         let folder = root.join("mnist");
         std::fs::create_dir_all(&folder).unwrap();
-        for f in idx::FILES {
+        for f in catalogue::FILES {
             std::fs::write(folder.join(format!("{f}.gz")), b"").unwrap();
         }
         std::env::set_var(DATA_DIR_ENV_VAR, &root);
         assert_eq!(mnist::locate().unwrap(), folder);
         // A folder missing one file is passed over (for a later place, or an error).
-        std::fs::remove_file(folder.join(format!("{}.gz", idx::FILES[3]))).unwrap();
+        std::fs::remove_file(folder.join(format!("{}.gz", catalogue::FILES[3]))).unwrap();
         assert_ne!(mnist::locate().ok(), Some(folder));
         std::fs::remove_dir_all(&root).unwrap();
         std::env::remove_var(DATA_ENV_VAR);

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use strata_core::{Result, Tensor};
 
-use super::{float_values, read, Loaded, FORMAT, OPTIMIZER_PREFIX};
+use super::codec::{float_values, read, Loaded, FORMAT, OPTIMIZER_PREFIX};
 use crate::Model;
 
 /// What a [mapping](LoadWeightsOptions::mapping) does to a file's tensor

@@ -1,0 +1,5 @@
+//! Merging layers: [`Add`] and [`Concatenate`].
+
+mod merge;
+
+pub use merge::{Add, Concatenate};

@@ -1,0 +1,5 @@
+//! Regularization layers: [`Dropout`].
+
+mod dropout;
+
+pub use dropout::Dropout;

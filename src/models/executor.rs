@@ -1,0 +1,166 @@
+//! The executor: runs a built model's nodes in order on concrete tensors,
+//! carrying each value's mask, after checking the inputs against the
+//! model's specs.
+
+use strata_core::{Error, Result, Rng, Tensor};
+use strata_layers::CallContext;
+
+use super::model::{Model, ModelInputs};
+use crate::utils::catch_panic;
+
+impl Model {
+    /// Runs the model on concrete inputs (one per model input, batch axis
+    /// first) and returns its outputs. `training` switches dropout on.
+    ///
+    /// Inputs are checked against the model's input specs first: a wrong
+    /// count, rank, size or dtype is an error naming the input.
+    pub fn forward(&self, inputs: impl ModelInputs, training: bool) -> Result<Vec<Tensor>> {
+        Ok(self.forward_masked(inputs, training)?.0)
+    }
+
+    /// [`forward`](Self::forward), also returning each output's mask (for
+    /// mask-aware losses and metrics).
+    pub fn forward_masked(
+        &self,
+        inputs: impl ModelInputs,
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let inputs = inputs.into_tensors();
+        self.check_inputs(&inputs)?;
+        self.forward_checked_inputs(&inputs, training)
+    }
+
+    /// [`forward_masked`](Self::forward_masked) on inputs already checked
+    /// with [`check_inputs`](Self::check_inputs) (training checks its data
+    /// once, before the first step, not on every batch).
+    pub(crate) fn forward_checked_inputs(
+        &self,
+        inputs: &[Tensor],
+        training: bool,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        // Only training steps draw from the model's generator, so evaluating
+        // between training steps does not change the dropout sequence.
+        let mut rng = if training {
+            self.rng.lock().map(|mut r| r.fork()).map_err(|_| Error::msg("model rng lock poisoned"))?
+        } else {
+            Rng::seed(0)
+        };
+        let masks = vec![None; inputs.len()];
+        self.run_nodes(inputs, &masks, training, &mut rng)
+    }
+
+    /// Checks concrete inputs against the model's input specs.
+    pub fn check_inputs(&self, inputs: &[Tensor]) -> Result<()> {
+        if inputs.len() != self.inputs.len() {
+            return Err(Error::invalid(
+                "model",
+                format!(
+                    "`{}` expects {} input(s) [{}], received {}",
+                    self.name,
+                    self.inputs.len(),
+                    self.input_names().join(", "),
+                    inputs.len()
+                ),
+            ));
+        }
+        for (entry, x) in self.inputs.iter().zip(inputs) {
+            // An integer input where floats are expected is cast (as Keras
+            // does); floats where integer ids are expected are an error.
+            let dtype_ok = x.dtype() == entry.spec.dtype || entry.spec.dtype.is_float();
+            if !entry.spec.with_dtype(x.dtype()).matches(x) || !dtype_ok {
+                return Err(Error::invalid(
+                    "model",
+                    format!(
+                        "input `{}` expects {} {}, received {} {}",
+                        entry.name,
+                        entry.spec,
+                        entry.spec.dtype,
+                        crate::utils::shape_tuple(x.dims()),
+                        x.dtype()
+                    ),
+                ));
+            }
+            if !x.device().same(&self.device) {
+                return Err(Error::DeviceMismatch {
+                    op: "model",
+                    lhs: self.device.name().to_string(),
+                    rhs: x.device().name().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `inputs` and runs the graph on them with the given input
+    /// masks (a model called as a layer inside another).
+    pub(crate) fn run(
+        &self,
+        inputs: &[Tensor],
+        input_masks: &[Option<Tensor>],
+        training: bool,
+        rng: &mut Rng,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        self.check_inputs(inputs)?;
+        self.run_nodes(inputs, input_masks, training, rng)
+    }
+
+    /// Runs every node in order on checked inputs. Each layer's output is
+    /// checked against the spec its `build` declared, so a layer that
+    /// returns another shape or dtype is named as the culprit, not the
+    /// layer after it.
+    fn run_nodes(
+        &self,
+        inputs: &[Tensor],
+        input_masks: &[Option<Tensor>],
+        training: bool,
+        rng: &mut Rng,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let n = self.value_specs.len();
+        let mut values: Vec<Option<Tensor>> = vec![None; n];
+        let mut masks: Vec<Option<Tensor>> = vec![None; n];
+        for (i, x) in inputs.iter().enumerate() {
+            let spec = &self.inputs[i].spec;
+            values[i] = Some(if x.dtype() != spec.dtype { x.cast(spec.dtype)? } else { x.clone() });
+            masks[i] = input_masks.get(i).cloned().flatten();
+        }
+        for node in &self.nodes {
+            let entry = &self.layers[node.layer];
+            let layer = entry.cell.layer.read().map_err(|_| Error::msg("layer lock poisoned"))?;
+            let weights = entry.cell.weights.read().map_err(|_| Error::msg("layer lock poisoned"))?;
+            let label = || format!("{} ({})", entry.name, layer.class_name());
+            let xs: Vec<Tensor> = node.inputs.iter().filter_map(|&v| values[v].clone()).collect();
+            let ms: Vec<Option<Tensor>> = node.inputs.iter().map(|&v| masks[v].clone()).collect();
+            if ms.iter().any(Option::is_some) && !layer.supports_masking() {
+                return Err(Error::msg(
+                    "received a mask (from Embedding(mask_zero) or Masking) but does not support masking; \
+                     remove the mask or pool it away first (e.g. GlobalAveragePooling1D)",
+                )
+                .in_layer(label()));
+            }
+            let mut ctx = CallContext::new(training, &ms, &weights, rng);
+            let y = catch_panic(|| layer.call(&xs, &mut ctx)).map_err(|e| e.in_layer(label()))?;
+            let declared = &self.value_specs[node.output];
+            if !declared.matches(&y) {
+                return Err(Error::msg(format!(
+                    "call returned {} {} but build declared {} {}; a layer's call must return the spec its build \
+                     returns",
+                    crate::utils::shape_tuple(y.dims()),
+                    y.dtype(),
+                    declared,
+                    declared.dtype
+                ))
+                .in_layer(label()));
+            }
+            let m = catch_panic(|| layer.compute_mask(&xs, &ms)).map_err(|e| e.in_layer(label()))?;
+            values[node.output] = Some(y);
+            masks[node.output] = m;
+        }
+        let mut outs = Vec::with_capacity(self.outputs.len());
+        let mut out_masks = Vec::with_capacity(self.outputs.len());
+        for &o in &self.outputs {
+            outs.push(values[o].clone().ok_or_else(|| Error::Graph("an output was not computed".into()))?);
+            out_masks.push(masks[o].clone());
+        }
+        Ok((outs, out_masks))
+    }
+}

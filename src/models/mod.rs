@@ -1,0 +1,18 @@
+//! Models: [`Model`] (its accessors and weights API), the graph compiler
+//! that turns symbolic calls into a model, the executor that runs it, the
+//! Functional API ([`Input`], [`SymbolicTensor`], [`SharedLayer`]),
+//! [`Sequential`], [`Model::summary`] and the model config
+//! ([`Model::get_config`], [`Model::from_config`]).
+
+mod compiler;
+mod config;
+mod executor;
+mod functional;
+mod model;
+mod sequential;
+mod summary;
+
+pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
+pub(crate) use model::Producer;
+pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};
+pub use sequential::{Sequential, SequentialItem};

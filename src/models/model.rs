@@ -1,0 +1,505 @@
+//! [`Model`]: a built graph of layers — what both the Functional API and
+//! [`Sequential`](crate::Sequential) produce, with one execution path.
+
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use strata_core::{Device, Error, Result, Rng, Tensor};
+use strata_layers::{BuildContext, CallContext, Layer, TensorSpec, Weight};
+
+use super::functional::{CallInputs, LayerCell};
+
+/// Concrete inputs for a model: one tensor (`&x`) or one per model input
+/// (`&[a, b]`, `&[&a, &b]`, `&vec`).
+pub trait ModelInputs {
+    /// The tensors, in input order.
+    fn into_tensors(self) -> Vec<Tensor>;
+}
+
+impl ModelInputs for &Tensor {
+    fn into_tensors(self) -> Vec<Tensor> {
+        vec![self.clone()]
+    }
+}
+impl ModelInputs for &[Tensor] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.to_vec()
+    }
+}
+impl<const N: usize> ModelInputs for &[Tensor; N] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.to_vec()
+    }
+}
+impl ModelInputs for &Vec<Tensor> {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.clone()
+    }
+}
+impl ModelInputs for &[&Tensor] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+impl<const N: usize> ModelInputs for &[&Tensor; N] {
+    fn into_tensors(self) -> Vec<Tensor> {
+        self.iter().map(|t| (*t).clone()).collect()
+    }
+}
+
+/// The scalars a model rebuilt from a file may still give its weights,
+/// shared with the models nested in it.
+pub(crate) type WeightBudget = Arc<AtomicUsize>;
+
+/// Where and how a model's weights are created.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOptions {
+    pub(crate) device: Option<Device>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) name: Option<String>,
+    /// Set when rebuilding from a file: the scalars the weights may still
+    /// take (shared with nested models), and a cap on every tensor spec.
+    pub(crate) limit: Option<WeightBudget>,
+}
+
+/// The most scalars one sample of any tensor may have (unknown axes
+/// counted as 2) in a model rebuilt with a size limit, i.e. loaded from a
+/// file: 2^26, 256 MiB of `f32`.
+pub(crate) const MAX_SPEC_ELEMENTS: usize = 1 << 26;
+
+/// Checks a spec against [`MAX_SPEC_ELEMENTS`].
+pub(crate) fn check_spec_size(spec: &TensorSpec) -> Result<()> {
+    let n = spec.dims.iter().try_fold(1usize, |n, d| n.checked_mul(d.unwrap_or(2)));
+    match n {
+        Some(n) if n <= MAX_SPEC_ELEMENTS => Ok(()),
+        _ => Err(Error::msg(format!(
+            "the spec {spec} is larger than a loaded model may use ({MAX_SPEC_ELEMENTS} scalars, unknown axes \
+             counted as 2)"
+        ))),
+    }
+}
+
+impl BuildOptions {
+    /// Defaults: [`backend::default_device`](crate::backend::default_device)
+    /// and the global seed ([`set_random_seed`](crate::set_random_seed)).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates the weights on `device`.
+    pub fn device(mut self, device: &Device) -> Self {
+        self.device = Some(device.clone());
+        self
+    }
+
+    /// Seeds weight initialisation and dropout: the same seed gives the same
+    /// initial weights on every backend.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The model's name (default `functional` or `sequential`).
+    pub fn name(mut self, name: &str) -> Self {
+        self.name = Some(name.to_string());
+        self
+    }
+}
+
+/// One layer of a built model.
+pub(crate) struct LayerEntry {
+    pub(crate) name: String,
+    pub(crate) cell: Arc<LayerCell>,
+    /// Output spec of each call of this layer, in graph order.
+    pub(crate) output_specs: Vec<TensorSpec>,
+}
+
+/// One call of a layer: which values it reads and which it writes.
+pub(crate) struct Node {
+    pub(crate) layer: usize,
+    pub(crate) inputs: Vec<usize>,
+    pub(crate) output: usize,
+}
+
+/// One model input (its value index is its position).
+pub(crate) struct InputEntry {
+    pub(crate) name: String,
+    pub(crate) spec: TensorSpec,
+}
+
+/// What produced a value (for the summary's "Connected to" column).
+#[derive(Clone)]
+pub(crate) enum Producer {
+    Input(usize),
+    Node(usize),
+}
+
+/// A model: layers connected into a graph, built (weights created, shapes
+/// inferred and checked) on one device.
+///
+/// Made by the Functional API ([`Model::new`]) or by
+/// [`Sequential`](crate::Sequential); a model can itself be called as a
+/// layer inside another model.
+///
+/// ```
+/// use strata::prelude::*;
+/// # fn main() -> strata::Result<()> {
+/// let a = Input::new([32]).name("a");
+/// let b = Input::new([8]).name("b");
+/// let x = Concatenate::new().call(&[&a, &b])?;
+/// let x = Dense::new(64).activation("relu").call(&x)?;
+/// let out = Dense::new(1).activation("sigmoid").call(&x)?;
+/// let model = Model::new(&[a, b], &[out])?;
+/// assert_eq!(model.output_specs()[0].to_string(), "(None, 1)");
+/// assert_eq!(model.count_params(), 40 * 64 + 64 + 64 + 1);
+/// # Ok(()) }
+/// ```
+pub struct Model {
+    pub(crate) name: String,
+    pub(crate) named: bool,
+    pub(crate) sequential: bool,
+    pub(crate) layers: Vec<LayerEntry>,
+    pub(crate) nodes: Vec<Node>,
+    pub(crate) inputs: Vec<InputEntry>,
+    pub(crate) outputs: Vec<usize>,
+    pub(crate) producers: Vec<Producer>,
+    pub(crate) value_specs: Vec<TensorSpec>,
+    pub(crate) device: Device,
+    pub(crate) rng: Mutex<Rng>,
+    /// What `compile` set up (optimizer, losses, metrics).
+    pub(crate) compiled: Mutex<Option<crate::trainers::Compiled>>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("name", &self.name)
+            .field("class", &if self.sequential { "Sequential" } else { "Functional" })
+            .field("inputs", &self.input_names())
+            .field("layers", &self.layer_names())
+            .field("outputs", &self.output_names())
+            .field("device", &self.device.name())
+            .finish()
+    }
+}
+
+/// Copies of a model's weights ([`Model::snapshot_weights`]), to put back
+/// later with [`Model::restore_weights`] — Keras' `get_weights` /
+/// `set_weights` pair.
+#[derive(Clone, Debug)]
+pub struct WeightSnapshot {
+    values: Vec<(String, Tensor)>,
+}
+
+impl WeightSnapshot {
+    /// The copied weights by full name.
+    pub fn values(&self) -> &[(String, Tensor)] {
+        &self.values
+    }
+}
+
+/// A built model's view of one of its layers ([`Model::get_layer`]).
+pub struct LayerRef<'m> {
+    model: &'m Model,
+    index: usize,
+}
+
+impl LayerRef<'_> {
+    fn entry(&self) -> &LayerEntry {
+        &self.model.layers[self.index]
+    }
+
+    /// The layer's name in this model.
+    pub fn name(&self) -> &str {
+        &self.entry().name
+    }
+
+    /// The layer's type (`"Dense"`).
+    pub fn class_name(&self) -> String {
+        self.entry().cell.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default()
+    }
+
+    /// The layer's constructor arguments as JSON.
+    pub fn config(&self) -> Value {
+        self.entry().cell.layer.read().map(|l| l.config()).unwrap_or(Value::Null)
+    }
+
+    /// The output spec of the layer's first call.
+    pub fn output_spec(&self) -> Option<&TensorSpec> {
+        self.entry().output_specs.first()
+    }
+
+    /// The layer's weights, with their short names (`kernel`, `bias`).
+    pub fn weights(&self) -> Vec<Weight> {
+        layer_weights(&self.entry().cell)
+    }
+
+    /// Looks up one weight by its short name.
+    pub fn weight(&self, name: &str) -> Result<Tensor> {
+        find_weight(&self.weights(), name)
+            .map(|w| w.value.clone())
+            .map_err(|have| Error::msg(format!("no weight `{name}`; it has {have}")).in_layer(self.label()))
+    }
+
+    /// Number of scalars in the layer's weights.
+    pub fn count_params(&self) -> usize {
+        self.weights().iter().map(|w| w.value.numel()).sum()
+    }
+
+    /// Replaces the layer's weights, in the order of [`weights`](Self::weights);
+    /// each must have the same shape.
+    pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
+        let ws = self.weights();
+        if ws.len() != values.len() {
+            return Err(Error::msg(format!("expects {} weight tensors, received {}", ws.len(), values.len()))
+                .in_layer(self.label()));
+        }
+        for (w, v) in ws.iter().zip(values) {
+            assign_checked(&format!("{}.{}", self.name(), w.name), &w.value, v)?;
+        }
+        Ok(())
+    }
+
+    fn label(&self) -> String {
+        format!("{} ({})", self.name(), self.class_name())
+    }
+}
+
+/// A layer's own weights followed by those of layers nested inside it.
+pub(crate) fn layer_weights(cell: &LayerCell) -> Vec<Weight> {
+    let mut ws = cell.weights.read().map(|w| w.clone()).unwrap_or_default();
+    if let Ok(layer) = cell.layer.read() {
+        ws.extend(layer.nested_weights());
+    }
+    ws
+}
+
+/// The weight named `name`, or the list of names there are (for the error).
+fn find_weight<'w>(ws: &'w [Weight], name: &str) -> std::result::Result<&'w Weight, String> {
+    ws.iter().find(|w| w.name == name).ok_or_else(|| {
+        let have: Vec<&str> = ws.iter().map(|w| w.name.as_str()).collect();
+        format!("[{}]", have.join(", "))
+    })
+}
+
+fn assign_checked(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
+    if target.shape() != value.shape() || target.dtype() != value.dtype() {
+        return Err(Error::invalid(
+            "set_weights",
+            format!(
+                "`{name}` has shape {} {}, received {} {}",
+                target.shape(),
+                target.dtype(),
+                value.shape(),
+                value.dtype()
+            ),
+        ));
+    }
+    let value = if value.device().same(target.device()) {
+        value.clone()
+    } else {
+        Tensor::new(value.to_vec::<f32>()?, value.shape().clone(), target.device())?
+    };
+    target.assign(&value)
+}
+
+impl Model {
+    /// Builds a Functional model from its inputs to its outputs on the
+    /// default device: names the layers, creates their weights and infers
+    /// every shape. A shape mismatch, a disconnected graph or a duplicate
+    /// layer name is an error naming the layer.
+    ///
+    /// `inputs` and `outputs` are one symbolic tensor (`&x`) or several
+    /// (`&[a, b]`).
+    pub fn new(inputs: impl CallInputs, outputs: impl CallInputs) -> Result<Model> {
+        Model::new_with(inputs, outputs, BuildOptions::default())
+    }
+
+    /// [`Model::new`] with an explicit device, seed or name.
+    pub fn new_with(inputs: impl CallInputs, outputs: impl CallInputs, options: BuildOptions) -> Result<Model> {
+        super::compiler::assemble(&inputs.into_symbols(), &outputs.into_symbols(), options, false)
+    }
+
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The device its weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Specs of the inputs, in order.
+    pub fn input_specs(&self) -> Vec<TensorSpec> {
+        self.inputs.iter().map(|i| i.spec.clone()).collect()
+    }
+
+    /// Names of the inputs, in order.
+    pub fn input_names(&self) -> Vec<&str> {
+        self.inputs.iter().map(|i| i.name.as_str()).collect()
+    }
+
+    /// Specs of the outputs, in order.
+    pub fn output_specs(&self) -> Vec<TensorSpec> {
+        self.outputs.iter().map(|&o| self.value_specs[o].clone()).collect()
+    }
+
+    /// Names of the layers producing the outputs, in order (for per-output losses).
+    pub fn output_names(&self) -> Vec<&str> {
+        self.outputs.iter().map(|&o| self.value_source(o).0).collect()
+    }
+
+    /// Which input or layer produced value `v`, and which call of that layer
+    /// it was (Keras' `name[call][0]` in "Connected to" and configs).
+    pub(crate) fn value_source(&self, v: usize) -> (&str, usize) {
+        match &self.producers[v] {
+            Producer::Input(i) => (self.inputs[*i].name.as_str(), 0),
+            Producer::Node(n) => {
+                let layer = self.nodes[*n].layer;
+                let call = self.nodes[..*n].iter().filter(|m| m.layer == layer).count();
+                (self.layers[layer].name.as_str(), call)
+            }
+        }
+    }
+
+    /// Layer names in graph order (inputs excluded).
+    pub fn layer_names(&self) -> Vec<&str> {
+        self.layers.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    /// A layer by name; an unknown name is an error listing the layers.
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef<'_>> {
+        match self.layers.iter().position(|l| l.name == name) {
+            Some(index) => Ok(LayerRef { model: self, index }),
+            None => Err(Error::invalid(
+                "get_layer",
+                format!("no layer named `{name}`; the model has [{}]", self.layer_names().join(", ")),
+            )),
+        }
+    }
+
+    /// Every weight, named `"{layer}.{weight}"`, in layer order.
+    pub fn weights(&self) -> Vec<Weight> {
+        self.layers
+            .iter()
+            .flat_map(|l| {
+                layer_weights(&l.cell).into_iter().map(|w| Weight { name: format!("{}.{}", l.name, w.name), ..w })
+            })
+            .collect()
+    }
+
+    /// The weights optimizers update.
+    pub fn trainable_weights(&self) -> Vec<Weight> {
+        self.weights().into_iter().filter(|w| w.trainable).collect()
+    }
+
+    /// The weights optimizers leave alone.
+    pub fn non_trainable_weights(&self) -> Vec<Weight> {
+        self.weights().into_iter().filter(|w| !w.trainable).collect()
+    }
+
+    /// One weight by its full name (`"dense_1.kernel"`).
+    pub fn weight(&self, name: &str) -> Result<Tensor> {
+        find_weight(&self.weights(), name)
+            .map(|w| w.value.clone())
+            .map_err(|have| Error::invalid("weight", format!("no weight named `{name}`; the model has {have}")))
+    }
+
+    /// Replaces weights by full name (`"dense.kernel"`); each must exist and
+    /// have the same shape. Weights not named keep their values.
+    pub fn set_weights<'a>(&self, values: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<()> {
+        let ws = self.weights();
+        for (name, value) in values {
+            let w = find_weight(&ws, name).map_err(|have| {
+                Error::invalid("set_weights", format!("no weight named `{name}`; the model has {have}"))
+            })?;
+            assign_checked(name, &w.value, value)?;
+        }
+        Ok(())
+    }
+
+    /// Copies every weight's current value (later training does not change
+    /// the copies).
+    pub fn snapshot_weights(&self) -> Result<WeightSnapshot> {
+        let values = self.weights().into_iter().map(|w| Ok((w.name, w.value.copy()?))).collect::<Result<Vec<_>>>()?;
+        Ok(WeightSnapshot { values })
+    }
+
+    /// Puts back weights copied by [`snapshot_weights`](Self::snapshot_weights).
+    pub fn restore_weights(&self, snapshot: &WeightSnapshot) -> Result<()> {
+        self.set_weights(snapshot.values.iter().map(|(n, t)| (n.as_str(), t)))
+    }
+
+    /// Total number of scalars in the weights.
+    pub fn count_params(&self) -> usize {
+        self.weights().iter().map(|w| w.value.numel()).sum()
+    }
+
+    /// The sum of the weights' regularization penalties, if any weight has one.
+    pub fn regularization_loss(&self) -> Result<Option<Tensor>> {
+        let mut total: Option<Tensor> = None;
+        for w in self.weights() {
+            if let Some(reg) = w.regularizer {
+                let p = reg.penalty(&w.value)?;
+                total = Some(match total {
+                    Some(t) => t.add(&p)?,
+                    None => p,
+                });
+            }
+        }
+        Ok(total)
+    }
+}
+
+impl Layer for Model {
+    fn class_name(&self) -> &str {
+        if self.sequential {
+            "Sequential"
+        } else {
+            "Functional"
+        }
+    }
+
+    fn arity(&self) -> strata_layers::Arity {
+        strata_layers::Arity::Exactly(self.inputs.len())
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
+        if self.outputs.len() != 1 {
+            return Err(Error::msg(format!(
+                "a model used as a layer must have one output; `{}` has {}",
+                self.name,
+                self.outputs.len()
+            )));
+        }
+        for (entry, spec) in self.inputs.iter().zip(inputs) {
+            let fits = spec.rank() == entry.spec.rank()
+                && spec.dims.iter().zip(&entry.spec.dims).all(|(a, b)| a.is_none() || b.is_none() || a == b);
+            if !fits {
+                return Err(Error::msg(format!("input `{}` expects {}, received {spec}", entry.name, entry.spec)));
+            }
+        }
+        Ok(self.value_specs[self.outputs[0]].clone())
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        let masks = ctx.masks().to_vec();
+        let training = ctx.training();
+        let (mut outs, _) = self.run(inputs, &masks, training, ctx.rng())?;
+        outs.pop().ok_or_else(|| Error::msg("the nested model produced no output"))
+    }
+
+    fn config(&self) -> Value {
+        self.get_config()
+    }
+
+    fn name_hint(&self) -> Option<&str> {
+        self.named.then_some(self.name.as_str())
+    }
+
+    fn nested_weights(&self) -> Vec<Weight> {
+        self.weights()
+    }
+}

@@ -1,0 +1,97 @@
+//! Training: [`Model::compile`], [`Model::fit`], [`Model::evaluate`],
+//! [`Model::predict`] and the `*_on_batch` variants.
+//!
+//! One step of `fit`: slice a batch (shuffled each epoch by a seeded RNG),
+//! run the model in training mode, add up the per-output losses (weighted
+//! by `loss_weights`, honouring sample weights and output masks) and the
+//! weights' regularization penalties, backpropagate, let the optimizer
+//! update the trainable weights, then update the metrics on the detached
+//! outputs. Every input is checked before the first step.
+
+mod compile;
+mod data;
+mod evaluate;
+mod fit;
+mod options;
+mod predict;
+mod progress;
+mod step;
+mod trackers;
+
+use serde_json::{json, Value};
+use strata_core::{Error, Result};
+
+pub use compile::{IntoLosses, IntoMetrics, Losses, Metrics};
+pub use options::{EvaluateOptions, FitOptions, PredictOptions};
+
+use crate::losses::Loss;
+use crate::metrics::MetricSpec;
+use crate::optimizers::Optimizer;
+
+/// The state `compile` sets up: the optimizer, and what it minimises and
+/// reports (kept apart so callbacks can borrow the optimizer mid-epoch).
+pub(crate) struct Compiled {
+    pub(crate) optimizer: Box<dyn Optimizer>,
+    pub(crate) objective: Objective,
+}
+
+/// Losses, their weights and metrics, per output.
+pub(crate) struct Objective {
+    pub(crate) losses: Vec<Loss>,
+    pub(crate) loss_weights: Vec<f64>,
+    pub(crate) metric_specs: Vec<MetricSpec>,
+    /// For each output, indices into `metric_specs`.
+    pub(crate) output_metrics: Vec<Vec<usize>>,
+    /// Whether metrics see sample weights (Keras' `weighted_metrics`).
+    pub(crate) weighted_metrics: bool,
+}
+
+impl Compiled {
+    /// The compile arguments as JSON (saved with whole models).
+    pub(crate) fn config(&self, outputs: &[&str]) -> Value {
+        let mut config = self.objective.config(outputs);
+        config["optimizer"] = self.optimizer.get_config();
+        config
+    }
+}
+
+impl Objective {
+    fn config(&self, outputs: &[&str]) -> Value {
+        let losses: serde_json::Map<String, Value> =
+            outputs.iter().zip(&self.losses).map(|(o, l)| (o.to_string(), l.get_config())).collect();
+        let metrics: serde_json::Map<String, Value> = outputs
+            .iter()
+            .zip(&self.output_metrics)
+            .map(|(o, idx)| {
+                let names: Vec<Value> = idx
+                    .iter()
+                    .map(|&i| match &self.metric_specs[i] {
+                        MetricSpec::Name(n) => json!(n),
+                        MetricSpec::Metric(m) => json!(m.name()),
+                    })
+                    .collect();
+                (o.to_string(), Value::Array(names))
+            })
+            .collect();
+        json!({
+            "loss": losses,
+            "loss_weights": self.loss_weights,
+            "metrics": metrics,
+            "weighted_metrics": self.weighted_metrics,
+        })
+    }
+}
+
+pub(crate) fn check_batch_size(batch_size: usize) -> Result<()> {
+    if batch_size == 0 {
+        return Err(Error::invalid("batch_size", "must be at least 1, received 0"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_verbose(verbose: u8) -> Result<()> {
+    if verbose > 2 {
+        return Err(Error::invalid("verbose", format!("must be 0, 1 or 2, received {verbose}")));
+    }
+    Ok(())
+}
