@@ -110,6 +110,7 @@ fn declare_inputs(
         if values.of.contains_key(&sym.0.id) {
             return Err(Error::Graph(format!("model input {i} is listed twice")));
         }
+        check_sample_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         if bounded {
             check_spec_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         }
@@ -274,12 +275,25 @@ fn build_calls(
             budget.store(left, Ordering::Relaxed);
             check_spec_size(&spec).map_err(|e| e.in_layer(label.clone()))?;
         }
+        check_sample_size(&spec).map_err(|e| e.in_layer(label.clone()))?;
         drop((weights, guard));
         entry.output_specs.push(spec.clone());
         let output = values.push(sym.0.id, spec, Producer::Node(nodes.len()));
         nodes.push(Node { layer: li, inputs: arg_values, output });
     }
     Ok(nodes)
+}
+
+/// A spec whose known axes hold more elements than `usize` counts is an
+/// [`Error::SizeOverflow`] naming it (no tensor of that shape can exist).
+fn check_sample_size(spec: &TensorSpec) -> Result<()> {
+    match spec.dims.iter().flatten().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(_) => Ok(()),
+        None => Err(Error::SizeOverflow {
+            op: "model".into(),
+            message: format!("the shape {spec} has more elements per sample than usize holds"),
+        }),
+    }
 }
 
 /// The seed used when none is given: the one set with

@@ -60,7 +60,12 @@ impl Layer for Flatten {
         let mut size = 1usize;
         for d in &x.dims[1..] {
             match d {
-                Some(d) => size = size.saturating_mul(*d),
+                Some(d) => {
+                    size = size.checked_mul(*d).ok_or_else(|| Error::SizeOverflow {
+                        op: "Flatten".into(),
+                        message: format!("input {x} has more elements per sample than usize holds"),
+                    })?
+                }
                 None => return Err(Error::msg(format!("needs every axis but the batch axis known, received {x}"))),
             }
         }
