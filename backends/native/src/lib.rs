@@ -47,8 +47,10 @@ use strata_core::{
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
 
-/// The pure-Rust CPU backend. It holds no state: every kernel allocates its
-/// output and works on the calling thread or rayon's global pool.
+/// The pure-Rust CPU backend. The value itself holds nothing (it is `Copy`);
+/// kernels work on the calling thread or rayon's current pool, and take their
+/// `f32` output buffers from a process-wide pool of freed buffers, which
+/// dropped native storages give their memory back to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NativeBackend;
 
@@ -101,8 +103,13 @@ impl Backend for NativeBackend {
         // parallel kernel's work as soon as it is split off, instead of
         // falling asleep in the serial stretches between kernels and being
         // woken (a futex round trip) for every one.
+        //
+        // `f` may panic (a user's layer, loss or callback). The helpers are
+        // told to stop whether it returns or unwinds, otherwise the scope
+        // would wait for them forever; the panic is caught here and resumed
+        // on the calling thread once the scope has ended.
         let done = std::sync::atomic::AtomicBool::new(false);
-        rayon::scope(|s| {
+        let outcome = rayon::scope(|s| {
             for _ in 1..rayon::current_num_threads() {
                 s.spawn(|_| {
                     while !done.load(std::sync::atomic::Ordering::Acquire) {
@@ -112,9 +119,13 @@ impl Backend for NativeBackend {
                     }
                 });
             }
-            f();
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *f));
             done.store(true, std::sync::atomic::Ordering::Release);
-        })
+            outcome
+        });
+        if let Err(payload) = outcome {
+            std::panic::resume_unwind(payload);
+        }
     }
 
     fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
