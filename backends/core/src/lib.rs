@@ -1,9 +1,9 @@
 //! strata's tensor core: [`Tensor`], [`Shape`], [`DType`], [`Device`], the
-//! [`Backend`] contract, reverse-mode autodiff and the backend
-//! [conformance suite](conformance).
+//! [`Backend`] contract and reverse-mode autodiff.
 //!
 //! Backends (`strata-native`, `strata-candle`) implement the small
-//! [`Backend`] trait of forward kernels; everything else — shape checks,
+//! [`Backend`] trait of forward kernels, checked by the conformance suite
+//! (the `strata-conformance` crate); everything else — shape checks,
 //! broadcasting, gradients — lives here, once.
 //!
 //! ```
@@ -22,7 +22,6 @@
 
 mod backend;
 mod backprop;
-pub mod conformance;
 mod device;
 mod dtype;
 mod error;
