@@ -26,8 +26,8 @@
 //! ```
 
 pub use strata_core::{
-    grad_enabled, no_grad, Backend, BinaryOp, DType, Device, Element, Error, Gradients, MatmulSpec, NoGradGuard,
-    ReduceOp, Result, Rng, Shape, Storage, Tensor, TensorId, UnaryOp,
+    grad_enabled, no_grad, Backend, BinaryOp, DType, Device, Element, Error, FastPaths, Gradients, MatmulSpec,
+    NoGradGuard, ReduceOp, Result, Rng, Shape, Storage, Tensor, TensorId, UnaryOp,
 };
 
 pub mod backend;

@@ -2,7 +2,7 @@
 //! which dispatches to the kernel modules.
 
 use candle_core::{DeviceLocation, Tensor};
-use strata_core::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+use strata_core::{Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
 
 use crate::storage::CandleStorage;
 
@@ -167,27 +167,6 @@ impl Backend for CandleBackend {
         self.name.clone()
     }
 
-    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
-        self.expect_dtype("find_non_finite", x, DType::F32)?;
-        let t = self.tensor(x)?;
-        {
-            // On the CPU, scan the buffer in place (it is contiguous and rank 1).
-            let (storage, layout) = t.storage_and_layout();
-            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
-                (&*storage, layout.contiguous_offsets())
-            {
-                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
-            }
-        }
-        // Elsewhere, one reduction on the device (x - x is NaN exactly where
-        // x is not finite); the index is looked for only when there is one.
-        let bad = self.c(t.sub(t).and_then(|d| d.sum_all()).and_then(|s| s.to_scalar::<f32>()))?;
-        if bad.is_finite() {
-            return Ok(None);
-        }
-        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
-    }
-
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
         let len = data.len();
         let t = self.c(Tensor::from_vec(data, len, &self.device))?;
@@ -275,6 +254,29 @@ impl Backend for CandleBackend {
 
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         self.cast_impl(x, dtype)
+    }
+}
+
+impl FastPaths for CandleBackend {
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        self.expect_dtype("find_non_finite", x, DType::F32)?;
+        let t = self.tensor(x)?;
+        {
+            // On the CPU, scan the buffer in place (it is contiguous and rank 1).
+            let (storage, layout) = t.storage_and_layout();
+            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
+                (&*storage, layout.contiguous_offsets())
+            {
+                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
+            }
+        }
+        // Elsewhere, one reduction on the device (x - x is NaN exactly where
+        // x is not finite); the index is looked for only when there is one.
+        let bad = self.c(t.sub(t).and_then(|d| d.sum_all()).and_then(|s| s.to_scalar::<f32>()))?;
+        if bad.is_finite() {
+            return Ok(None);
+        }
+        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
     }
 
     fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {

@@ -41,8 +41,8 @@ mod update;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result,
-    Shape, Storage, UnaryOp,
+    Backend, BinaryOp, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec,
+    ReduceOp, Result, Shape, Storage, UnaryOp,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
@@ -85,65 +85,6 @@ macro_rules! same_dtype {
 impl Backend for NativeBackend {
     fn name(&self) -> String {
         NAME.to_string()
-    }
-
-    fn run(&self, f: &mut (dyn FnMut() + Send)) {
-        // On a pool thread: the kernels' parallel loops then split work onto
-        // an awake sibling instead of waking the pool from outside each time.
-        if rayon::current_thread_index().is_some() {
-            return f();
-        }
-        // A one-thread pool still runs every parallel loop on its thread:
-        // moving the whole step there is one hand-over instead of one (and a
-        // futex wake-up) per kernel.
-        if rayon::current_num_threads() < 2 {
-            return rayon::scope(|_| f());
-        }
-        // While `f` runs, the other pool threads stay awake and take each
-        // parallel kernel's work as soon as it is split off, instead of
-        // falling asleep in the serial stretches between kernels and being
-        // woken (a futex round trip) for every one.
-        //
-        // `f` may panic (a user's layer, loss or callback). The helpers are
-        // told to stop whether it returns or unwinds, otherwise the scope
-        // would wait for them forever; the panic is caught here and resumed
-        // on the calling thread once the scope has ended.
-        let done = std::sync::atomic::AtomicBool::new(false);
-        let outcome = rayon::scope(|s| {
-            for _ in 1..rayon::current_num_threads() {
-                s.spawn(|_| {
-                    while !done.load(std::sync::atomic::Ordering::Acquire) {
-                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                            std::hint::spin_loop();
-                        }
-                    }
-                });
-            }
-            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *f));
-            done.store(true, std::sync::atomic::Ordering::Release);
-            outcome
-        });
-        if let Err(payload) = outcome {
-            std::panic::resume_unwind(payload);
-        }
-    }
-
-    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
-        use rayon::prelude::*;
-        let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
-        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
-            .enumerate()
-            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
-    }
-
-    fn fused_update(
-        &self,
-        update: &FusedUpdate,
-        param: &mut Storage,
-        grad: &Storage,
-        slots: &mut [&mut Storage],
-    ) -> Result<bool> {
-        update::fused_update(update, param, grad, slots)
     }
 
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
@@ -193,11 +134,6 @@ impl Backend for NativeBackend {
         }
         let res = elementwise::binary(op, l, lhs_shape.dims(), r, rhs_shape.dims(), out.dims())?;
         Ok(res.into_storage())
-    }
-
-    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
-        let x = native_shaped(op.name(), x, shape)?;
-        Ok(elementwise::binary_scalar(op, x, scalar)?.into_storage())
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
@@ -328,6 +264,72 @@ impl Backend for NativeBackend {
 
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         Ok(elementwise::cast(native("cast", x)?, dtype).into_storage())
+    }
+}
+
+impl FastPaths for NativeBackend {
+    fn run(&self, f: &mut (dyn FnMut() + Send)) {
+        // On a pool thread: the kernels' parallel loops then split work onto
+        // an awake sibling instead of waking the pool from outside each time.
+        if rayon::current_thread_index().is_some() {
+            return f();
+        }
+        // A one-thread pool still runs every parallel loop on its thread:
+        // moving the whole step there is one hand-over instead of one (and a
+        // futex wake-up) per kernel.
+        if rayon::current_num_threads() < 2 {
+            return rayon::scope(|_| f());
+        }
+        // While `f` runs, the other pool threads stay awake and take each
+        // parallel kernel's work as soon as it is split off, instead of
+        // falling asleep in the serial stretches between kernels and being
+        // woken (a futex round trip) for every one.
+        //
+        // `f` may panic (a user's layer, loss or callback). The helpers are
+        // told to stop whether it returns or unwinds, otherwise the scope
+        // would wait for them forever; the panic is caught here and resumed
+        // on the calling thread once the scope has ended.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let outcome = rayon::scope(|s| {
+            for _ in 1..rayon::current_num_threads() {
+                s.spawn(|_| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *f));
+            done.store(true, std::sync::atomic::Ordering::Release);
+            outcome
+        });
+        if let Err(payload) = outcome {
+            std::panic::resume_unwind(payload);
+        }
+    }
+
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        use rayon::prelude::*;
+        let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
+        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
+            .enumerate()
+            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
+    }
+
+    fn fused_update(
+        &self,
+        update: &FusedUpdate,
+        param: &mut Storage,
+        grad: &Storage,
+        slots: &mut [&mut Storage],
+    ) -> Result<bool> {
+        update::fused_update(update, param, grad, slots)
+    }
+
+    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
+        let x = native_shaped(op.name(), x, shape)?;
+        Ok(elementwise::binary_scalar(op, x, scalar)?.into_storage())
     }
 
     fn softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {

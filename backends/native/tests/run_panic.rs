@@ -1,4 +1,4 @@
-//! A step that panics inside `Backend::run` (`Device::run`) must not hang the pool's
+//! A step that panics inside `FastPaths::run` (`Device::run`) must not hang the pool's
 //! spinning helper threads: the panic reaches the caller and the pool keeps
 //! working. In a file of its own because it sizes rayon's global pool.
 
