@@ -145,6 +145,32 @@ impl CandleBackend {
         Ok(Storage::new(CandleStorage::from_flat(t), s.dtype(), s.len()))
     }
 
+    /// Checks that a buffer of `len` elements of `dtype` (`what`: the shape
+    /// or the count, for the message) can be allocated,
+    /// before candle (which aborts the process when an allocation fails) is
+    /// asked for it: an [`Error::SizeOverflow`] naming `op` and the byte
+    /// count when the count overflows or a fallible host reservation of the
+    /// same size fails. The probe is made for CPU buffers of 1 MiB or more
+    /// only: smaller ones are not worth a second allocation, and a CUDA
+    /// device's memory is not the host's (candle reports a failed CUDA
+    /// allocation as an error of its own).
+    pub(crate) fn probe_alloc(&self, op: &str, len: usize, dtype: DType, what: &dyn std::fmt::Display) -> Result<()> {
+        let size = dtype.size_in_bytes();
+        let overflow = |detail: String| Error::SizeOverflow {
+            op: format!("{} {op}", self.name),
+            message: format!("cannot allocate {} bytes for {what} ({dtype}): {detail}", len as u128 * size as u128),
+        };
+        let bytes = len
+            .checked_mul(size)
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| overflow("the byte count overflows".into()))?;
+        if self.device.is_cpu() && bytes >= 1 << 20 {
+            let mut probe: Vec<u8> = Vec::new();
+            probe.try_reserve_exact(bytes).map_err(|e| overflow(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Checks that `s` holds `dtype`.
     pub(crate) fn expect_dtype(&self, op: &'static str, s: &Storage, dtype: DType) -> Result<()> {
         if s.dtype() != dtype {
@@ -192,6 +218,7 @@ impl Backend for CandleBackend {
     }
 
     fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage> {
+        self.probe_alloc("full", len, dtype, &format_args!("{len} elements"))?;
         let t = match dtype {
             DType::F32 => Tensor::full(value as f32, len, &self.device),
             DType::I64 => Tensor::full(value as i64, len, &self.device),

@@ -84,7 +84,7 @@ declare_cases! { $;
     linear_forward, linear_grad, softmax_cross_entropy_forward, softmax_cross_entropy_grad,
     autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
     empty_tensors, size_one_tensors,
-    errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes,
+    errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes, errors_size_overflow,
 }
 
 /// The body of one generated `#[test]`: skips an opted-out case (saying
@@ -1187,6 +1187,43 @@ pub fn errors_axes(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// Asserts that `r` is an [`Error::SizeOverflow`] whose message mentions every needle.
+fn expect_size_overflow<T>(what: &str, r: Result<T>, needles: &[&str]) -> Result<()> {
+    match r {
+        Err(e @ Error::SizeOverflow { .. }) => expect_err(what, Err::<T, _>(e), needles),
+        Err(e) => Err(fail(format!("{what}: expected a SizeOverflow error, got `{e}`"))),
+        Ok(_) => Err(fail(format!("{what}: expected a SizeOverflow error, got Ok"))),
+    }
+}
+
+/// Shapes whose element count overflows `usize`, or whose buffer's byte
+/// count does, are [`Error::SizeOverflow`]s naming the shape, from every
+/// constructor and shape op; a zero dimension makes any shape empty and valid.
+pub fn errors_size_overflow(dev: &Device) -> Result<()> {
+    let huge = [usize::MAX, 2];
+    let name = "[18446744073709551615, 2]";
+    expect_size_overflow("zeros", Tensor::zeros(huge, DType::F32, dev), &["Tensor::full", name])?;
+    expect_size_overflow("ones i64", Tensor::ones(huge, DType::I64, dev), &[name])?;
+    expect_size_overflow("full", Tensor::full(2.0, huge, DType::F32, dev), &[name])?;
+    let square = [1usize << 32, 1 << 32];
+    let square_name = "[4294967296, 4294967296]";
+    expect_size_overflow("new", Tensor::new(Vec::<f32>::new(), square, dev), &["Tensor::new", square_name])?;
+    expect_size_overflow("from_slice i64", Tensor::from_slice(&[] as &[i64], square, dev), &[square_name])?;
+    let mut rng = Rng::seed(0);
+    expect_size_overflow("rand_uniform", Tensor::rand_uniform(huge, 0.0, 1.0, &mut rng, dev), &["rand_uniform", name])?;
+    expect_size_overflow("rand_normal", Tensor::rand_normal(huge, 0.0, 1.0, &mut rng, dev), &["rand_normal", name])?;
+    let empty = Tensor::zeros([0, 3], DType::F32, dev)?;
+    expect_size_overflow("reshape", empty.reshape(square), &["reshape", square_name])?;
+    let one = t(dev, &[1.0], [1, 1])?;
+    expect_size_overflow("broadcast_to", one.broadcast_to(square), &["broadcast_to", square_name])?;
+    // The count fits but the bytes do not: 2^62 f32 values are 2^64 bytes.
+    let bytes = [1usize << 62];
+    expect_size_overflow("zeros bytes", Tensor::zeros(bytes, DType::F32, dev), &["bytes", "[4611686018427387904]"])?;
+    // A zero dimension: no elements, whatever the others.
+    let none = Tensor::zeros([usize::MAX, 2, 0], DType::F32, dev)?;
+    ensure(none.numel() == 0 && vals(&none)?.is_empty(), || format!("{none:?} should be empty"))?;
+    Ok(())
+}
 
 #[cfg(test)]
 mod tests {
@@ -1205,7 +1242,7 @@ mod tests {
         let mut listed = CASES.to_vec();
         listed.sort_unstable();
         assert_eq!(found, listed);
-        assert_eq!(CASES.len(), 44);
+        assert_eq!(CASES.len(), 45);
     }
 
     #[test]

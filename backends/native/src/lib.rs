@@ -45,7 +45,7 @@ use strata_core::{
     ReduceOp, Result, Shape, Storage, UnaryOp,
 };
 
-use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
+use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
 
 /// The pure-Rust CPU backend. The value itself holds nothing (it is `Copy`);
 /// kernels work on the calling thread or rayon's current pool, and take their
@@ -104,7 +104,7 @@ impl Backend for NativeBackend {
     }
 
     fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage> {
-        Ok(elementwise::full(value, len, dtype).into_storage())
+        Ok(elementwise::full(value, len, dtype)?.into_storage())
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
@@ -132,6 +132,7 @@ impl Backend for NativeBackend {
                 reason: format!("they do not broadcast to the requested output {out}"),
             });
         }
+        probe_alloc(op.name(), out.numel(), l.dtype().size_in_bytes(), out)?;
         let res = elementwise::binary(op, l, lhs_shape.dims(), r, rhs_shape.dims(), out.dims())?;
         Ok(res.into_storage())
     }
@@ -144,6 +145,10 @@ impl Backend for NativeBackend {
     fn matmul(&self, lhs: &Storage, rhs: &Storage, spec: &MatmulSpec) -> Result<Storage> {
         let l = expect_f32("matmul", native("matmul", lhs)?)?;
         let r = expect_f32("matmul", native("matmul", rhs)?)?;
+        let len = spec.batch.saturating_mul(spec.m).saturating_mul(spec.n);
+        let out =
+            if spec.batch == 1 { Shape::from([spec.m, spec.n]) } else { Shape::from([spec.batch, spec.m, spec.n]) };
+        probe_alloc("matmul", len, 4, &out)?;
         Ok(NativeStorage::F32(matmul::matmul(l, r, spec)?).into_storage())
     }
 
@@ -172,6 +177,7 @@ impl Backend for NativeBackend {
                 reason: "the source does not broadcast to the target".into(),
             });
         }
+        probe_alloc("broadcast_to", out.numel(), x.dtype().size_in_bytes(), out)?;
         Ok(same_dtype!(x, v => layout::broadcast_to(v, shape.dims(), out.dims())).into_storage())
     }
 
@@ -342,6 +348,8 @@ impl FastPaths for NativeBackend {
         let x = expect_f32("linear", native("linear", x)?)?;
         let w = expect_f32("linear", native("linear", w)?)?;
         let b = b.map(|b| expect_f32("linear", native("linear", b)?)).transpose()?;
+        let len = spec.m.saturating_mul(spec.n);
+        probe_alloc("linear", len, 4, &Shape::from([spec.m, spec.n]))?;
         Ok(NativeStorage::F32(matmul::linear(x, w, b, spec)?).into_storage())
     }
 
