@@ -28,8 +28,8 @@ fn sequences(n: usize, rng: &mut Rng, dev: &Device) -> Result<(Tensor, Tensor)> 
     let mut ids = Vec::with_capacity(n * MAX_LEN);
     let mut labels = Vec::with_capacity(n);
     for _ in 0..n {
-        let len = 3 + rng.below(MAX_LEN - 2);
-        let tokens: Vec<i64> = (0..len).map(|_| 1 + rng.below(VOCAB - 1) as i64).collect();
+        let len = 3 + rng.below(MAX_LEN - 2)?;
+        let tokens: Vec<i64> = (0..len).map(|_| Ok(1 + rng.below(VOCAB - 1)? as i64)).collect::<Result<_>>()?;
         let mean = tokens.iter().sum::<i64>() as f64 / len as f64;
         labels.push(if mean > (VOCAB / 2) as f64 { 1.0f32 } else { 0.0 });
         ids.extend(&tokens);

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub use strata_core::{
-    conformance, grad_enabled, no_grad, Backend, BinaryOp, DType, Device, Element, Error, Gradients, MatmulSpec,
+    grad_enabled, no_grad, Backend, BinaryOp, DType, Device, Element, Error, FastPaths, Gradients, MatmulSpec,
     NoGradGuard, ReduceOp, Result, Rng, Shape, Storage, Tensor, TensorId, UnaryOp,
 };
 

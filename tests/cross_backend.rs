@@ -30,13 +30,13 @@ struct Run {
 /// gradients of its (weighted) sum with respect to the two inputs.
 fn chain(dev: &Device, seed: u64) -> Result<Run> {
     let mut rng = Rng::seed(seed);
-    let (b, d) = (4 + rng.below(5), 3 + rng.below(6));
+    let (b, d) = (4 + rng.below(5)?, 3 + rng.below(6)?);
     let x = Tensor::rand_normal([b, d], 0.0, 1.0, &mut rng, dev)?.to_variable()?;
     let w = Tensor::rand_uniform([d, d], -0.5, 0.5, &mut rng, dev)?.to_variable()?;
     let mut h = x.clone();
     let mut trace = Vec::new();
     for _ in 0..8 {
-        let pick = rng.below(14);
+        let pick = rng.below(14)?;
         trace.push(pick.to_string());
         h = match pick {
             0 => h.matmul(&w)?,

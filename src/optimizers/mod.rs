@@ -117,7 +117,7 @@ pub trait Optimizer: Send {
     /// has been updated; the tensors returned are copies, which later steps
     /// (updating the slots in place where the backend can) leave unchanged.
     fn variables(&self) -> Vec<(String, Tensor)>;
-    /// Restores iterations and slots saved by `variables()` (used by issue 5's resume).
+    /// Restores iterations and slots saved by `variables()` (loading a saved model restores its optimizer through it).
     ///
     /// Replaces all state. Every weight named must come with all of the
     /// optimizer's slots; an unknown slot name, a missing slot or a

@@ -2,7 +2,7 @@
 //! which dispatches to the kernel modules.
 
 use candle_core::{DeviceLocation, Tensor};
-use strata_core::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+use strata_core::{Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
 
 use crate::storage::CandleStorage;
 
@@ -145,6 +145,32 @@ impl CandleBackend {
         Ok(Storage::new(CandleStorage::from_flat(t), s.dtype(), s.len()))
     }
 
+    /// Checks that a buffer of `len` elements of `dtype` (`what`: the shape
+    /// or the count, for the message) can be allocated,
+    /// before candle (which aborts the process when an allocation fails) is
+    /// asked for it: an [`Error::SizeOverflow`] naming `op` and the byte
+    /// count when the count overflows or a fallible host reservation of the
+    /// same size fails. The probe is made for CPU buffers of 1 MiB or more
+    /// only: smaller ones are not worth a second allocation, and a CUDA
+    /// device's memory is not the host's (candle reports a failed CUDA
+    /// allocation as an error of its own).
+    pub(crate) fn probe_alloc(&self, op: &str, len: usize, dtype: DType, what: &dyn std::fmt::Display) -> Result<()> {
+        let size = dtype.size_in_bytes();
+        let overflow = |detail: String| Error::SizeOverflow {
+            op: format!("{} {op}", self.name),
+            message: format!("cannot allocate {} bytes for {what} ({dtype}): {detail}", len as u128 * size as u128),
+        };
+        let bytes = len
+            .checked_mul(size)
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| overflow("the byte count overflows".into()))?;
+        if self.device.is_cpu() && bytes >= 1 << 20 {
+            let mut probe: Vec<u8> = Vec::new();
+            probe.try_reserve_exact(bytes).map_err(|e| overflow(e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Checks that `s` holds `dtype`.
     pub(crate) fn expect_dtype(&self, op: &'static str, s: &Storage, dtype: DType) -> Result<()> {
         if s.dtype() != dtype {
@@ -165,27 +191,6 @@ pub(crate) fn candle_dtype(d: DType) -> candle_core::DType {
 impl Backend for CandleBackend {
     fn name(&self) -> String {
         self.name.clone()
-    }
-
-    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
-        self.expect_dtype("find_non_finite", x, DType::F32)?;
-        let t = self.tensor(x)?;
-        {
-            // On the CPU, scan the buffer in place (it is contiguous and rank 1).
-            let (storage, layout) = t.storage_and_layout();
-            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
-                (&*storage, layout.contiguous_offsets())
-            {
-                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
-            }
-        }
-        // Elsewhere, one reduction on the device (x - x is NaN exactly where
-        // x is not finite); the index is looked for only when there is one.
-        let bad = self.c(t.sub(t).and_then(|d| d.sum_all()).and_then(|s| s.to_scalar::<f32>()))?;
-        if bad.is_finite() {
-            return Ok(None);
-        }
-        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
     }
 
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
@@ -213,6 +218,7 @@ impl Backend for CandleBackend {
     }
 
     fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage> {
+        self.probe_alloc("full", len, dtype, &format_args!("{len} elements"))?;
         let t = match dtype {
             DType::F32 => Tensor::full(value as f32, len, &self.device),
             DType::I64 => Tensor::full(value as i64, len, &self.device),
@@ -275,6 +281,29 @@ impl Backend for CandleBackend {
 
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         self.cast_impl(x, dtype)
+    }
+}
+
+impl FastPaths for CandleBackend {
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        self.expect_dtype("find_non_finite", x, DType::F32)?;
+        let t = self.tensor(x)?;
+        {
+            // On the CPU, scan the buffer in place (it is contiguous and rank 1).
+            let (storage, layout) = t.storage_and_layout();
+            if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
+                (&*storage, layout.contiguous_offsets())
+            {
+                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
+            }
+        }
+        // Elsewhere, one reduction on the device (x - x is NaN exactly where
+        // x is not finite); the index is looked for only when there is one.
+        let bad = self.c(t.sub(t).and_then(|d| d.sum_all()).and_then(|s| s.to_scalar::<f32>()))?;
+        if bad.is_finite() {
+            return Ok(None);
+        }
+        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
     }
 
     fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {

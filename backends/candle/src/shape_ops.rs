@@ -28,6 +28,7 @@ impl CandleBackend {
         if out.numel() == 0 {
             return self.empty(x.dtype());
         }
+        self.probe_alloc("broadcast_to", out.numel(), x.dtype(), &format_args!("shape {out}"))?;
         let t = self.shaped(x, shape)?;
         self.wrap(self.c(t.broadcast_as(out.dims()))?)
     }

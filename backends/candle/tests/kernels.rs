@@ -7,7 +7,7 @@
 //! division.
 
 use strata_candle::{CandleBackend, CandleStorage};
-use strata_core::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Shape, Storage, Tensor, UnaryOp};
+use strata_core::{Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Shape, Storage, Tensor, UnaryOp};
 
 fn be() -> CandleBackend {
     CandleBackend::cpu()

@@ -5,11 +5,97 @@
 //! applies each op's backward rule, written in terms of ordinary tensor ops,
 //! so every backend shares one tested gradient implementation and only
 //! supplies forward kernels.
+//!
+//! Derivative rules that a backend may also run as a fused kernel (relu,
+//! sigmoid and tanh from their outputs, [`LinearActivation::grad`]) are
+//! stated here once, over [`RuleOps`]: evaluated on `f32` values they are
+//! the reference a fused kernel matches, and the default kernel
+//! ([`FastPaths::activation_grad`](crate::FastPaths::activation_grad))
+//! evaluates the same formula with elementwise backend ops.
 
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use crate::{BinaryOp, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp};
+
+/// The elementwise steps derivative rules are written in: implemented for
+/// `f32` values (the reference) and, in the backend defaults, for storages.
+pub(crate) trait RuleOps {
+    /// A value: an `f32`, or a whole storage.
+    type Value;
+    /// What a step can fail with.
+    type Error;
+    /// `a`, as a value of its own.
+    fn copy(&self, a: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// `a · b`.
+    fn mul(&self, a: &Self::Value, b: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// `-a + 1`.
+    fn one_minus(&self, a: &Self::Value) -> Result<Self::Value, Self::Error>;
+    /// `1` where `a > 0`, else `0`.
+    fn positive(&self, a: &Self::Value) -> Result<Self::Value, Self::Error>;
+}
+
+/// The derivative rule of the activations whose derivative is a function of
+/// their output: `g · f'(x)` from `y = f(x)` — identity `g`, relu
+/// `g · [y > 0]`, sigmoid `g · (y · (1 - y))`, tanh `g · (1 - y²)`.
+#[inline(always)]
+pub(crate) fn activation_grad_rule<O: RuleOps>(
+    ops: &O,
+    act: LinearActivation,
+    y: &O::Value,
+    g: &O::Value,
+) -> Result<O::Value, O::Error> {
+    match act {
+        LinearActivation::Identity => ops.copy(g),
+        LinearActivation::Relu => ops.mul(g, &ops.positive(y)?),
+        LinearActivation::Sigmoid => ops.mul(g, &ops.mul(y, &ops.one_minus(y)?)?),
+        LinearActivation::Tanh => ops.mul(g, &ops.one_minus(&ops.mul(y, y)?)?),
+    }
+}
+
+/// [`RuleOps`] on single `f32` values: the reference arithmetic.
+struct ScalarOps;
+
+impl RuleOps for ScalarOps {
+    type Value = f32;
+    type Error = std::convert::Infallible;
+
+    #[inline(always)]
+    fn copy(&self, a: &f32) -> Result<f32, Self::Error> {
+        Ok(*a)
+    }
+
+    #[inline(always)]
+    fn mul(&self, a: &f32, b: &f32) -> Result<f32, Self::Error> {
+        Ok(a * b)
+    }
+
+    #[inline(always)]
+    fn one_minus(&self, a: &f32) -> Result<f32, Self::Error> {
+        Ok(-a + 1.0)
+    }
+
+    #[inline(always)]
+    fn positive(&self, a: &f32) -> Result<f32, Self::Error> {
+        Ok(if *a > 0.0 { 1.0 } else { 0.0 })
+    }
+}
+
+impl LinearActivation {
+    /// `g · f'(x)` computed from the output `y = f(x)`: the backward rule of
+    /// both `linear` and the unary relu, sigmoid and tanh — relu
+    /// `g · [y > 0]`, sigmoid `g · (y · (1 - y))`, tanh `g · (1 - y²)` —
+    /// and the reference every
+    /// [`FastPaths::activation_grad`](crate::FastPaths::activation_grad)
+    /// kernel must match bit for bit.
+    #[inline(always)]
+    pub fn grad(self, y: f32, g: f32) -> f32 {
+        match activation_grad_rule(&ScalarOps, self, &y, &g) {
+            Ok(v) => v,
+            Err(never) => match never {},
+        }
+    }
+}
 
 /// How a tensor was computed: the op and its inputs.
 #[derive(Clone)]

@@ -3,24 +3,26 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::Backend;
+use crate::FastPaths;
 
 /// Where tensors live and which kernels compute on them.
 ///
-/// A `Device` is a cheap, clonable handle on a [`Backend`]. Tensors remember
+/// A `Device` is a cheap, clonable handle on a backend: both halves of its
+/// contract, the [`Backend`](crate::Backend) primitives and the
+/// [`FastPaths`] built on them. Tensors remember
 /// their device; combining tensors from two devices is an error. Backend
 /// crates hand out devices (`strata_native::device()`,
 /// `strata_candle::cpu()`); the `strata` facade picks one from the
 /// `STRATA_BACKEND` environment variable.
 #[derive(Clone)]
 pub struct Device {
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn FastPaths>,
     name: Arc<str>,
 }
 
 impl Device {
     /// A device computing with `backend`.
-    pub fn new(backend: impl Backend) -> Self {
+    pub fn new(backend: impl FastPaths) -> Self {
         let name: Arc<str> = backend.name().into();
         Device { backend: Arc::new(backend), name }
     }
@@ -30,8 +32,9 @@ impl Device {
         &self.name
     }
 
-    /// The backend's kernels.
-    pub fn backend(&self) -> &dyn Backend {
+    /// The backend's kernels: its fast paths, and through them (the
+    /// supertrait) its primitives.
+    pub fn backend(&self) -> &dyn FastPaths {
         &*self.backend
     }
 
@@ -59,7 +62,7 @@ impl Device {
                 out = Some(f());
             }
         });
-        // `Backend::run` must call the closure once; run `f` here if it did not.
+        // `FastPaths::run` must call the closure once; run `f` here if it did not.
         match (out, f) {
             (Some(out), _) => out,
             (None, Some(f)) => f(),

@@ -1,10 +1,12 @@
 //! strata's tensor core: [`Tensor`], [`Shape`], [`DType`], [`Device`], the
-//! [`Backend`] contract, reverse-mode autodiff and the backend
-//! [conformance suite](conformance).
+//! backend contract and reverse-mode autodiff.
 //!
-//! Backends (`strata-native`, `strata-candle`) implement the small
-//! [`Backend`] trait of forward kernels; everything else — shape checks,
-//! broadcasting, gradients — lives here, once.
+//! Backends (`strata-native`, `strata-candle`) implement the contract in two
+//! halves: the [`Backend`] trait of primitive forward kernels, which the
+//! conformance suite (the `strata-conformance` crate) checks, and
+//! [`FastPaths`], fused kernels whose defaults are built from the
+//! primitives and which a backend overrides only for speed. Everything else —
+//! shape checks, broadcasting, gradients — lives here, once.
 //!
 //! ```
 //! use strata_core::{Tensor, DType};
@@ -22,21 +24,20 @@
 
 mod backend;
 mod backprop;
-pub mod conformance;
 mod device;
 mod dtype;
 mod error;
+mod fast_paths;
 mod random;
 mod shape;
 mod tensor;
 
-pub use backend::{
-    Backend, BinaryOp, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Storage, UnaryOp,
-};
+pub use backend::{Backend, BinaryOp, MatmulSpec, ReduceOp, Storage, UnaryOp};
 pub use backprop::{grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use device::Device;
 pub use dtype::DType;
 pub use error::{Error, Result};
+pub use fast_paths::{FastPaths, FusedUpdate, LinearActivation, LinearSpec};
 pub use random::Rng;
 pub use shape::Shape;
 pub use tensor::{Element, Tensor, TensorId};

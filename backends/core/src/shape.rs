@@ -38,9 +38,38 @@ impl Shape {
         self.0.len()
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar), for a shape already known to be
+    /// valid (every tensor's shape is). For a shape from user input use
+    /// [`checked_numel`](Self::checked_numel): where the count does not fit
+    /// in `usize` this saturates at `usize::MAX` rather than wrapping.
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        self.count().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or an [`Error::SizeOverflow`] naming `op` and the
+    /// shape when the count does not fit in `usize`. A shape with a zero
+    /// dimension has no elements, whatever its other dimensions.
+    ///
+    /// ```
+    /// use strata_core::Shape;
+    /// assert_eq!(Shape::from([2, 3]).checked_numel("zeros").unwrap(), 6);
+    /// assert_eq!(Shape::from([usize::MAX, 2, 0]).checked_numel("zeros").unwrap(), 0);
+    /// let err = Shape::from([1 << 32, 1 << 32]).checked_numel("zeros").unwrap_err();
+    /// assert!(err.to_string().starts_with("zeros: shape [4294967296, 4294967296]"));
+    /// ```
+    pub fn checked_numel(&self, op: &str) -> Result<usize> {
+        self.count().ok_or_else(|| Error::SizeOverflow {
+            op: op.to_string(),
+            message: format!("shape {self} has more elements than fit in usize ({})", usize::MAX),
+        })
+    }
+
+    /// The element count, `None` when it overflows `usize`.
+    fn count(&self) -> Option<usize> {
+        if self.0.contains(&0) {
+            return Some(0);
+        }
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Size of dimension `axis`; errors name the shape when `axis` is out of range.
@@ -52,13 +81,14 @@ impl Shape {
         })
     }
 
-    /// Row-major (C-contiguous) strides in elements.
+    /// Row-major (C-contiguous) strides in elements (for a valid shape;
+    /// they saturate rather than wrap where the count would overflow).
     pub fn strides(&self) -> Vec<usize> {
         let mut strides = vec![0; self.0.len()];
-        let mut acc = 1;
+        let mut acc: usize = 1;
         for (s, d) in strides.iter_mut().zip(&self.0).rev() {
             *s = acc;
-            acc *= *d;
+            acc = acc.saturating_mul(*d);
         }
         strides
     }
@@ -80,6 +110,8 @@ impl Shape {
     /// let s = Shape::broadcast("add", &Shape::from([4, 1, 3]), &Shape::from([2, 1])).unwrap();
     /// assert_eq!(s, Shape::from([4, 2, 3]));
     /// assert!(Shape::broadcast("add", &Shape::from([2, 3]), &Shape::from([4])).is_err());
+    /// // An output with more elements than `usize` counts is a SizeOverflow.
+    /// assert!(Shape::broadcast("add", &Shape::from([1 << 40, 1]), &Shape::from([1 << 40])).is_err());
     /// ```
     pub fn broadcast(op: &'static str, lhs: &Shape, rhs: &Shape) -> Result<Shape> {
         let rank = lhs.rank().max(rhs.rank());
@@ -100,7 +132,9 @@ impl Shape {
                 });
             };
         }
-        Ok(Shape(out))
+        let out = Shape(out);
+        out.checked_numel(op)?;
+        Ok(out)
     }
 
     /// Whether `self` can be broadcast to `target` (NumPy rules, one direction).

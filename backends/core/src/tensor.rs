@@ -108,7 +108,7 @@ impl Tensor {
     /// Wraps backend storage; checks that its length and dtype fit.
     pub fn from_storage(storage: Storage, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        if storage.len() != shape.numel() {
+        if storage.len() != shape.checked_numel("from_storage")? {
             return Err(Error::DataLength { op: "from_storage", len: storage.len(), shape });
         }
         Ok(Self::make(storage, shape, device.clone(), None))
@@ -146,7 +146,7 @@ impl Tensor {
     /// ```
     pub fn new<T: Element>(data: Vec<T>, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        if data.len() != shape.numel() {
+        if data.len() != shape.checked_numel("Tensor::new")? {
             return Err(Error::DataLength { op: "Tensor::new", len: data.len(), shape });
         }
         let storage = T::upload(device, data)?;
@@ -164,9 +164,18 @@ impl Tensor {
     }
 
     /// A tensor filled with `value` (converted to `dtype`).
+    ///
+    /// A shape whose element count overflows `usize`, or whose buffer the
+    /// backend cannot allocate, is an [`Error::SizeOverflow`] naming it.
     pub fn full(value: f64, shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        let storage = device.backend().full(value, shape.numel(), dtype)?;
+        let len = shape.checked_numel("Tensor::full")?;
+        let storage = device.backend().full(value, len, dtype).map_err(|e| match e {
+            Error::SizeOverflow { op, message } => {
+                Error::SizeOverflow { op, message: format!("{message} (shape {shape})") }
+            }
+            e => e,
+        })?;
         Ok(Self::make(storage, shape, device.clone(), None))
     }
 
@@ -192,9 +201,18 @@ impl Tensor {
 
     /// `[0, 1, ..., n-1]` as a rank-1 tensor of `dtype`.
     pub fn arange(n: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+        let shape = Shape::from([n]);
         match dtype {
-            DType::F32 => Self::new((0..n).map(|i| i as f32).collect::<Vec<_>>(), [n], device),
-            DType::I64 => Self::new((0..n as i64).collect::<Vec<_>>(), [n], device),
+            DType::F32 => {
+                let mut v = host_buffer::<f32>("arange", &shape)?;
+                v.extend((0..n).map(|i| i as f32));
+                Self::new(v, shape, device)
+            }
+            DType::I64 => {
+                let mut v = host_buffer::<i64>("arange", &shape)?;
+                v.extend(0..n as i64);
+                Self::new(v, shape, device)
+            }
         }
     }
 
@@ -213,7 +231,8 @@ impl Tensor {
                 format!("needs finite low <= high, received low={low}, high={high}"),
             ));
         }
-        let data = (0..shape.numel()).map(|_| low + (high - low) * rng.uniform()).collect::<Vec<_>>();
+        let mut data = host_buffer::<f32>("rand_uniform", &shape)?;
+        data.extend((0..shape.numel()).map(|_| low + (high - low) * rng.uniform()));
         Self::new(data, shape, device)
     }
 
@@ -226,7 +245,8 @@ impl Tensor {
                 format!("needs finite mean and std >= 0, received mean={mean}, std={std}"),
             ));
         }
-        let data = (0..shape.numel()).map(|_| mean + std * rng.normal()).collect::<Vec<_>>();
+        let mut data = host_buffer::<f32>("rand_normal", &shape)?;
+        data.extend((0..shape.numel()).map(|_| mean + std * rng.normal()));
         Self::new(data, shape, device)
     }
 
@@ -775,7 +795,7 @@ impl Tensor {
     /// The same data with a new shape of equal size (free: no copy).
     pub fn reshape(&self, shape: impl Into<Shape>) -> Result<Tensor> {
         let shape = shape.into();
-        if shape.numel() != self.numel() {
+        if shape.checked_numel("reshape")? != self.numel() {
             return Err(Error::ShapeMismatch {
                 op: "reshape",
                 lhs: self.shape().clone(),
@@ -880,6 +900,7 @@ impl Tensor {
                 reason: "the source does not broadcast to the target".into(),
             });
         }
+        shape.checked_numel("broadcast_to")?;
         let s = self.device().backend().broadcast_to(&self.storage(), self.shape(), &shape)?;
         Ok(self.result(s, shape, &[self], || Op::Broadcast(self.clone())))
     }
@@ -922,13 +943,17 @@ impl Tensor {
                     reason: format!("all axes but {a} must match"),
                 });
             }
-            total += t.dims()[a];
+            total = usize::checked_add(total, t.dims()[a]).ok_or_else(|| Error::SizeOverflow {
+                op: "concat".into(),
+                message: format!("axis {a} of the result would be longer than usize counts"),
+            })?;
         }
         if tensors.len() == 1 {
             return Ok(first.clone());
         }
         let mut dims = first.dims().to_vec();
         dims[a] = total;
+        Shape::from(dims.as_slice()).checked_numel("concat")?;
         let guards: Vec<_> = tensors.iter().map(|t| t.storage()).collect();
         let parts: Vec<(&Storage, &Shape)> = guards.iter().zip(tensors).map(|(g, t)| (&**g, t.shape())).collect();
         let s = first.device().backend().concat(&parts, a)?;
@@ -1309,6 +1334,22 @@ binary_methods! {
     gt, gt_scalar => Gt,
     /// `1` where `a >= b`
     ge, ge_scalar => Ge,
+}
+
+/// An empty host vector with room for exactly `shape`'s elements, or an
+/// [`Error::SizeOverflow`] naming `op`, the shape and the byte count when the
+/// count overflows or the allocator refuses (instead of aborting the process).
+fn host_buffer<T>(op: &str, shape: &Shape) -> Result<Vec<T>> {
+    let n = shape.checked_numel(op)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|e| Error::SizeOverflow {
+        op: op.to_string(),
+        message: format!(
+            "cannot allocate {} bytes on the host for shape {shape}: {e}",
+            n as u128 * std::mem::size_of::<T>() as u128
+        ),
+    })?;
+    Ok(v)
 }
 
 // ------------------------------------------------------------------- display

@@ -451,10 +451,26 @@ pub(crate) fn cast(x: &NativeStorage, dtype: DType) -> NativeStorage {
     }
 }
 
-/// `len` copies of `value` converted to `dtype` (saturating for `i64`).
-pub(crate) fn full(value: f64, len: usize, dtype: DType) -> NativeStorage {
-    match dtype {
-        DType::F32 => NativeStorage::F32(vec![value as f32; len]),
-        DType::I64 => NativeStorage::I64(vec![value as i64; len]),
-    }
+/// `len` copies of `value` converted to `dtype` (saturating for `i64`); an
+/// allocation the machine cannot make is an [`Error::SizeOverflow`], not an
+/// abort.
+pub(crate) fn full(value: f64, len: usize, dtype: DType) -> Result<NativeStorage> {
+    Ok(match dtype {
+        DType::F32 => NativeStorage::F32(filled("full", value as f32, len)?),
+        DType::I64 => NativeStorage::I64(filled("full", value as i64, len)?),
+    })
+}
+
+/// `len` copies of `value` in a buffer allocated fallibly.
+fn filled<T: Copy>(op: &str, value: T, len: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|e| Error::SizeOverflow {
+        op: format!("{} {op}", crate::storage::NAME),
+        message: format!(
+            "cannot allocate {} bytes for {len} elements: {e}",
+            len as u128 * std::mem::size_of::<T>() as u128
+        ),
+    })?;
+    v.resize(len, value);
+    Ok(v)
 }

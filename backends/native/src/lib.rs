@@ -41,14 +41,16 @@ mod update;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result,
-    Shape, Storage, UnaryOp,
+    Backend, BinaryOp, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec,
+    ReduceOp, Result, Shape, Storage, UnaryOp,
 };
 
-use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, NAME};
+use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
 
-/// The pure-Rust CPU backend. It holds no state: every kernel allocates its
-/// output and works on the calling thread or rayon's global pool.
+/// The pure-Rust CPU backend. The value itself holds nothing (it is `Copy`);
+/// kernels work on the calling thread or rayon's current pool, and take their
+/// `f32` output buffers from a process-wide pool of freed buffers, which
+/// dropped native storages give their memory back to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NativeBackend;
 
@@ -85,56 +87,6 @@ impl Backend for NativeBackend {
         NAME.to_string()
     }
 
-    fn run(&self, f: &mut (dyn FnMut() + Send)) {
-        // On a pool thread: the kernels' parallel loops then split work onto
-        // an awake sibling instead of waking the pool from outside each time.
-        if rayon::current_thread_index().is_some() {
-            return f();
-        }
-        // A one-thread pool still runs every parallel loop on its thread:
-        // moving the whole step there is one hand-over instead of one (and a
-        // futex wake-up) per kernel.
-        if rayon::current_num_threads() < 2 {
-            return rayon::scope(|_| f());
-        }
-        // While `f` runs, the other pool threads stay awake and take each
-        // parallel kernel's work as soon as it is split off, instead of
-        // falling asleep in the serial stretches between kernels and being
-        // woken (a futex round trip) for every one.
-        let done = std::sync::atomic::AtomicBool::new(false);
-        rayon::scope(|s| {
-            for _ in 1..rayon::current_num_threads() {
-                s.spawn(|_| {
-                    while !done.load(std::sync::atomic::Ordering::Acquire) {
-                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                            std::hint::spin_loop();
-                        }
-                    }
-                });
-            }
-            f();
-            done.store(true, std::sync::atomic::Ordering::Release);
-        })
-    }
-
-    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
-        use rayon::prelude::*;
-        let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
-        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
-            .enumerate()
-            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
-    }
-
-    fn fused_update(
-        &self,
-        update: &FusedUpdate,
-        param: &mut Storage,
-        grad: &Storage,
-        slots: &mut [&mut Storage],
-    ) -> Result<bool> {
-        update::fused_update(update, param, grad, slots)
-    }
-
     fn upload_f32(&self, data: Vec<f32>) -> Result<Storage> {
         Ok(NativeStorage::F32(data).into_storage())
     }
@@ -152,7 +104,7 @@ impl Backend for NativeBackend {
     }
 
     fn full(&self, value: f64, len: usize, dtype: DType) -> Result<Storage> {
-        Ok(elementwise::full(value, len, dtype).into_storage())
+        Ok(elementwise::full(value, len, dtype)?.into_storage())
     }
 
     fn unary(&self, op: UnaryOp, x: &Storage) -> Result<Storage> {
@@ -180,13 +132,9 @@ impl Backend for NativeBackend {
                 reason: format!("they do not broadcast to the requested output {out}"),
             });
         }
+        probe_alloc(op.name(), out.numel(), l.dtype().size_in_bytes(), out)?;
         let res = elementwise::binary(op, l, lhs_shape.dims(), r, rhs_shape.dims(), out.dims())?;
         Ok(res.into_storage())
-    }
-
-    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
-        let x = native_shaped(op.name(), x, shape)?;
-        Ok(elementwise::binary_scalar(op, x, scalar)?.into_storage())
     }
 
     fn reduce(&self, op: ReduceOp, x: &Storage, shape: &Shape, axes: &[usize]) -> Result<Storage> {
@@ -197,6 +145,10 @@ impl Backend for NativeBackend {
     fn matmul(&self, lhs: &Storage, rhs: &Storage, spec: &MatmulSpec) -> Result<Storage> {
         let l = expect_f32("matmul", native("matmul", lhs)?)?;
         let r = expect_f32("matmul", native("matmul", rhs)?)?;
+        let len = spec.batch.saturating_mul(spec.m).saturating_mul(spec.n);
+        let out =
+            if spec.batch == 1 { Shape::from([spec.m, spec.n]) } else { Shape::from([spec.batch, spec.m, spec.n]) };
+        probe_alloc("matmul", len, 4, &out)?;
         Ok(NativeStorage::F32(matmul::matmul(l, r, spec)?).into_storage())
     }
 
@@ -225,6 +177,7 @@ impl Backend for NativeBackend {
                 reason: "the source does not broadcast to the target".into(),
             });
         }
+        probe_alloc("broadcast_to", out.numel(), x.dtype().size_in_bytes(), out)?;
         Ok(same_dtype!(x, v => layout::broadcast_to(v, shape.dims(), out.dims())).into_storage())
     }
 
@@ -318,6 +271,72 @@ impl Backend for NativeBackend {
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         Ok(elementwise::cast(native("cast", x)?, dtype).into_storage())
     }
+}
+
+impl FastPaths for NativeBackend {
+    fn run(&self, f: &mut (dyn FnMut() + Send)) {
+        // On a pool thread: the kernels' parallel loops then split work onto
+        // an awake sibling instead of waking the pool from outside each time.
+        if rayon::current_thread_index().is_some() {
+            return f();
+        }
+        // A one-thread pool still runs every parallel loop on its thread:
+        // moving the whole step there is one hand-over instead of one (and a
+        // futex wake-up) per kernel.
+        if rayon::current_num_threads() < 2 {
+            return rayon::scope(|_| f());
+        }
+        // While `f` runs, the other pool threads stay awake and take each
+        // parallel kernel's work as soon as it is split off, instead of
+        // falling asleep in the serial stretches between kernels and being
+        // woken (a futex round trip) for every one.
+        //
+        // `f` may panic (a user's layer, loss or callback). The helpers are
+        // told to stop whether it returns or unwinds, otherwise the scope
+        // would wait for them forever; the panic is caught here and resumed
+        // on the calling thread once the scope has ended.
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let outcome = rayon::scope(|s| {
+            for _ in 1..rayon::current_num_threads() {
+                s.spawn(|_| {
+                    while !done.load(std::sync::atomic::Ordering::Acquire) {
+                        if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                            std::hint::spin_loop();
+                        }
+                    }
+                });
+            }
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut *f));
+            done.store(true, std::sync::atomic::Ordering::Release);
+            outcome
+        });
+        if let Err(payload) = outcome {
+            std::panic::resume_unwind(payload);
+        }
+    }
+
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        use rayon::prelude::*;
+        let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
+        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
+            .enumerate()
+            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
+    }
+
+    fn fused_update(
+        &self,
+        update: &FusedUpdate,
+        param: &mut Storage,
+        grad: &Storage,
+        slots: &mut [&mut Storage],
+    ) -> Result<bool> {
+        update::fused_update(update, param, grad, slots)
+    }
+
+    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
+        let x = native_shaped(op.name(), x, shape)?;
+        Ok(elementwise::binary_scalar(op, x, scalar)?.into_storage())
+    }
 
     fn softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
         let v = expect_f32("softmax", native_shaped("softmax", x, shape)?)?;
@@ -329,6 +348,8 @@ impl Backend for NativeBackend {
         let x = expect_f32("linear", native("linear", x)?)?;
         let w = expect_f32("linear", native("linear", w)?)?;
         let b = b.map(|b| expect_f32("linear", native("linear", b)?)).transpose()?;
+        let len = spec.m.saturating_mul(spec.n);
+        probe_alloc("linear", len, 4, &Shape::from([spec.m, spec.n]))?;
         Ok(NativeStorage::F32(matmul::linear(x, w, b, spec)?).into_storage())
     }
 

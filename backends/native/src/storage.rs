@@ -96,6 +96,32 @@ impl From<Vec<i64>> for NativeStorage {
     }
 }
 
+/// Kernel outputs of at least this many bytes are checked with [`probe_alloc`]
+/// first (smaller requests do not fail short of memory exhaustion, and
+/// are not worth a second allocation).
+const PROBE_BYTES: usize = 64 << 20;
+
+/// Checks that an output of `len` elements of `elem_size` bytes can be
+/// allocated, before a kernel whose output buffer is allocated infallibly
+/// asks for it: an [`Error::SizeOverflow`] naming `op`, the byte count and
+/// `shape` when the byte count overflows or a fallible reservation of the
+/// same size fails (the reservation is released at once).
+pub(crate) fn probe_alloc(op: &str, len: usize, elem_size: usize, shape: &dyn std::fmt::Display) -> Result<()> {
+    let overflow = |detail: String| Error::SizeOverflow {
+        op: format!("{NAME} {op}"),
+        message: format!("cannot allocate {} bytes for shape {shape}: {detail}", len as u128 * elem_size as u128),
+    };
+    let bytes = len
+        .checked_mul(elem_size)
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| overflow("the byte count overflows".into()))?;
+    if bytes >= PROBE_BYTES {
+        let mut probe: Vec<u8> = Vec::new();
+        probe.try_reserve_exact(bytes).map_err(|e| overflow(e.to_string()))?;
+    }
+    Ok(())
+}
+
 /// An [`Error::Backend`] from this backend.
 pub(crate) fn backend_err(message: impl Into<String>) -> Error {
     Error::Backend { backend: NAME.into(), message: message.into() }

@@ -47,7 +47,7 @@ fn update2(u: &FusedUpdate, w: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f3
     }
 }
 
-/// The native [`Backend::fused_update`](strata_core::Backend::fused_update).
+/// The native [`FastPaths::fused_update`](strata_core::FastPaths::fused_update).
 pub(crate) fn fused_update(
     u: &FusedUpdate,
     param: &mut Storage,

@@ -1,3 +1,3 @@
 //! The backend conformance suite, instantiated for the native backend.
 
-strata_core::conformance_suite!(strata_native::device());
+strata_conformance::conformance_suite!(strata_native::device());

@@ -1,6 +1,6 @@
 //! Kernel-level tests of the native backend against naive reference loops.
 
-use strata_core::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Shape, Storage, UnaryOp};
+use strata_core::{Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Shape, Storage, UnaryOp};
 use strata_native::{NativeBackend, NativeStorage};
 
 const B: NativeBackend = NativeBackend;

@@ -167,7 +167,7 @@ mod tests {
     use super::*;
     use crate::testutil::*;
     use crate::Weight;
-    use strata_core::conformance::check_grad;
+    use strata_conformance::check_grad;
     use strata_core::Shape;
 
     const TABLE: [f32; 8] = [0.0, 0.1, 1.0, 1.1, 2.0, 2.1, 3.0, 3.1];

@@ -102,7 +102,7 @@ impl Layer for Masking {
 mod tests {
     use super::*;
     use crate::testutil::*;
-    use strata_core::conformance::check_grad;
+    use strata_conformance::check_grad;
     use strata_core::{DType, Shape};
 
     // (batch 2, steps 3, features 2); steps (0, 0) are padding for value 0.

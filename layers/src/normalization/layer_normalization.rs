@@ -175,7 +175,7 @@ mod tests {
     use super::*;
     use crate::testutil::*;
     use crate::Weight;
-    use strata_core::conformance::check_grad;
+    use strata_conformance::check_grad;
     use strata_core::{DType, Shape};
 
     fn weight(name: &str, value: Tensor) -> Weight {

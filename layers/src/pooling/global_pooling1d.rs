@@ -186,7 +186,7 @@ impl Layer for GlobalMaxPooling1D {
 mod tests {
     use super::*;
     use crate::testutil::*;
-    use strata_core::conformance::check_grad;
+    use strata_conformance::check_grad;
     use strata_core::DType;
 
     // (batch 2, steps 3, features 2)

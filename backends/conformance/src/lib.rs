@@ -1,19 +1,23 @@
-//! The backend conformance suite: one set of cases every backend must pass.
+//! The backend conformance suite of strata: one set of cases every backend
+//! of [`strata_core::Backend`] must pass.
 //!
 //! Each case is a function taking a [`Device`]; it checks forward values
 //! against hand-computed or `f64` reference values, gradients against central
 //! finite differences, broadcasting edge cases, empty and size-1 tensors, and
-//! that bad input comes back as an [`Error`](crate::Error) naming the shapes —
-//! never a panic. A backend crate instantiates the whole suite as `#[test]`s
-//! with one line:
+//! that bad input comes back as an [`Error`] naming the shapes — never a
+//! panic. A backend crate adds this crate as a dev-dependency and
+//! instantiates the whole suite as `#[test]`s with one line in a test file:
 //!
 //! ```ignore
-//! strata_core::conformance_suite!(strata_native::device());
+//! strata_conformance::conformance_suite!(strata_native::device());
 //! ```
 //!
-//! Cases a backend opts out of are listed, with the reason, in [`OPT_OUTS`].
+//! The list of cases is written once, in this crate: the same list generates
+//! [`CASES`] and the macro's `#[test]` functions, and a test of this crate
+//! checks that every case function in the source is on it. Cases a backend
+//! opts out of are listed, with the reason, in [`OPT_OUTS`].
 
-use crate::{BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp};
+use strata_core::{BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp};
 
 /// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
 /// backend runs every case.
@@ -24,49 +28,76 @@ pub fn opt_out(device: &Device, case: &str) -> Option<&'static str> {
     OPT_OUTS.iter().find(|(b, c, _)| device.name().starts_with(b) && *c == case).map(|(_, _, why)| *why)
 }
 
-/// Instantiates every conformance case as a `#[test]` for the device that
-/// `$device` evaluates to.
-#[macro_export]
-macro_rules! conformance_suite {
-    ($device:expr) => {
-        $crate::__conformance_tests! { $device;
-            creation, random_is_seeded, display,
-            unary_forward, unary_int, unary_grad,
-            binary_forward, binary_broadcasting, binary_grad, binary_scalar, int_arithmetic,
-            reduce_forward, reduce_grad, argmax_ties,
-            matmul_forward, matmul_transposed, matmul_batched, matmul_grad,
-            shape_ops, shape_ops_grad,
-            gather_and_index_add, gather_grad,
-            where_cond, cast, softmax_forward, softmax_grad, one_hot,
-            linear_forward, linear_grad, softmax_cross_entropy_forward, softmax_cross_entropy_grad,
-            autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
-            empty_tensors, size_one_tensors,
-            errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes,
+/// Declares the case list once: `CASES`, [`run_case`] and the exported
+/// `conformance_suite!` macro all expand from it. (`$d` is a literal `$`,
+/// so the inner macro can have variables of its own.)
+macro_rules! declare_cases {
+    ($d:tt; $($case:ident),* $(,)?) => {
+        /// The name of every conformance case, in the order the suite lists them.
+        pub const CASES: &[&str] = &[$(stringify!($case)),*];
+
+        /// Runs the case called `name` on `device`; an unknown name is an
+        /// [`Error::InvalidArgument`] listing the known ones.
+        pub fn run_case(name: &str, device: &Device) -> Result<()> {
+            match name {
+                $(stringify!($case) => $case(device),)*
+                _ => Err(Error::invalid(
+                    "conformance",
+                    format!("no case `{name}`; the cases are {}", CASES.join(", ")),
+                )),
+            }
+        }
+
+        /// Instantiates every conformance case as a `#[test]` for the device
+        /// that `$device` evaluates to (evaluated once per test), plus a test
+        /// that the instantiation has exactly [`CASES`]`.len()` of them.
+        #[macro_export]
+        macro_rules! conformance_suite {
+            ($d device:expr) => {
+                $(
+                    #[test]
+                    fn $case() {
+                        $crate::__run_instantiated(stringify!($case), $d device);
+                    }
+                )*
+
+                /// The instantiation generated one test per listed case.
+                #[test]
+                fn conformance_case_count() {
+                    let generated: &[&str] = &[$(stringify!($case)),*];
+                    assert_eq!(generated, $crate::CASES, "the instantiation is out of step with the case list");
+                }
+            };
         }
     };
 }
 
+declare_cases! { $;
+    creation, random_is_seeded, display,
+    unary_forward, unary_int, unary_grad,
+    binary_forward, binary_broadcasting, binary_grad, binary_scalar, int_arithmetic,
+    reduce_forward, reduce_grad, argmax_ties,
+    matmul_forward, matmul_transposed, matmul_batched, matmul_grad,
+    shape_ops, shape_ops_grad,
+    gather_and_index_add, gather_grad,
+    where_cond, cast, softmax_forward, softmax_grad, one_hot,
+    linear_forward, linear_grad, softmax_cross_entropy_forward, softmax_cross_entropy_grad,
+    autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
+    empty_tensors, size_one_tensors,
+    errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes, errors_size_overflow,
+}
+
+/// The body of one generated `#[test]`: skips an opted-out case (saying
+/// why), panics with the case's error otherwise.
 #[doc(hidden)]
-#[macro_export]
-macro_rules! __conformance_tests {
-    ($device:expr; $($case:ident),* $(,)?) => {
-        /// Names of the instantiated cases.
-        #[allow(dead_code)]
-        pub const CONFORMANCE_CASES: &[&str] = &[$(stringify!($case)),*];
-        $(
-            #[test]
-            fn $case() {
-                let device: $crate::Device = $device;
-                if let Some(why) = $crate::conformance::opt_out(&device, stringify!($case)) {
-                    eprintln!("{} opts out of `{}`: {}", device.name(), stringify!($case), why);
-                    return;
-                }
-                if let Err(e) = $crate::conformance::$case(&device) {
-                    panic!("conformance case `{}` failed on {}: {e}", stringify!($case), device.name());
-                }
-            }
-        )*
-    };
+pub fn __run_instantiated(case: &str, device: Device) {
+    if let Some(why) = opt_out(&device, case) {
+        eprintln!("{} opts out of `{case}`: {why}", device.name());
+        return;
+    }
+    if let Err(e) = run_case(case, &device) {
+        panic!("conformance case `{case}` failed on {}: {e}", device.name());
+    }
 }
 
 // ------------------------------------------------------------------ helpers
@@ -149,7 +180,7 @@ pub fn check_grad(
     let wt = Tensor::from_slice(&w, out.shape().clone(), dev)?;
     let grads = out.mul(&wt)?.sum_all()?.backward()?;
     let objective = |xs: &[Tensor]| -> Result<f64> {
-        let y = crate::no_grad(|| f(xs))?.to_vec::<f32>()?;
+        let y = strata_core::no_grad(|| f(xs))?.to_vec::<f32>()?;
         Ok(y.iter().zip(&w).map(|(&a, &b)| a as f64 * b as f64).sum())
     };
     for (k, (v, s)) in inputs.iter().enumerate() {
@@ -928,9 +959,9 @@ pub fn autodiff_accumulates(dev: &Device) -> Result<()> {
 /// `no_grad` records nothing; `detach` stops gradients; misuse is an error.
 pub fn autodiff_no_grad_and_detach(dev: &Device) -> Result<()> {
     let x = t(dev, &[1.0, 2.0], [2])?.to_variable()?;
-    let y = crate::no_grad(|| x.square())?;
+    let y = strata_core::no_grad(|| x.square())?;
     ensure(!y.requires_grad(), || "no_grad result must not require grad".into())?;
-    ensure(crate::grad_enabled(), || "no_grad must restore recording".into())?;
+    ensure(strata_core::grad_enabled(), || "no_grad must restore recording".into())?;
     expect_err("backward without graph", y.sum_all()?.backward(), &["no variable"])?;
     let z = x.detach().mul(&x)?.sum_all()?; // d/dx = detached x
     assert_close("detach", &vals(z.backward()?.get(&x).unwrap())?, &[1.0, 2.0], 0.0, 0.0)?;
@@ -1150,8 +1181,75 @@ pub fn errors_axes(dev: &Device) -> Result<()> {
     expect_err("sum", a.sum(&[2], false), &["axis 2", "[2, 3]"])?;
     expect_err("sum dup", a.sum(&[1, -1], false), &["twice"])?;
     expect_err("softmax", a.softmax(-3), &["axis -3"])?;
-    expect_err("argmax many", a.reduce(crate::ReduceOp::ArgMax, &[0, 1], false), &["exactly one axis"])?;
+    expect_err("argmax many", a.reduce(strata_core::ReduceOp::ArgMax, &[0, 1], false), &["exactly one axis"])?;
     expect_err("transpose", a.transpose(0, 5), &["axis 5"])?;
     expect_err("unsqueeze", a.unsqueeze(4), &["axis 4"])?;
     Ok(())
+}
+
+/// Asserts that `r` is an [`Error::SizeOverflow`] whose message mentions every needle.
+fn expect_size_overflow<T>(what: &str, r: Result<T>, needles: &[&str]) -> Result<()> {
+    match r {
+        Err(e @ Error::SizeOverflow { .. }) => expect_err(what, Err::<T, _>(e), needles),
+        Err(e) => Err(fail(format!("{what}: expected a SizeOverflow error, got `{e}`"))),
+        Ok(_) => Err(fail(format!("{what}: expected a SizeOverflow error, got Ok"))),
+    }
+}
+
+/// Shapes whose element count overflows `usize`, or whose buffer's byte
+/// count does, are [`Error::SizeOverflow`]s naming the shape, from every
+/// constructor and shape op; a zero dimension makes any shape empty and valid.
+pub fn errors_size_overflow(dev: &Device) -> Result<()> {
+    let huge = [usize::MAX, 2];
+    let name = "[18446744073709551615, 2]";
+    expect_size_overflow("zeros", Tensor::zeros(huge, DType::F32, dev), &["Tensor::full", name])?;
+    expect_size_overflow("ones i64", Tensor::ones(huge, DType::I64, dev), &[name])?;
+    expect_size_overflow("full", Tensor::full(2.0, huge, DType::F32, dev), &[name])?;
+    let square = [1usize << 32, 1 << 32];
+    let square_name = "[4294967296, 4294967296]";
+    expect_size_overflow("new", Tensor::new(Vec::<f32>::new(), square, dev), &["Tensor::new", square_name])?;
+    expect_size_overflow("from_slice i64", Tensor::from_slice(&[] as &[i64], square, dev), &[square_name])?;
+    let mut rng = Rng::seed(0);
+    expect_size_overflow("rand_uniform", Tensor::rand_uniform(huge, 0.0, 1.0, &mut rng, dev), &["rand_uniform", name])?;
+    expect_size_overflow("rand_normal", Tensor::rand_normal(huge, 0.0, 1.0, &mut rng, dev), &["rand_normal", name])?;
+    let empty = Tensor::zeros([0, 3], DType::F32, dev)?;
+    expect_size_overflow("reshape", empty.reshape(square), &["reshape", square_name])?;
+    let one = t(dev, &[1.0], [1, 1])?;
+    expect_size_overflow("broadcast_to", one.broadcast_to(square), &["broadcast_to", square_name])?;
+    // The count fits but the bytes do not: 2^62 f32 values are 2^64 bytes.
+    let bytes = [1usize << 62];
+    expect_size_overflow("zeros bytes", Tensor::zeros(bytes, DType::F32, dev), &["bytes", "[4611686018427387904]"])?;
+    // A zero dimension: no elements, whatever the others.
+    let none = Tensor::zeros([usize::MAX, 2, 0], DType::F32, dev)?;
+    ensure(none.numel() == 0 && vals(&none)?.is_empty(), || format!("{none:?} should be empty"))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every public case function in this file (a `pub fn` taking only the
+    /// device) is on the case list, and every listed case exists once.
+    #[test]
+    fn every_case_function_is_listed() {
+        let source = include_str!("lib.rs");
+        let mut found: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.strip_prefix("pub fn ")?.strip_suffix("(dev: &Device) -> Result<()> {"))
+            .collect();
+        found.sort_unstable();
+        let mut listed = CASES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(found, listed);
+        assert_eq!(CASES.len(), 45);
+    }
+
+    #[test]
+    fn run_case_runs_a_case_and_names_unknown_ones() {
+        let dev = strata_native::device();
+        run_case("creation", &dev).unwrap();
+        let err = run_case("no_such_case", &dev).unwrap_err().to_string();
+        assert!(err.contains("no case `no_such_case`") && err.contains("errors_axes"), "{err}");
+    }
 }

@@ -1,0 +1,345 @@
+//! The second half of the backend contract: fast paths, each with a
+//! default built from the [`Backend`] primitives.
+//!
+//! A backend is complete once it implements [`Backend`]: the conformance
+//! suite (`strata-conformance`) checks the primitives, and through the
+//! defaults here every fused op as well. `impl FastPaths for MyBackend {}`
+//! then gives a working device. Override a method only for speed — a fused
+//! kernel, a scan in place, a better thread to run a step on — and keep the
+//! numbers: where a method documents a reference (the derivative rule
+//! [`LinearActivation::grad`], [`FusedUpdate::apply`]), an override must
+//! match it bit for bit.
+
+use crate::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+
+/// The sizes and activation of a [`FastPaths::linear`]: `x` is `m × k`, `w`
+/// is `k × n`, the output (and the bias, by row) `m × n`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinearSpec {
+    /// Rows of `x` and of the output.
+    pub m: usize,
+    /// Columns of `x`, rows of `w`.
+    pub k: usize,
+    /// Columns of `w` and of the output; the bias's length.
+    pub n: usize,
+    /// Applied after the bias.
+    pub activation: LinearActivation,
+}
+
+/// An optimizer step that a backend may apply in place, in one pass over
+/// the weight, its gradient and its slots (see [`FastPaths::fused_update`]).
+///
+/// Every scalar is already in `f32`, as the unfused ops would round it, and
+/// each formula is evaluated in the order written here, so a fused kernel
+/// gives the same bits as the sequence of elementwise ops it replaces.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FusedUpdate {
+    /// Plain SGD: `w = w - g·lr`.
+    Sgd {
+        /// Learning rate.
+        lr: f32,
+    },
+    /// SGD with momentum (slot 0: `m`): `m = m·momentum - g·lr`, then
+    /// `w = w + m`, or with Nesterov `w = w + (m·momentum - g·lr)`.
+    Momentum {
+        /// Learning rate.
+        lr: f32,
+        /// Momentum factor.
+        momentum: f32,
+        /// Nesterov's variant.
+        nesterov: bool,
+    },
+    /// Adam without AMSGrad (slots 0 and 1: `m`, `v`):
+    /// `m = m + (g - m)·one_minus_beta_1`, `v = v + (g² - v)·one_minus_beta_2`,
+    /// `w = w - (m·alpha) / (√v + epsilon)`.
+    Adam {
+        /// The bias-corrected step size `lr·√(1-β₂ᵗ)/(1-β₁ᵗ)`.
+        alpha: f32,
+        /// `1 - β₁`.
+        one_minus_beta_1: f32,
+        /// `1 - β₂`.
+        one_minus_beta_2: f32,
+        /// Added to `√v`.
+        epsilon: f32,
+    },
+}
+
+/// The activation a fused [`FastPaths::linear`] applies: one whose derivative
+/// is a function of its output, so the backward pass needs only the result
+/// (the rule is [`LinearActivation::grad`]; the kernel
+/// [`FastPaths::activation_grad`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LinearActivation {
+    /// No activation.
+    Identity,
+    /// `max(x, 0)`, as [`UnaryOp::Relu`].
+    Relu,
+    /// `1 / (1 + e^-x)`, as [`UnaryOp::Sigmoid`].
+    Sigmoid,
+    /// `tanh(x)`, as [`UnaryOp::Tanh`].
+    Tanh,
+}
+
+impl LinearActivation {
+    /// The elementwise op applied after the bias, if any.
+    pub fn unary(self) -> Option<UnaryOp> {
+        match self {
+            LinearActivation::Identity => None,
+            LinearActivation::Relu => Some(UnaryOp::Relu),
+            LinearActivation::Sigmoid => Some(UnaryOp::Sigmoid),
+            LinearActivation::Tanh => Some(UnaryOp::Tanh),
+        }
+    }
+}
+
+impl FusedUpdate {
+    /// How many slot buffers the update reads and writes.
+    pub fn slots(&self) -> usize {
+        match self {
+            FusedUpdate::Sgd { .. } => 0,
+            FusedUpdate::Momentum { .. } => 1,
+            FusedUpdate::Adam { .. } => 2,
+        }
+    }
+
+    /// The update of one element: the reference every fused kernel must
+    /// match bit for bit (`slots` holds [`slots`](Self::slots) values).
+    #[inline(always)]
+    pub fn apply(&self, w: &mut f32, g: f32, slots: &mut [f32]) {
+        match *self {
+            FusedUpdate::Sgd { lr } => *w -= g * lr,
+            FusedUpdate::Momentum { lr, momentum, nesterov } => {
+                let m = slots[0] * momentum - g * lr;
+                slots[0] = m;
+                *w = if nesterov { *w + (m * momentum - g * lr) } else { *w + m };
+            }
+            FusedUpdate::Adam { alpha, one_minus_beta_1, one_minus_beta_2, epsilon } => {
+                let m = slots[0] + (g - slots[0]) * one_minus_beta_1;
+                let v = slots[1] + (g * g - slots[1]) * one_minus_beta_2;
+                slots[0] = m;
+                slots[1] = v;
+                *w -= (m * alpha) / (v.sqrt() + epsilon);
+            }
+        }
+    }
+}
+
+/// The second half of the backend contract: fused and composite kernels,
+/// each with a default built from the [`Backend`] primitives. Override a
+/// method only for speed.
+///
+/// [`Device`](crate::Device) holds a backend as a `dyn FastPaths`, so every
+/// backend implements this trait, if only as `impl FastPaths for MyBackend {}`:
+/// a backend whose primitives pass the conformance suite then runs every op,
+/// fused ones included, through these defaults. An override — a fused
+/// kernel, a scan in place, a better thread to run a step on — must keep the
+/// numbers: where a method names a reference (the derivative rule
+/// [`LinearActivation::grad`], [`FusedUpdate::apply`]) it matches it bit for
+/// bit, and the conformance suite checks every method against the same
+/// expectations as the defaults.
+pub trait FastPaths: Backend {
+    /// Calls `f` once, on the thread where this backend's kernels run best
+    /// (see [`Device::run`](crate::Device::run)). The default calls it here.
+    fn run(&self, f: &mut (dyn FnMut() + Send)) {
+        f()
+    }
+
+    /// The flat index of the first NaN or infinity in an `f32` storage, if
+    /// any: the data check before training. The default downloads a copy;
+    /// backends override it to scan in place.
+    fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
+        Ok(self.download_f32(x)?.iter().position(|v| !v.is_finite()))
+    }
+
+    /// Applies `update` to `param` in place, reading `grad` and updating
+    /// `slots` (all `f32`, all of one length; `slots.len() ==
+    /// update.slots()`), and returns `true` — or returns `false` without
+    /// touching anything when the backend has no fused kernel for it, in
+    /// which case the caller runs the same update as separate ops. The
+    /// default has none.
+    fn fused_update(
+        &self,
+        update: &FusedUpdate,
+        param: &mut Storage,
+        grad: &Storage,
+        slots: &mut [&mut Storage],
+    ) -> Result<bool> {
+        let _ = (update, param, grad, slots);
+        Ok(false)
+    }
+
+    /// `activation(x · w + b)` for a row-major `x` of `m × k`, `w` of `k × n`
+    /// and an optional bias `b` of `n` (see [`LinearSpec`]): a Dense layer's
+    /// forward pass in one call (`f32`). The default runs the matrix
+    /// product, the broadcast add and the activation as three kernels; a
+    /// backend may fuse the last two into the product's output pass.
+    fn linear(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &LinearSpec) -> Result<Storage> {
+        let LinearSpec { m, k, n, activation } = *spec;
+        let matmul = MatmulSpec {
+            batch: 1,
+            m,
+            n,
+            k,
+            trans_lhs: false,
+            trans_rhs: false,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        let mut y = self.matmul(x, w, &matmul)?;
+        let out = Shape::from([m, n]);
+        if let Some(b) = b {
+            y = self.binary(BinaryOp::Add, &y, &out, b, &Shape::from([n]), &out)?;
+        }
+        match activation.unary() {
+            Some(op) => self.unary(op, &y),
+            None => Ok(y),
+        }
+    }
+
+    /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length
+    /// `f32` storages of `shape`), as the derivative rule
+    /// [`LinearActivation::grad`] computes it. The default evaluates that
+    /// same rule with elementwise kernels, one op per step of the formula.
+    fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {
+        crate::backprop::activation_grad_rule(&StorageOps { backend: self, shape }, act, y, g)
+    }
+
+    /// Per-row softmax cross-entropy from logits `z` of `shape` (`rows ×
+    /// classes`, `f32`): `-Σ_j t_j · log_softmax(z)_j`, one value per row.
+    /// `targets` is either `f32` probabilities of `shape` or `i64` class
+    /// ids, one per row; an id outside `[0, classes)` gives 0, like a row
+    /// of zeros. The default composes log-softmax and elementwise ops.
+    fn softmax_cross_entropy(&self, z: &Storage, shape: &Shape, targets: &Storage) -> Result<Storage> {
+        let (_, reduced) = rows_and_reduced(shape)?;
+        let hot;
+        let t = if targets.dtype() == DType::F32 {
+            targets
+        } else {
+            hot = one_hot_rows(self, targets, shape)?;
+            &hot
+        };
+        let log_p = self.log_softmax(z, shape)?;
+        let prod = self.binary(BinaryOp::Mul, t, shape, &log_p, shape, shape)?;
+        let sum = self.reduce(ReduceOp::Sum, &prod, shape, &[shape.rank() - 1])?;
+        self.binary_scalar(BinaryOp::Mul, &sum, &reduced, -1.0)
+    }
+
+    /// The gradient of [`softmax_cross_entropy`](Self::softmax_cross_entropy)
+    /// with respect to `z`, given `g`, the gradient of each row's loss:
+    /// `g · (softmax(z) · Σ_j t_j - t)`.
+    fn softmax_cross_entropy_grad(
+        &self,
+        z: &Storage,
+        shape: &Shape,
+        targets: &Storage,
+        g: &Storage,
+    ) -> Result<Storage> {
+        let (_, reduced) = rows_and_reduced(shape)?;
+        let hot;
+        let t = if targets.dtype() == DType::F32 {
+            targets
+        } else {
+            hot = one_hot_rows(self, targets, shape)?;
+            &hot
+        };
+        let p = self.softmax(z, shape)?;
+        let total = self.reduce(ReduceOp::Sum, t, shape, &[shape.rank() - 1])?;
+        let scaled = self.binary(BinaryOp::Mul, &p, shape, &total, &reduced, shape)?;
+        let diff = self.binary(BinaryOp::Sub, &scaled, shape, t, shape, shape)?;
+        self.binary(BinaryOp::Mul, &diff, shape, g, &reduced, shape)
+    }
+
+    /// Elementwise `op(x, scalar)`. The default broadcasts a one-element storage.
+    fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {
+        let s = self.full(scalar, 1, x.dtype())?;
+        self.binary(op, x, shape, &s, &Shape::scalar(), shape)
+    }
+
+    /// Softmax over the last axis, numerically stable. The default is built
+    /// from primitives: `exp(x - max) / sum(exp(x - max))`.
+    fn softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
+        let (shifted, reduced) = shift_by_max(self, x, shape)?;
+        let e = self.unary(UnaryOp::Exp, &shifted)?;
+        let s = self.reduce(ReduceOp::Sum, &e, shape, &[shape.rank() - 1])?;
+        self.binary(BinaryOp::Div, &e, shape, &s, &reduced, shape)
+    }
+
+    /// Log-softmax over the last axis: `x - max - ln(sum(exp(x - max)))`.
+    fn log_softmax(&self, x: &Storage, shape: &Shape) -> Result<Storage> {
+        let (shifted, reduced) = shift_by_max(self, x, shape)?;
+        let e = self.unary(UnaryOp::Exp, &shifted)?;
+        let s = self.reduce(ReduceOp::Sum, &e, shape, &[shape.rank() - 1])?;
+        let l = self.unary(UnaryOp::Log, &s)?;
+        self.binary(BinaryOp::Sub, &shifted, shape, &l, &reduced, shape)
+    }
+}
+
+/// For the cross-entropy defaults: `i64` class ids, one per row of
+/// `shape`, as `f32` one-hot rows (zeros for an id outside the classes).
+fn one_hot_rows<B: Backend + ?Sized>(backend: &B, targets: &Storage, shape: &Shape) -> Result<Storage> {
+    let (rows, _) = rows_and_reduced(shape)?;
+    let classes = shape.dims()[shape.rank() - 1];
+    let ids = Shape::from([rows, 1]);
+    let range = backend.upload_i64((0..classes as i64).collect())?;
+    let flat = Shape::from([rows, classes]);
+    let hot = backend.binary(BinaryOp::Eq, targets, &ids, &range, &Shape::from([1, classes]), &flat)?;
+    backend.cast(&hot, DType::F32)
+}
+
+/// For the softmax defaults: `x - max(x, last axis)` and the reduced shape.
+fn shift_by_max<B: Backend + ?Sized>(backend: &B, x: &Storage, shape: &Shape) -> Result<(Storage, Shape)> {
+    let last = shape.rank().checked_sub(1).ok_or_else(|| Error::InvalidShape {
+        op: "softmax",
+        shape: shape.clone(),
+        reason: "needs at least one axis".into(),
+    })?;
+    let m = backend.reduce(ReduceOp::Max, x, shape, &[last])?;
+    let mut reduced = shape.dims().to_vec();
+    reduced[last] = 1;
+    let reduced = Shape::from(reduced);
+    let shifted = backend.binary(BinaryOp::Sub, x, shape, &m, &reduced, shape)?;
+    Ok((shifted, reduced))
+}
+
+/// `(rows, shape with its last axis as 1)` for the cross-entropy kernels.
+fn rows_and_reduced(shape: &Shape) -> Result<(usize, Shape)> {
+    let last = shape.rank().checked_sub(1).ok_or_else(|| Error::InvalidShape {
+        op: "softmax_cross_entropy",
+        shape: shape.clone(),
+        reason: "needs a class axis".into(),
+    })?;
+    let mut reduced = shape.dims().to_vec();
+    reduced[last] = 1;
+    let rows = shape.dims()[..last].iter().product();
+    Ok((rows, Shape::from(reduced)))
+}
+
+/// The elementwise steps of a derivative rule as kernels of `backend` on
+/// storages of `shape`: how the default [`FastPaths::activation_grad`]
+/// evaluates [`LinearActivation::grad`].
+struct StorageOps<'a, B: ?Sized> {
+    backend: &'a B,
+    shape: &'a Shape,
+}
+
+impl<B: FastPaths + ?Sized> crate::backprop::RuleOps for StorageOps<'_, B> {
+    type Value = Storage;
+    type Error = Error;
+
+    fn copy(&self, a: &Storage) -> Result<Storage> {
+        self.backend.binary_scalar(BinaryOp::Mul, a, self.shape, 1.0)
+    }
+
+    fn mul(&self, a: &Storage, b: &Storage) -> Result<Storage> {
+        self.backend.binary(BinaryOp::Mul, a, self.shape, b, self.shape, self.shape)
+    }
+
+    fn one_minus(&self, a: &Storage) -> Result<Storage> {
+        let neg = self.backend.binary_scalar(BinaryOp::Mul, a, self.shape, -1.0)?;
+        self.backend.binary_scalar(BinaryOp::Add, &neg, self.shape, 1.0)
+    }
+
+    fn positive(&self, a: &Storage) -> Result<Storage> {
+        self.backend.binary_scalar(BinaryOp::Gt, a, self.shape, 0.0)
+    }
+}
