@@ -1205,3 +1205,59 @@ mod fuzz {
         }
     }
 }
+
+/// A file saved before the model and compile configs became serde types
+/// (written by the hand-built JSON writer of v0.1, commit 9ab6200) still
+/// loads on every backend: the same architecture, compile config and
+/// optimizer state, written back byte for byte, and the same predictions.
+///
+/// It was written by this program (native backend):
+///
+/// ```text
+/// let a = Input::new([3]).name("a");
+/// let b = Input::new([2]).name("b");
+/// let x = Concatenate::new().call(&[&a, &b])?;
+/// let x = Dense::new(4).activation("relu").name("hidden").call(&x)?;
+/// let x = LayerNormalization::new().call(&x)?;
+/// let x = Dropout::new(0.25).call(&x)?;
+/// let out = Dense::new(3).activation("softmax").name("head").call(&x)?;
+/// let mut model = Model::new_with(&[a, b], &[out], BuildOptions::new().device(&dev).seed(7).name("fixture"))?;
+/// model.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])?;
+/// // xa, xb, y as in fixture_inputs below
+/// model.fit(&[&xa, &xb], &y, FitOptions::default().epochs(2).batch_size(3).verbose(0).shuffle(false))?;
+/// model.save("tests/fixtures/functional_v0.1.safetensors")?;
+/// println!("{:?}", model.predict(&[&xa, &xb])?.to_vec::<f32>()?);
+/// ```
+#[test]
+fn a_file_saved_by_v0_1_still_loads() -> Result<()> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/functional_v0.1.safetensors");
+    let bytes = std::fs::read(path)?;
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes)?;
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let printed: [f32; 18] = [
+        0.2947671, 0.30749395, 0.397739, 0.3480778, 0.32766294, 0.32425922, 0.14025603, 0.6020568, 0.25768715,
+        0.27660376, 0.22639896, 0.49699733, 0.38145718, 0.14614299, 0.47239983, 0.33467585, 0.29757997, 0.36774418,
+    ];
+    for dev in devices() {
+        let model = strata::load_model_on(path, &dev)?;
+        assert_eq!(model.get_config().to_string(), metadata["model_config"], "{}", dev.name());
+        assert_eq!(model.compile_config().map(|c| c.to_string()).as_ref(), metadata.get("compile_config"));
+        let xa = Tensor::new((0..18).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), [6, 3], &dev)?;
+        let xb = Tensor::new((0..12).map(|i| (i as f32 * 0.61).cos()).collect::<Vec<_>>(), [6, 2], &dev)?;
+        let p = model.predict(&[&xa, &xb])?.to_vec::<f32>()?;
+        for (got, want) in p.iter().zip(printed) {
+            assert!((got - want).abs() < 1e-5, "{}: {p:?}", dev.name());
+        }
+        // Saved again, the metadata is what v0.1 wrote.
+        let again = unique_temp_path("v0_1_again");
+        model.save(&again)?;
+        let bytes2 = std::fs::read(&again)?;
+        let (_, header2) = safetensors::SafeTensors::read_metadata(&bytes2)?;
+        let metadata2 = header2.metadata().clone().unwrap_or_default();
+        for key in ["model_config", "compile_config", "optimizer_iterations", "format", "format_version"] {
+            assert_eq!(metadata2.get(key), metadata.get(key), "{key}");
+        }
+        std::fs::remove_file(&again).ok();
+    }
+    Ok(())
+}

@@ -296,3 +296,39 @@ fn typed_and_string_arguments_are_interchangeable() -> Result<()> {
     assert_eq!(train(true)?, train(false)?);
     Ok(())
 }
+
+/// A saturated softmax output (logits [0, 40], label 0): training and
+/// evaluation read the same logits and report the same exact loss,
+/// -log softmax(z)_0 = 40 (not the 1e-7 clip's 16.118), on every backend.
+#[test]
+fn training_and_evaluation_report_the_same_loss_on_a_saturated_softmax() -> Result<()> {
+    for backend in strata::backend::available() {
+        let dev = strata::backend::by_name(backend)?;
+        let build = || -> Result<Model> {
+            let model =
+                Sequential::new().add(Input::new([2])).add(Dense::new(2).activation("softmax")).build_on(&dev)?;
+            model.set_weights([
+                ("dense.kernel", &Tensor::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2], &dev)?),
+                ("dense.bias", &Tensor::zeros([2], DType::F32, &dev)?),
+            ])?;
+            Ok(model)
+        };
+        let x = Tensor::new(vec![0.0f32, 40.0], [1, 2], &dev)?;
+        for loss in ["sparse_categorical_crossentropy", "categorical_crossentropy"] {
+            let y = if loss.starts_with("sparse") {
+                Tensor::new(vec![0i64], [1], &dev)?
+            } else {
+                Tensor::new(vec![1.0f32, 0.0], [1, 2], &dev)?
+            };
+            let mut model = build()?;
+            model.compile(SGD::new(0.0), loss, ())?;
+            let evaluated = model.evaluate_with(&x, &y, EvaluateOptions::default().verbose(0))?.value("loss")?;
+            let tested = model.test_on_batch(&x, &y)?.value("loss")?;
+            let trained = model.train_on_batch(&x, &y)?.value("loss")?;
+            for (what, v) in [("evaluate", evaluated), ("test_on_batch", tested), ("train_on_batch", trained)] {
+                assert!((v - 40.0).abs() < 1e-4, "{backend} {loss} {what}: {v}");
+            }
+        }
+    }
+    Ok(())
+}

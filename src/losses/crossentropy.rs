@@ -1,6 +1,6 @@
 //! The cross-entropies: binary, categorical and sparse categorical, from
 //! probabilities (clipped to `[ε, 1 − ε]`) or from logits (one fused
-//! `log_softmax` op, also under a recorded softmax).
+//! `log_softmax` op, also under a softmax output).
 
 use strata_core::{DType, Error, Result, Tensor};
 
@@ -41,7 +41,7 @@ fn clip_probabilities(p: &Tensor) -> Result<Tensor> {
 }
 
 /// The logits behind predictions `p`: `p` itself with `from_logits`, else
-/// the input of the softmax that produced `p`, when it was recorded.
+/// the input of the softmax that produced `p`, if one did.
 fn logits(p: &Tensor, from_logits: bool) -> Option<&Tensor> {
     if from_logits {
         Some(p)
@@ -50,7 +50,7 @@ fn logits(p: &Tensor, from_logits: bool) -> Option<&Tensor> {
     }
 }
 
-/// `−Σ t·log p` over the last axis: from logits (given, or under a recorded
+/// `−Σ t·log p` over the last axis: from logits (given, or under a
 /// softmax) in one fused op, else from renormalised, clipped probabilities.
 fn categorical_from_targets(t: &Tensor, p: &Tensor, from_logits: bool) -> Result<Tensor> {
     if let Some(z) = logits(p, from_logits) {

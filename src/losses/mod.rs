@@ -13,13 +13,17 @@
 //! 0 or 1 give finite losses, and categorical predictions are first divided
 //! by their sum over the last axis.
 //!
-//! When the predictions come straight out of a softmax recorded for autodiff
-//! (a `Dense(…, "softmax")` or `Activation("softmax")` output, in training),
-//! the categorical cross-entropies read the logits under it and compute
-//! `-Σ t·log_softmax(z)` in one fused op ([`Tensor::softmax_cross_entropy`]),
-//! as Keras' TensorFlow backend does: the same loss wherever every
-//! probability lies in `[ε, 1 − ε]`; outside it the loss is the exact
-//! `-log p` instead of the clipped one, and its gradient is not cut to zero.
+//! When the predictions come straight out of a softmax (a
+//! `Dense(…, "softmax")` or `Activation("softmax")` output), the categorical
+//! cross-entropies read the logits under it ([`Tensor::softmax_input`]) and
+//! compute `-Σ t·log_softmax(z)` in one fused op
+//! ([`Tensor::softmax_cross_entropy`]), as Keras does with the logits it
+//! attaches to a softmax output: the same loss wherever every probability
+//! lies in `[ε, 1 − ε]`; outside it the loss is the exact `-log p` instead of
+//! the clipped one, and its gradient is not cut to zero. This holds whatever
+//! the autodiff mode, so `fit`, `train_on_batch`, `evaluate` and
+//! `test_on_batch` report the same loss for the same batch and weights
+//! (logits `[0, 40]` with label 0: 40, not the clipped 16.118).
 //! `from_logits: true` uses the same op.
 //!
 //! ```

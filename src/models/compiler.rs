@@ -110,10 +110,10 @@ fn declare_inputs(
         if values.of.contains_key(&sym.0.id) {
             return Err(Error::Graph(format!("model input {i} is listed twice")));
         }
-        check_sample_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         if bounded {
             check_spec_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         }
+        check_sample_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         values.push(sym.0.id, spec.clone(), Producer::Input(i));
         declared.push((name.clone(), spec.clone()));
     }

@@ -94,6 +94,11 @@ struct Inner {
     storage: Arc<RwLock<Storage>>,
     op: Option<Op>,
     is_variable: bool,
+    /// For the output of a last-axis softmax: its input, the logits, kept
+    /// whether or not autodiff records the op (Keras attaches
+    /// `_keras_logits` to a softmax output the same way), so cross-entropy
+    /// losses compute from the logits in training and in evaluation alike.
+    softmax_input: Option<Tensor>,
 }
 
 fn read(s: &RwLock<Storage>) -> RwLockReadGuard<'_, Storage> {
@@ -124,6 +129,7 @@ impl Tensor {
             storage: Arc::new(RwLock::new(storage)),
             op,
             is_variable: false,
+            softmax_input: None,
         }))
     }
 
@@ -351,6 +357,7 @@ impl Tensor {
             storage: self.0.storage.clone(),
             op: None,
             is_variable: true,
+            softmax_input: None,
         })))
     }
 
@@ -372,6 +379,7 @@ impl Tensor {
             storage: self.0.storage.clone(),
             op,
             is_variable: false,
+            softmax_input: None,
         }))
     }
 
@@ -1049,7 +1057,11 @@ impl Tensor {
     pub fn softmax(&self, axis: isize) -> Result<Tensor> {
         self.along_last("softmax", axis, |t| {
             let s = t.device().backend().softmax(&t.storage(), t.shape())?;
-            Ok(t.result(s, t.shape().clone(), &[t], || Op::Softmax(t.clone())))
+            let mut out = t.result(s, t.shape().clone(), &[t], || Op::Softmax(t.clone()));
+            if let Some(inner) = Arc::get_mut(&mut out.0) {
+                inner.softmax_input = Some(t.clone());
+            }
+            Ok(out)
         })
     }
 
@@ -1192,14 +1204,23 @@ impl Tensor {
         Ok(Self::make(s, self.shape().clone(), self.device().clone(), None))
     }
 
-    /// The logits this tensor is the last-axis softmax of, when that softmax
-    /// was recorded for autodiff: what cross-entropy losses use to compute
-    /// from logits (as Keras does for a softmax output).
+    /// The logits this tensor is the last-axis softmax of (`None` for any
+    /// other tensor): what cross-entropy losses compute from, as Keras does
+    /// for a softmax output. Kept whether or not autodiff records the
+    /// softmax, so training and evaluation compute the same loss.
+    ///
+    /// ```
+    /// # use strata_core::{no_grad, Tensor};
+    /// # fn main() -> strata_core::Result<()> {
+    /// # let dev = strata_native::device();
+    /// let z = Tensor::new(vec![0.0f32, 40.0], [1, 2], &dev)?;
+    /// let p = no_grad(|| z.softmax(-1))?;
+    /// assert_eq!(p.softmax_input().map(|t| t.to_vec::<f32>()).transpose()?, Some(vec![0.0, 40.0]));
+    /// assert!(p.exp()?.softmax_input().is_none());
+    /// # Ok(()) }
+    /// ```
     pub fn softmax_input(&self) -> Option<&Tensor> {
-        match self.op() {
-            Some(Op::Softmax(z)) => Some(z),
-            _ => None,
-        }
+        self.0.softmax_input.as_ref()
     }
 
     /// Runs a last-axis kernel along any axis by moving that axis last and back.
