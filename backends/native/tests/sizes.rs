@@ -3,10 +3,30 @@
 use strata_core::{DType, Error, Rng, Tensor};
 
 /// A Dense(512) kernel on 60000·784 input features: 96,337,920,000 bytes,
-/// far beyond this machine's memory (and beyond what Linux's default
-/// overcommit heuristic grants in one request on any machine with less
-/// RAM plus swap than that).
+/// more than Linux's default overcommit heuristic grants in one request on
+/// a machine with less RAM plus swap than that (24 GiB where this was
+/// written).
 const SHAPE: [usize; 2] = [60000 * 784, 512];
+
+/// Whether this machine's RAM plus swap is smaller than the 96 GB asked
+/// for, so Linux's overcommit heuristic refuses the request; `true` where
+/// `/proc/meminfo` cannot be read. On a larger machine the request could
+/// succeed, and the tests below say so and check nothing.
+fn too_large_for_this_machine() -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/meminfo") else { return true };
+    let kib = |key: &str| -> u64 {
+        info.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let total = (kib("MemTotal:") + kib("SwapTotal:")) * 1024;
+    if total >= 96_337_920_000 {
+        eprintln!("skipped: {total} bytes of RAM and swap could hold the 96 GB tensor");
+        return false;
+    }
+    true
+}
 
 fn expect_overflow(what: &str, r: strata_core::Result<Tensor>, op: &str) {
     match r {
@@ -23,6 +43,9 @@ fn expect_overflow(what: &str, r: strata_core::Result<Tensor>, op: &str) {
 
 #[test]
 fn a_weight_larger_than_memory_is_an_error() {
+    if !too_large_for_this_machine() {
+        return;
+    }
     let dev = strata_native::device();
     expect_overflow("zeros", Tensor::zeros(SHAPE, DType::F32, &dev), "native full");
     expect_overflow("uniform init", Tensor::rand_uniform(SHAPE, -0.01, 0.01, &mut Rng::seed(0), &dev), "rand_uniform");
@@ -37,6 +60,9 @@ fn a_weight_larger_than_memory_is_an_error() {
 /// product of modest inputs with a 96 GB result.
 #[test]
 fn a_kernel_output_larger_than_memory_is_an_error() {
+    if !too_large_for_this_machine() {
+        return;
+    }
     let dev = strata_native::device();
     let one = Tensor::ones([1, 1], DType::F32, &dev).unwrap();
     expect_overflow("broadcast_to", one.broadcast_to(SHAPE), "broadcast_to");
