@@ -210,6 +210,14 @@ fn sizes_that_overflow_are_errors_naming_the_shape() -> Result<()> {
         let e = Sequential::new().add(Input::new([60000 * 784])).add(Dense::new(512)).build_on(&dev).unwrap_err();
         let e = e.to_string();
         assert!(e.contains("dense (Dense)") && e.contains("47040000"), "{name}: {e}");
+        // The truncated normal is drawn on the host: also an error.
+        let e = Sequential::new()
+            .add(Input::new([60000 * 784]))
+            .add(Dense::new(512).kernel_initializer("he_normal"))
+            .build_on(&dev)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("dense (Dense)") && e.contains("47040000"), "{name}: {e}");
     }
     Ok(())
 }

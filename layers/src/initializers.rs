@@ -164,16 +164,22 @@ impl Initializer {
 
     /// A weight tensor of `shape` on `device`, drawn from `rng`.
     pub fn init(&self, shape: &Shape, rng: &mut Rng, device: &Device) -> Result<Tensor> {
-        let n = shape.numel();
-        let truncated = |rng: &mut Rng, mean: f32, std: f32| -> Vec<f32> {
-            (0..n)
-                .map(|_| loop {
-                    let z = rng.normal();
-                    if z.abs() <= 2.0 {
-                        break mean + std * z;
-                    }
-                })
-                .collect()
+        let n = shape.checked_numel("initializer")?;
+        // Drawn on the host: reserve fallibly, so a weight the machine cannot
+        // hold is an error, not an abort.
+        let truncated = |rng: &mut Rng, mean: f32, std: f32| -> Result<Vec<f32>> {
+            let mut values = Vec::new();
+            values.try_reserve_exact(n).map_err(|_| Error::SizeOverflow {
+                op: "initializer".into(),
+                message: format!("cannot allocate {} bytes for a weight of shape {shape}", n.saturating_mul(4)),
+            })?;
+            values.extend((0..n).map(|_| loop {
+                let z = rng.normal();
+                if z.abs() <= 2.0 {
+                    break mean + std * z;
+                }
+            }));
+            Ok(values)
         };
         let data = match *self {
             Initializer::Zeros => return Tensor::zeros(shape.clone(), DType::F32, device),
@@ -192,7 +198,7 @@ impl Initializer {
                         format!("needs finite mean and stddev >= 0, received {mean}, {stddev}"),
                     ));
                 }
-                truncated(rng, mean, stddev)
+                truncated(rng, mean, stddev)?
             }
             _ => {
                 let (scale, mode, distribution) = self.variance_scaling().expect("named variance-scaling scheme");
@@ -217,7 +223,7 @@ impl Initializer {
                     Distribution::UntruncatedNormal => {
                         return Tensor::rand_normal(shape.clone(), 0.0, scale.sqrt(), rng, device)
                     }
-                    Distribution::TruncatedNormal => truncated(rng, 0.0, scale.sqrt() / TRUNCATED_STD),
+                    Distribution::TruncatedNormal => truncated(rng, 0.0, scale.sqrt() / TRUNCATED_STD)?,
                 }
             }
         };

@@ -12,53 +12,177 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
 use strata_core::{DType, Error, Result};
 use strata_layers::{layer_from_config, TensorSpec};
 
 use super::functional::{LayerCell, SharedLayer, SymKind, SymbolicTensor};
 use super::model::{BuildOptions, Model};
 
+/// The architecture of a model: what [`Model::get_config`] writes (as JSON)
+/// and [`Model::from_config`] reads, one type for both. Keras' functional
+/// layout: the inputs, every layer with its config and the tensors each of
+/// its calls reads, and the outputs.
+///
+/// ```
+/// use strata::prelude::*;
+/// use strata::models::ModelConfig;
+/// # fn main() -> strata::Result<()> {
+/// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build_on(&backend::native())?;
+/// let config: ModelConfig = serde_json::from_value(model.get_config()).unwrap();
+/// assert_eq!(config.class_name, "Sequential");
+/// assert_eq!(config.layers[0].class_name, "Dense");
+/// assert_eq!(config.layers[0].inbound_nodes[0][0].layer, "input_layer");
+/// assert_eq!(serde_json::to_value(&config).unwrap(), model.get_config());
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The model's name (read: optional).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `"Functional"` or `"Sequential"` (`"Model"` is read as Functional).
+    pub class_name: String,
+    /// The model's inputs, in order.
+    pub inputs: Vec<InputConfig>,
+    /// The layers, in graph order.
+    pub layers: Vec<LayerConfig>,
+    /// The tensors the model returns, in order.
+    pub outputs: Vec<NodeRef>,
+}
+
+/// One model input (Keras' `InputLayer`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputConfig {
+    /// The input's name.
+    pub name: String,
+    /// `"InputLayer"` (read: optional, and no other value).
+    #[serde(default)]
+    pub class_name: Option<String>,
+    /// Its shape and dtype.
+    pub config: InputLayerConfig,
+}
+
+/// The shape (without the batch axis) and dtype of an input.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputLayerConfig {
+    /// Every axis after the batch axis; `None` (JSON `null`) for an unknown size.
+    #[serde(serialize_with = "write_axes", deserialize_with = "read_axes")]
+    pub shape: Vec<Option<usize>>,
+    /// `"float32"` or `"int64"` (read: `float32` when absent or `null`).
+    #[serde(default)]
+    pub dtype: Option<DType>,
+}
+
+/// One layer of the graph.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LayerConfig {
+    /// The layer's name (weights are saved as `"{name}.{weight}"`).
+    pub name: String,
+    /// Its class, as the layer registry knows it (`"Dense"`), or
+    /// `"Functional"` / `"Sequential"` for a nested model.
+    pub class_name: String,
+    /// Its constructor arguments ([`Layer::config`](strata_layers::Layer::config)),
+    /// or a nested model's [`ModelConfig`] (read: `{}` when absent).
+    #[serde(default = "empty_object")]
+    pub config: Value,
+    /// One entry per call of the layer: the tensors that call reads.
+    pub inbound_nodes: Vec<Vec<NodeRef>>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+/// A tensor of the graph: the `call`-th output of the input or layer named
+/// `layer`, written `["layer", call]` (Keras' `keras_history`; a third
+/// element, the tensor index, is read when it is 0).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeRef {
+    /// The producing input or layer.
+    pub layer: String,
+    /// Which call of it (0 for an input, and for a layer called once).
+    pub call: usize,
+}
+
+impl Serialize for NodeRef {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        (&self.layer, self.call).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        let parsed = v.as_array().and_then(|a| {
+            let name = a.first()?.as_str()?;
+            let call = usize::try_from(a.get(1)?.as_u64()?).ok()?;
+            let tensor_ok = match a.get(2) {
+                None => a.len() == 2,
+                Some(t) => a.len() == 3 && t.as_u64() == Some(0),
+            };
+            tensor_ok.then(|| NodeRef { layer: name.to_string(), call })
+        });
+        parsed.ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "expected a tensor reference [\"layer_name\", call_index], received {}",
+                short(&v)
+            ))
+        })
+    }
+}
+
+fn write_axes<S: Serializer>(axes: &[Option<usize>], s: S) -> std::result::Result<S::Ok, S::Error> {
+    axes.serialize(s)
+}
+
+fn read_axes<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<Option<usize>>, D::Error> {
+    Vec::<Value>::deserialize(d)?
+        .iter()
+        .map(|a| match a {
+            Value::Null => Ok(None),
+            _ => {
+                a.as_u64().and_then(|n| usize::try_from(n).ok()).map(Some).ok_or_else(|| {
+                    serde::de::Error::custom(format!("an axis size must be null or a count, received {a}"))
+                })
+            }
+        })
+        .collect()
+}
+
+impl ModelConfig {
+    /// Reads a config from JSON, naming where a malformed one is wrong
+    /// (`inputs[0].config.shape[0]: an axis size must be null or a count`).
+    pub fn from_value(config: &Value) -> Result<ModelConfig> {
+        if !config.is_object() {
+            return Err(bad(format!("expected a JSON object, received {}", short(config))));
+        }
+        serde_path_to_error::deserialize(config).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                bad(inner.to_string())
+            } else {
+                bad(format!("{path}: {inner}"))
+            }
+        })
+    }
+
+    /// The config as JSON.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
 /// The error for a config that does not have the expected form.
 fn bad(message: impl Into<String>) -> Error {
     Error::Config(format!("model: {}", message.into()))
 }
 
-/// `config[key]`, which must be present.
-fn field<'v>(config: &'v Value, key: &str, what: &str) -> Result<&'v Value> {
-    config.get(key).ok_or_else(|| bad(format!("{what} has no `{key}`")))
-}
-
-fn string<'v>(config: &'v Value, key: &str, what: &str) -> Result<&'v str> {
-    let v = field(config, key, what)?;
-    v.as_str().ok_or_else(|| bad(format!("{what}: `{key}` must be a string, received {}", short(v))))
-}
-
-fn array<'v>(config: &'v Value, key: &str, what: &str) -> Result<&'v [Value]> {
-    let v = field(config, key, what)?;
-    v.as_array().map(Vec::as_slice).ok_or_else(|| bad(format!("{what}: `{key}` must be a list, received {}", short(v))))
-}
-
-/// One tensor reference, `[layer_name, call_index]` (Keras' `keras_history`
-/// without, or with a zero, tensor index).
-fn node_ref(v: &Value, what: &str) -> Result<(String, usize)> {
-    let parsed = v.as_array().and_then(|a| {
-        let name = a.first()?.as_str()?;
-        let call = usize::try_from(a.get(1)?.as_u64()?).ok()?;
-        let tensor_ok = match a.get(2) {
-            None => a.len() == 2,
-            Some(t) => a.len() == 3 && t.as_u64() == Some(0),
-        };
-        tensor_ok.then(|| (name.to_string(), call))
-    });
-    parsed.ok_or_else(|| {
-        bad(format!("{what}: expected a tensor reference [\"layer_name\", call_index], received {}", short(v)))
-    })
-}
-
-/// Which kind of model a config describes.
-fn model_class(config: &Value) -> Result<bool> {
-    match string(config, "class_name", "the model config")? {
+/// Which kind of model a config describes: `true` for Sequential.
+fn model_class(class: &str) -> Result<bool> {
+    match class {
         "Functional" | "Model" => Ok(false),
         "Sequential" => Ok(true),
         other => Err(bad(format!("unknown model class `{other}`; expected Functional or Sequential"))),
@@ -74,38 +198,48 @@ impl Model {
     /// The graph as JSON: every layer with its type, config and inbound
     /// connections, plus the model's inputs and outputs (Keras' layout).
     pub fn get_config(&self) -> Value {
-        let value_name = |v: usize| -> Value {
+        self.model_config().to_value()
+    }
+
+    /// The architecture as a [`ModelConfig`] ([`get_config`](Self::get_config)
+    /// is its JSON).
+    pub fn model_config(&self) -> ModelConfig {
+        let node_ref = |v: usize| {
             let (name, call) = self.value_source(v);
-            json!([name, call])
+            NodeRef { layer: name.to_string(), call }
         };
-        let inputs: Vec<Value> = self
+        let inputs = self
             .inputs
             .iter()
-            .map(|i| json!({"name": i.name, "class_name": "InputLayer", "config": {"shape": i.spec.dims[1..], "dtype": i.spec.dtype}}))
+            .map(|i| InputConfig {
+                name: i.name.clone(),
+                class_name: Some("InputLayer".into()),
+                config: InputLayerConfig { shape: i.spec.dims[1..].to_vec(), dtype: Some(i.spec.dtype) },
+            })
             .collect();
-        let layers: Vec<Value> = self
+        let layers = self
             .layers
             .iter()
             .enumerate()
             .map(|(li, l)| {
-                let (class, config) =
+                let (class_name, config) =
                     l.cell.layer.read().map(|g| (g.class_name().to_string(), g.config())).unwrap_or_default();
-                let calls: Vec<Value> = self
+                let inbound_nodes = self
                     .nodes
                     .iter()
                     .filter(|n| n.layer == li)
-                    .map(|n| Value::Array(n.inputs.iter().map(|&v| value_name(v)).collect()))
+                    .map(|n| n.inputs.iter().map(|&v| node_ref(v)).collect())
                     .collect();
-                json!({"name": l.name, "class_name": class, "config": config, "inbound_nodes": calls})
+                LayerConfig { name: l.name.clone(), class_name, config, inbound_nodes }
             })
             .collect();
-        json!({
-            "name": self.name,
-            "class_name": if self.sequential { "Sequential" } else { "Functional" },
-            "inputs": inputs,
-            "layers": layers,
-            "outputs": self.outputs.iter().map(|&o| value_name(o)).collect::<Vec<_>>(),
-        })
+        ModelConfig {
+            name: Some(self.name.clone()),
+            class_name: if self.sequential { "Sequential" } else { "Functional" }.to_string(),
+            inputs,
+            layers,
+            outputs: self.outputs.iter().map(|&o| node_ref(o)).collect(),
+        }
     }
 
     /// Rebuilds a model from [`get_config`](Self::get_config)'s output, on
@@ -179,146 +313,99 @@ impl Model {
 
 /// Builds the symbolic graph described by `config` and assembles it.
 fn rebuild(config: &Value, options: BuildOptions) -> Result<Model> {
-    if !config.is_object() {
-        return Err(bad(format!("expected a JSON object, received {}", short(config))));
-    }
-    let sequential = model_class(config)?;
+    let config = ModelConfig::from_value(config)?;
+    let sequential = model_class(&config.class_name)?;
     let mut options = options;
     if options.name.is_none() {
-        if let Some(name) = config.get("name") {
-            let name = name.as_str().ok_or_else(|| bad(format!("`name` must be a string, received {name}")))?;
-            options.name = Some(name.to_string());
-        }
+        options.name = config.name.clone();
     }
 
     // Every tensor by (producer name, call index).
     let mut values: HashMap<String, Vec<SymbolicTensor>> = HashMap::new();
     let mut names: HashSet<String> = HashSet::new();
     let mut inputs = Vec::new();
-    for (i, entry) in array(config, "inputs", "the model config")?.iter().enumerate() {
-        let what = format!("input {i}");
-        let name = string(entry, "name", &what)?;
-        if let Some(class) = entry.get("class_name") {
+    for (i, entry) in config.inputs.iter().enumerate() {
+        let name = &entry.name;
+        if let Some(class) = &entry.class_name {
             if class != "InputLayer" {
-                return Err(bad(format!("{what} (`{name}`): expected class_name InputLayer, received {class}")));
+                return Err(bad(format!("input {i} (`{name}`): expected class_name InputLayer, received {class}")));
             }
         }
-        let c = field(entry, "config", &what)?;
-        let shape = array(c, "shape", &what)?
-            .iter()
-            .map(|d| match d {
-                Value::Null => Ok(None),
-                _ => d.as_u64().and_then(|d| usize::try_from(d).ok()).map(Some).ok_or_else(|| {
-                    bad(format!("{what} (`{name}`): an axis size must be null or a count, received {d}"))
-                }),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let dtype = match c.get("dtype") {
-            None | Some(Value::Null) => DType::F32,
-            Some(d) => serde_json::from_value::<DType>(d.clone())
-                .map_err(|_| bad(format!("{what} (`{name}`): unknown dtype {d}; expected \"float32\" or \"int64\"")))?,
-        };
-        if !names.insert(name.to_string()) {
+        if !names.insert(name.clone()) {
             return Err(bad(format!("the name `{name}` is used twice")));
         }
         let mut dims = vec![None];
-        dims.extend(shape);
-        let sym = SymbolicTensor::input(Some(name.to_string()), TensorSpec::new(dims, dtype));
-        values.insert(name.to_string(), vec![sym.clone()]);
+        dims.extend(entry.config.shape.iter().copied());
+        let spec = TensorSpec::new(dims, entry.config.dtype.unwrap_or(DType::F32));
+        let sym = SymbolicTensor::input(Some(name.clone()), spec);
+        values.insert(name.clone(), vec![sym.clone()]);
         inputs.push(sym);
     }
 
     // The layers, created from their configs.
-    struct Pending {
-        name: String,
-        layer: SharedLayer,
-        nodes: Vec<Vec<(String, usize)>>,
-    }
-    let layer_entries = array(config, "layers", "the model config")?;
-    let mut layers: Vec<Pending> = Vec::with_capacity(layer_entries.len());
-    for (i, entry) in layer_entries.iter().enumerate() {
-        let what = format!("layer {i}");
-        let name = string(entry, "name", &what)?;
-        let class = string(entry, "class_name", &what)?;
-        let what = format!("layer `{name}` ({class})");
+    let mut layers: Vec<(&LayerConfig, SharedLayer)> = Vec::with_capacity(config.layers.len());
+    for (i, entry) in config.layers.iter().enumerate() {
+        let (name, class) = (&entry.name, &entry.class_name);
         if name.is_empty() {
             return Err(bad(format!("layer {i} ({class}) has an empty name")));
         }
-        if !names.insert(name.to_string()) {
+        if !names.insert(name.clone()) {
             return Err(bad(format!("the name `{name}` is used twice")));
         }
-        let empty = Value::Object(Default::default());
-        let layer_config = entry.get("config").unwrap_or(&empty);
         let layer = if is_model_class(class) {
             let nested = BuildOptions { name: None, ..options.clone() };
-            let model = rebuild(layer_config, nested).map_err(|e| e.in_layer(format!("{name} ({class})")))?;
+            let model = rebuild(&entry.config, nested).map_err(|e| e.in_layer(format!("{name} ({class})")))?;
             Box::new(model) as Box<dyn strata_layers::Layer>
         } else {
-            layer_from_config(class, layer_config).map_err(|e| e.in_layer(format!("{name} ({class})")))?
+            layer_from_config(class, &entry.config).map_err(|e| e.in_layer(format!("{name} ({class})")))?
         };
-        let nodes = array(entry, "inbound_nodes", &what)?
-            .iter()
-            .map(|node| {
-                let args = node.as_array().ok_or_else(|| {
-                    bad(format!("{what}: an inbound node must be a list of tensors, received {}", short(node)))
-                })?;
-                args.iter().map(|a| node_ref(a, &what)).collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if nodes.is_empty() {
-            return Err(bad(format!("{what} is never called (no inbound_nodes)")));
+        if entry.inbound_nodes.is_empty() {
+            return Err(bad(format!("layer `{name}` ({class}) is never called (no inbound_nodes)")));
         }
-        let cell = LayerCell::named(layer, Some(name.to_string()));
-        layers.push(Pending { name: name.to_string(), layer: SharedLayer(cell), nodes });
+        layers.push((entry, SharedLayer(LayerCell::named(layer, Some(name.clone())))));
     }
 
     // Every reference must name a known producer and one of its calls.
     let calls: HashMap<&str, usize> = layers
         .iter()
-        .map(|l| (l.name.as_str(), l.nodes.len()))
+        .map(|(l, _)| (l.name.as_str(), l.inbound_nodes.len()))
         .chain(inputs.iter().filter_map(|s| match &s.0.kind {
             SymKind::Input { name: Some(n), .. } => Some((n.as_str(), 1)),
             _ => None,
         }))
         .collect();
-    let check_ref = |(name, call): &(String, usize), what: &str| -> Result<()> {
+    let check_ref = |r: &NodeRef, what: &str| -> Result<()> {
+        let (name, call) = (&r.layer, r.call);
         match calls.get(name.as_str()) {
             None => Err(bad(format!("{what} refers to `{name}`, which is neither an input nor a layer"))),
-            Some(&n) if *call >= n => {
+            Some(&n) if call >= n => {
                 Err(bad(format!("{what} refers to call {call} of `{name}`, which is called {n} time(s)")))
             }
             Some(_) => Ok(()),
         }
     };
-    for l in &layers {
-        for node in &l.nodes {
-            for r in node {
-                check_ref(r, &format!("layer `{}`", l.name))?;
-            }
+    for (l, _) in &layers {
+        for r in l.inbound_nodes.iter().flatten() {
+            check_ref(r, &format!("layer `{}`", l.name))?;
         }
     }
-    let output_refs = array(config, "outputs", "the model config")?
-        .iter()
-        .map(|o| {
-            let r = node_ref(o, "an output")?;
-            check_ref(&r, "an output")?;
-            Ok(r)
-        })
-        .collect::<Result<Vec<_>>>()?;
+    for r in &config.outputs {
+        check_ref(r, "an output")?;
+    }
 
     // Call the layers in dependency order (each layer's calls in order).
-    let total: usize = layers.iter().map(|l| l.nodes.len()).sum();
+    let total: usize = layers.iter().map(|(l, _)| l.inbound_nodes.len()).sum();
     let mut done = 0;
     while done < total {
         let mut progressed = false;
-        for l in &layers {
+        for (l, layer) in &layers {
             loop {
                 let made = values.get(&l.name).map_or(0, Vec::len);
-                let Some(node) = l.nodes.get(made) else { break };
+                let Some(node) = l.inbound_nodes.get(made) else { break };
                 let args: Option<Vec<SymbolicTensor>> =
-                    node.iter().map(|(n, k)| values.get(n).and_then(|v| v.get(*k)).cloned()).collect();
+                    node.iter().map(|r| values.get(&r.layer).and_then(|v| v.get(r.call)).cloned()).collect();
                 let Some(args) = args else { break };
-                let y = l.layer.call(&args)?;
+                let y = layer.call(&args)?;
                 values.entry(l.name.clone()).or_default().push(y);
                 done += 1;
                 progressed = true;
@@ -327,14 +414,14 @@ fn rebuild(config: &Value, options: BuildOptions) -> Result<Model> {
         if !progressed {
             let stuck: Vec<&str> = layers
                 .iter()
-                .filter(|l| values.get(&l.name).map_or(0, Vec::len) < l.nodes.len())
-                .map(|l| l.name.as_str())
+                .filter(|(l, _)| values.get(&l.name).map_or(0, Vec::len) < l.inbound_nodes.len())
+                .map(|(l, _)| l.name.as_str())
                 .collect();
             return Err(bad(format!("the graph has a cycle through [{}]", stuck.join(", "))));
         }
     }
 
-    let outputs: Vec<SymbolicTensor> = output_refs.iter().map(|(n, k)| values[n][*k].clone()).collect();
+    let outputs: Vec<SymbolicTensor> = config.outputs.iter().map(|r| values[&r.layer][r.call].clone()).collect();
     super::compiler::assemble(&inputs, &outputs, options, sequential)
 }
 
@@ -354,12 +441,17 @@ mod tests {
 
     #[test]
     fn references_are_read_strictly() {
-        assert_eq!(node_ref(&json!(["dense", 1]), "x").unwrap(), ("dense".to_string(), 1));
-        assert_eq!(node_ref(&json!(["dense", 0, 0]), "x").unwrap(), ("dense".to_string(), 0));
+        let read = |v: Value| serde_json::from_value::<NodeRef>(v);
+        assert_eq!(read(json!(["dense", 1])).unwrap(), NodeRef { layer: "dense".into(), call: 1 });
+        assert_eq!(read(json!(["dense", 0, 0])).unwrap(), NodeRef { layer: "dense".into(), call: 0 });
         for bad in [json!(["dense"]), json!(["dense", -1]), json!([1, 0]), json!(["d", 0, 1]), json!("dense")] {
-            let e = node_ref(&bad, "layer `x`").unwrap_err().to_string();
-            assert!(e.contains("layer `x`") && e.contains("call_index"), "{e}");
+            let e = read(bad).unwrap_err().to_string();
+            assert!(e.contains("call_index"), "{e}");
         }
+        let config = json!({"class_name": "Functional", "inputs": [], "layers": [{"name": "x", "class_name": "Dense",
+                            "inbound_nodes": [[["a", 0, 1]]]}], "outputs": []});
+        let e = ModelConfig::from_value(&config).unwrap_err().to_string();
+        assert!(e.contains("layers[0].inbound_nodes[0][0]") && e.contains("call_index"), "{e}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod model;
 mod sequential;
 mod summary;
 
+pub use config::{InputConfig, InputLayerConfig, LayerConfig, ModelConfig, NodeRef};
 pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 pub(crate) use model::Producer;
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};

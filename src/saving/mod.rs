@@ -27,6 +27,7 @@ use strata_core::{Device, Error, Result, Tensor};
 use crate::losses::Loss;
 use crate::metrics::{resolve_metric, MetricSpec};
 use crate::optimizers::{optimizer_from_config, Optimizer};
+use crate::trainers::CompileConfig;
 use crate::{BuildOptions, Losses, Metrics, Model};
 
 mod codec;
@@ -97,55 +98,36 @@ impl Loaded<'_> {
     /// optimizer's state when the file has it.
     fn compile(&self, model: &mut Model, config: &Value) -> Result<()> {
         let bad = |m: String| self.error(format!("compile_config: {m}"));
-        let optimizer_config = config.get("optimizer").ok_or_else(|| bad("no `optimizer`".into()))?;
+        let config = CompileConfig::from_value(config).map_err(|e| self.error(e))?;
         let mut optimizer: Box<dyn Optimizer> =
-            optimizer_from_config(optimizer_config).map_err(|e| bad(e.to_string()))?;
+            optimizer_from_config(&config.optimizer).map_err(|e| bad(e.to_string()))?;
         let outputs: Vec<String> = model.output_names().iter().map(|s| s.to_string()).collect();
-        let by_output = |key: &str| -> Result<&serde_json::Map<String, Value>> {
-            let map = config
-                .get(key)
-                .and_then(Value::as_object)
-                .ok_or_else(|| bad(format!("`{key}` must be an object keyed by output name")))?;
-            if let Some(k) = map.keys().find(|k| !outputs.contains(k)) {
+        for (key, names) in
+            [("loss", config.loss.keys().collect::<Vec<_>>()), ("metrics", config.metrics.keys().collect())]
+        {
+            if let Some(k) = names.into_iter().find(|k| !outputs.contains(k)) {
                 return Err(bad(format!(
                     "`{key}` names `{k}`, which is not an output; outputs: [{}]",
                     outputs.join(", ")
                 )));
             }
-            Ok(map)
-        };
-        let loss_map = by_output("loss")?;
+        }
         let losses = outputs
             .iter()
             .map(|o| {
-                let c = loss_map.get(o).ok_or_else(|| bad(format!("no loss for output `{o}`")))?;
+                let c = config.loss.get(o).ok_or_else(|| bad(format!("no loss for output `{o}`")))?;
                 Loss::from_config(c).map_err(|e| bad(format!("output `{o}`: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
         let mut losses_arg = Losses::list(losses.iter())?;
-        match config.get("loss_weights") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(ws)) => {
-                let ws = ws
-                    .iter()
-                    .map(|w| w.as_f64().ok_or_else(|| bad(format!("`loss_weights` must hold numbers, received {w}"))))
-                    .collect::<Result<Vec<_>>>()?;
-                losses_arg = losses_arg.weights(ws);
-            }
-            Some(other) => return Err(bad(format!("`loss_weights` must be a list, received {other}"))),
+        if let Some(ws) = &config.loss_weights {
+            losses_arg = losses_arg.weights(ws.iter().copied());
         }
-        let metric_map = by_output("metrics")?;
         let mut lists = Vec::with_capacity(outputs.len());
         for (o, loss) in outputs.iter().zip(&losses) {
-            let names = match metric_map.get(o) {
-                None => Vec::new(),
-                Some(Value::Array(names)) => names.clone(),
-                Some(other) => return Err(bad(format!("the metrics of `{o}` must be a list, received {other}"))),
-            };
-            let mut specs = Vec::with_capacity(names.len());
-            for n in names {
-                let n = n.as_str().ok_or_else(|| bad(format!("a metric must be a name, received {n}")))?;
-                let spec = MetricSpec::Name(n.to_string());
+            let mut specs = Vec::new();
+            for n in config.metrics.get(o).into_iter().flatten() {
+                let spec = MetricSpec::Name(n.clone());
                 // Names resolve for any shapes; this catches unknown ones now.
                 resolve_metric(&spec, loss, &[1, 1], &[1, 1]).map_err(|e| bad(format!("output `{o}`: {e}")))?;
                 specs.push(spec);
@@ -153,10 +135,8 @@ impl Loaded<'_> {
             lists.push(specs);
         }
         let mut metrics = Metrics::per_output(lists);
-        match config.get("weighted_metrics") {
-            None | Some(Value::Bool(false)) | Some(Value::Null) => {}
-            Some(Value::Bool(true)) => metrics = metrics.weighted(),
-            Some(other) => return Err(bad(format!("`weighted_metrics` must be true or false, received {other}"))),
+        if config.weighted_metrics {
+            metrics = metrics.weighted();
         }
 
         // The optimizer's state, if saved.
@@ -259,7 +239,7 @@ impl Model {
     /// ([`SaveOptions::dtype`]).
     pub fn save_with(&self, path: impl AsRef<Path>, options: SaveOptions) -> Result<()> {
         let guard = self.compiled.lock().map_err(|_| Error::msg("model lock poisoned"))?;
-        let compiled = guard.as_ref().map(|c| (c.config(&self.output_names()), &*c.optimizer));
+        let compiled = guard.as_ref().map(|c| (c.config(&self.output_names()).to_value(), &*c.optimizer));
         let optimizer = compiled.as_ref().and_then(|(_, o)| options.include_optimizer.then_some(*o));
         self.save_parts(path.as_ref(), compiled.as_ref().map(|(c, _)| c), optimizer, options.dtype)
     }

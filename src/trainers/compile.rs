@@ -1,6 +1,9 @@
 //! [`Model::compile`](crate::Model::compile) and what it accepts: losses per
 //! output with weights, and metrics per output.
 
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use strata_core::{Error, Result};
 
@@ -9,6 +12,65 @@ use crate::losses::{IntoLoss, Loss};
 use crate::metrics::{resolve_metric, MetricSpec};
 use crate::optimizers::IntoOptimizer;
 use crate::Model;
+
+/// What [`Model::compile`](crate::Model::compile) was given, as a whole
+/// saved model keeps it (the `compile_config` metadata,
+/// [`Model::compile_config`](crate::Model::compile_config)): one type to
+/// write it and to read it back.
+///
+/// ```
+/// use strata::prelude::*;
+/// use strata::trainers::CompileConfig;
+/// # fn main() -> strata::Result<()> {
+/// let mut model = Sequential::new().add(Input::new([3])).add(Dense::new(2).name("head")).build_on(&backend::native())?;
+/// model.compile("adam", "mse", &["mae"])?;
+/// let config = CompileConfig::from_value(&model.compile_config().unwrap())?;
+/// assert_eq!(config.metrics["head"], ["mae"]);
+/// assert_eq!(config.optimizer["class_name"], "Adam");
+/// let e = CompileConfig::from_value(&serde_json::json!({"loss": {}, "metrics": {}, "optimizer": {}, "loss_weights": "x"}));
+/// assert!(e.unwrap_err().to_string().contains("loss_weights"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CompileConfig {
+    /// Each output's loss config ([`Loss::get_config`], or a loss name), by
+    /// output name.
+    pub loss: BTreeMap<String, Value>,
+    /// The weight of each output's loss, in output order (`None` or JSON
+    /// `null`: all 1).
+    #[serde(default)]
+    pub loss_weights: Option<Vec<f64>>,
+    /// Each output's metric names, by output name.
+    pub metrics: BTreeMap<String, Vec<String>>,
+    /// The optimizer's config ([`Optimizer::get_config`](crate::optimizers::Optimizer::get_config)).
+    pub optimizer: Value,
+    /// Whether metrics see sample weights (Keras' `weighted_metrics`; read:
+    /// false when absent or `null`).
+    #[serde(default, deserialize_with = "bool_or_null")]
+    pub weighted_metrics: bool,
+}
+
+fn bool_or_null<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
+impl CompileConfig {
+    /// Reads a config from JSON, naming where a malformed one is wrong
+    /// (`loss_weights: invalid type: string "x", expected a sequence`).
+    pub fn from_value(config: &Value) -> Result<CompileConfig> {
+        serde_path_to_error::deserialize(config).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let at = if path == "." { String::new() } else { format!("{path}: ") };
+            Error::invalid("compile_config", format!("{at}{inner}"))
+        })
+    }
+
+    /// The config as JSON.
+    pub fn to_value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
 
 /// Losses for [`Model::compile`](crate::Model::compile): one for every
 /// output, one per output in order, or one per output by name, with
@@ -320,7 +382,7 @@ impl Model {
     /// metrics by output), or `None` before `compile`.
     pub fn compile_config(&self) -> Option<Value> {
         let guard = self.compiled.lock().ok()?;
-        guard.as_ref().map(|c| c.config(&self.output_names()))
+        guard.as_ref().map(|c| c.config(&self.output_names()).to_value())
     }
 
     /// The optimizer's current learning rate, or `None` before `compile`.

@@ -99,7 +99,7 @@ impl Model {
         let plan = self.step_plan();
         let mut history = History::default();
         let mut callbacks = std::mem::take(&mut o.callbacks);
-        let compile_config = c.config(&self.output_names());
+        let compile_config = c.config(&self.output_names()).to_value();
         let mut ctx = CallbackContext {
             model: self,
             optimizer: &mut *c.optimizer,

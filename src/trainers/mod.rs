@@ -18,10 +18,9 @@ mod progress;
 mod step;
 mod trackers;
 
-use serde_json::{json, Value};
 use strata_core::{Error, Result};
 
-pub use compile::{IntoLosses, IntoMetrics, Losses, Metrics};
+pub use compile::{CompileConfig, IntoLosses, IntoMetrics, Losses, Metrics};
 pub use options::{EvaluateOptions, FitOptions, PredictOptions};
 
 use crate::losses::Loss;
@@ -47,38 +46,30 @@ pub(crate) struct Objective {
 }
 
 impl Compiled {
-    /// The compile arguments as JSON (saved with whole models).
-    pub(crate) fn config(&self, outputs: &[&str]) -> Value {
-        let mut config = self.objective.config(outputs);
-        config["optimizer"] = self.optimizer.get_config();
-        config
-    }
-}
-
-impl Objective {
-    fn config(&self, outputs: &[&str]) -> Value {
-        let losses: serde_json::Map<String, Value> =
-            outputs.iter().zip(&self.losses).map(|(o, l)| (o.to_string(), l.get_config())).collect();
-        let metrics: serde_json::Map<String, Value> = outputs
+    /// The compile arguments (saved with whole models).
+    pub(crate) fn config(&self, outputs: &[&str]) -> CompileConfig {
+        let o = &self.objective;
+        let metrics = outputs
             .iter()
-            .zip(&self.output_metrics)
-            .map(|(o, idx)| {
-                let names: Vec<Value> = idx
+            .zip(&o.output_metrics)
+            .map(|(name, idx)| {
+                let names = idx
                     .iter()
-                    .map(|&i| match &self.metric_specs[i] {
-                        MetricSpec::Name(n) => json!(n),
-                        MetricSpec::Metric(m) => json!(m.name()),
+                    .map(|&i| match &o.metric_specs[i] {
+                        MetricSpec::Name(n) => n.clone(),
+                        MetricSpec::Metric(m) => m.name().to_string(),
                     })
                     .collect();
-                (o.to_string(), Value::Array(names))
+                (name.to_string(), names)
             })
             .collect();
-        json!({
-            "loss": losses,
-            "loss_weights": self.loss_weights,
-            "metrics": metrics,
-            "weighted_metrics": self.weighted_metrics,
-        })
+        CompileConfig {
+            optimizer: self.optimizer.get_config(),
+            loss: outputs.iter().zip(&o.losses).map(|(name, l)| (name.to_string(), l.get_config())).collect(),
+            loss_weights: Some(o.loss_weights.clone()),
+            metrics,
+            weighted_metrics: o.weighted_metrics,
+        }
     }
 }
 
