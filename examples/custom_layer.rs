@@ -1,5 +1,7 @@
 //! A custom layer with its own trainable weights, used in a Sequential and a
-//! Functional model and trained — on any backend, unchanged.
+//! Functional model and trained — on any backend, unchanged — then checked
+//! with the same harness every built-in layer passes
+//! (`strata::testing::run_layer_test`).
 //!
 //! ```text
 //! cargo run --release --example custom_layer
@@ -8,6 +10,8 @@
 
 use serde_json::{json, Value};
 use strata::prelude::*;
+#[allow(unused_imports)]
+use strata::testing::{run_layer_test, LayerTest, MaskBehavior};
 
 /// `y = (x·a)² + x·b + c`: a quadratic form Dense cannot express.
 pub struct Quadratic {
@@ -15,9 +19,21 @@ pub struct Quadratic {
     pub units: usize,
 }
 
+/// Its class name, written once, and how to rebuild it from its config (so
+/// saved models that use it load once it is registered).
+impl LayerClass for Quadratic {
+    const CLASS_NAME: &'static str = "Quadratic";
+
+    fn from_config(config: &Value) -> Result<Self> {
+        let units =
+            config["units"].as_u64().ok_or_else(|| Error::Config(format!("Quadratic needs units, got {config}")))?;
+        Ok(Quadratic { units: units as usize })
+    }
+}
+
 impl Layer for Quadratic {
     fn class_name(&self) -> &str {
-        "Quadratic"
+        Self::CLASS_NAME
     }
 
     fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext) -> Result<TensorSpec> {
@@ -84,5 +100,16 @@ fn main() -> anyhow::Result<()> {
     let (ya, yb) = (shared.call(&a)?, shared.call(&b)?);
     let model = Model::new_with(&[a, b], &[ya, yb], BuildOptions::new().device(&dev))?;
     model.summary();
+
+    // The layer harness: config round trip (after registering the class),
+    // shape inference, weights, masks, and one gradient step lowering a loss.
+    strata::layers::register_layer_class::<Quadratic>()?;
+    let test = LayerTest::new(|| Quadratic { units: 3 })
+        .input([2])
+        .output("(None, 3)")
+        .weights([("a", &[2, 3][..]), ("b", &[2, 3][..]), ("c", &[3][..])])
+        .masks(MaskBehavior::Rejects);
+    run_layer_test(&test, &dev)?;
+    println!("run_layer_test: Quadratic passes");
     Ok(())
 }

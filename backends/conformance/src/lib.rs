@@ -17,6 +17,8 @@
 //! checks that every case function in the source is on it. Cases a backend
 //! opts out of are listed, with the reason, in [`OPT_OUTS`].
 
+pub mod allocation;
+
 use strata_core::{BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp};
 
 /// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
