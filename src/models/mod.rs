@@ -4,6 +4,7 @@
 //! [`Sequential`], [`Model::summary`] and the model config
 //! ([`Model::get_config`], [`Model::from_config`]).
 
+mod compiled;
 mod compiler;
 mod config;
 mod executor;
@@ -12,6 +13,7 @@ mod model;
 mod sequential;
 mod summary;
 
+pub(crate) use compiled::{Compiled, Objective};
 pub use config::{InputConfig, InputLayerConfig, LayerConfig, ModelConfig, NodeRef};
 pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 pub(crate) use model::Producer;

@@ -81,8 +81,10 @@ pub(crate) fn check_spec_size(spec: &TensorSpec) -> Result<()> {
 }
 
 impl BuildOptions {
-    /// Defaults: [`backend::default_device`](crate::backend::default_device)
-    /// and the global seed ([`set_random_seed`](crate::set_random_seed)).
+    /// Defaults: the device `STRATA_BACKEND` names
+    /// ([`backend::from_env`](crate::backend::from_env): `native` when it is
+    /// unset; a name that is not available makes the build an error) and the
+    /// global seed ([`set_random_seed`](crate::set_random_seed)).
     pub fn new() -> Self {
         Self::default()
     }
@@ -168,7 +170,7 @@ pub struct Model {
     pub(crate) device: Device,
     pub(crate) rng: Mutex<Rng>,
     /// What `compile` set up (optimizer, losses, metrics).
-    pub(crate) compiled: Mutex<Option<crate::trainers::Compiled>>,
+    pub(crate) compiled: Mutex<Option<super::compiled::Compiled>>,
 }
 
 impl std::fmt::Debug for Model {

@@ -23,27 +23,8 @@ use strata_core::{Error, Result};
 pub use compile::{CompileConfig, IntoLosses, IntoMetrics, Losses, Metrics};
 pub use options::{EvaluateOptions, FitOptions, PredictOptions};
 
-use crate::losses::Loss;
 use crate::metrics::MetricSpec;
-use crate::optimizers::Optimizer;
-
-/// The state `compile` sets up: the optimizer, and what it minimises and
-/// reports (kept apart so callbacks can borrow the optimizer mid-epoch).
-pub(crate) struct Compiled {
-    pub(crate) optimizer: Box<dyn Optimizer>,
-    pub(crate) objective: Objective,
-}
-
-/// Losses, their weights and metrics, per output.
-pub(crate) struct Objective {
-    pub(crate) losses: Vec<Loss>,
-    pub(crate) loss_weights: Vec<f64>,
-    pub(crate) metric_specs: Vec<MetricSpec>,
-    /// For each output, indices into `metric_specs`.
-    pub(crate) output_metrics: Vec<Vec<usize>>,
-    /// Whether metrics see sample weights (Keras' `weighted_metrics`).
-    pub(crate) weighted_metrics: bool,
-}
+pub(crate) use crate::models::{Compiled, Objective};
 
 impl Compiled {
     /// The compile arguments (saved with whole models).
