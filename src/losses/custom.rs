@@ -18,7 +18,7 @@ type LossFn = Arc<dyn Fn(&Tensor, &Tensor) -> Result<Tensor> + Send + Sync>;
 /// one loss per sample: the shape of `y_pred` without its last axis. It
 /// should use only the [`Tensor`] API, so that it runs on every backend and
 /// gradients flow back to `y_pred`. Sample weights, masks and the reduction
-/// are applied by [`Loss::compute`].
+/// are applied by [`Loss::compute`](super::Loss::compute).
 ///
 /// The name is what configs store; to rebuild a loss from a config (or to
 /// look it up by name), [`register_loss`] it first.
@@ -72,8 +72,8 @@ fn custom_losses() -> &'static RwLock<BTreeMap<String, CustomLoss>> {
     CUSTOM.get_or_init(Default::default)
 }
 
-/// Registers a custom loss under its name, so that [`Loss::from_name`] and
-/// [`Loss::from_config`] find it. Registering a name again replaces the
+/// Registers a custom loss under its name, so that [`Loss::from_name`](super::Loss::from_name) and
+/// [`Loss::from_config`](super::Loss::from_config) find it. Registering a name again replaces the
 /// loss; an empty name or the name of a built-in loss is an error.
 pub fn register_loss(loss: &CustomLoss) -> Result<()> {
     if loss.name.trim().is_empty() {

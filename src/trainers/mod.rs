@@ -1,5 +1,5 @@
-//! Training: [`Model::compile`], [`Model::fit`], [`Model::evaluate`],
-//! [`Model::predict`] and the `*_on_batch` variants.
+//! Training: [`Model::compile`](crate::Model::compile), [`Model::fit`](crate::Model::fit), [`Model::evaluate`](crate::Model::evaluate),
+//! [`Model::predict`](crate::Model::predict) and the `*_on_batch` variants.
 //!
 //! One step of `fit`: slice a batch (shuffled each epoch by a seeded RNG),
 //! run the model in training mode, add up the per-output losses (weighted
