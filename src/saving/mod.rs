@@ -16,7 +16,6 @@
 //! cannot be rebuilt, or with missing, extra or misshapen tensors, is an
 //! error naming the file and the problem.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
@@ -24,11 +23,8 @@ use std::sync::Arc;
 use serde_json::Value;
 use strata_core::{Device, Error, Result, Tensor};
 
-use crate::losses::Loss;
-use crate::metrics::{resolve_metric, MetricSpec};
-use crate::optimizers::{optimizer_from_config, Optimizer};
-use crate::trainers::CompileConfig;
-use crate::{BuildOptions, Losses, Metrics, Model};
+use crate::optimizers::Optimizer;
+use crate::{BuildOptions, Model};
 
 mod codec;
 mod load_weights;
@@ -97,51 +93,8 @@ impl Loaded<'_> {
     /// Compiles `model` as `compile_config` says, and restores the
     /// optimizer's state when the file has it.
     fn compile(&self, model: &mut Model, config: &Value) -> Result<()> {
-        let bad = |m: String| self.error(format!("compile_config: {m}"));
-        let config = CompileConfig::from_value(config).map_err(|e| self.error(e))?;
-        let mut optimizer: Box<dyn Optimizer> =
-            optimizer_from_config(&config.optimizer).map_err(|e| bad(e.to_string()))?;
-        let outputs: Vec<String> = model.output_names().iter().map(|s| s.to_string()).collect();
-        for (key, names) in
-            [("loss", config.loss.keys().collect::<Vec<_>>()), ("metrics", config.metrics.keys().collect())]
-        {
-            if let Some(k) = names.into_iter().find(|k| !outputs.contains(k)) {
-                return Err(bad(format!(
-                    "`{key}` names `{k}`, which is not an output; outputs: [{}]",
-                    outputs.join(", ")
-                )));
-            }
-        }
-        let losses = outputs
-            .iter()
-            .map(|o| {
-                let c = config.loss.get(o).ok_or_else(|| bad(format!("no loss for output `{o}`")))?;
-                Loss::from_config(c).map_err(|e| bad(format!("output `{o}`: {e}")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let mut losses_arg = Losses::list(losses.iter())?;
-        if let Some(ws) = &config.loss_weights {
-            losses_arg = losses_arg.weights(ws.iter().copied());
-        }
-        let mut lists = Vec::with_capacity(outputs.len());
-        for (o, loss) in outputs.iter().zip(&losses) {
-            let mut specs = Vec::new();
-            for n in config.metrics.get(o).into_iter().flatten() {
-                let spec = MetricSpec::Name(n.clone());
-                // Names resolve for any shapes; this catches unknown ones now.
-                resolve_metric(&spec, loss, &[1, 1], &[1, 1]).map_err(|e| bad(format!("output `{o}`: {e}")))?;
-                specs.push(spec);
-            }
-            lists.push(specs);
-        }
-        let mut metrics = Metrics::per_output(lists);
-        if config.weighted_metrics {
-            metrics = metrics.weighted();
-        }
-
-        // The optimizer's state, if saved.
         let slots: Vec<&str> = self.file.names().into_iter().filter(|n| n.starts_with(OPTIMIZER_PREFIX)).collect();
-        match self.metadata.get("optimizer_iterations") {
+        let state = match self.metadata.get("optimizer_iterations") {
             Some(it) => {
                 let iterations: u64 = it
                     .parse()
@@ -150,28 +103,14 @@ impl Loaded<'_> {
                     .iter()
                     .map(|n| Ok((n[OPTIMIZER_PREFIX.len()..].to_string(), self.tensor(n, None, model.device())?)))
                     .collect::<Result<Vec<_>>>()?;
-                let weights: HashMap<String, Vec<usize>> =
-                    model.trainable_weights().into_iter().map(|w| (w.name, w.value.dims().to_vec())).collect();
-                for (name, t) in &variables {
-                    let fits = name
-                        .rsplit_once('.')
-                        .and_then(|(w, _)| weights.get(w))
-                        .is_some_and(|dims| dims.as_slice() == t.dims());
-                    if !fits {
-                        return Err(self.error(format!(
-                            "optimizer variable `{name}` {:?} belongs to no trainable weight of that shape",
-                            t.dims()
-                        )));
-                    }
-                }
-                optimizer.set_state(iterations, &variables).map_err(|e| self.error(e))?;
+                Some((iterations, variables))
             }
             None if !slots.is_empty() => {
                 return Err(self.error("optimizer tensors without `optimizer_iterations` metadata"));
             }
-            None => {}
-        }
-        model.compile(optimizer, losses_arg, metrics).map_err(|e| bad(e.to_string()))
+            None => None,
+        };
+        model.compile_from_config(config, state).map_err(|e| self.error(e))
     }
 }
 

@@ -1,16 +1,16 @@
 //! [`Model::compile`](crate::Model::compile) and what it accepts: losses per
 //! output with weights, and metrics per output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
-use strata_core::{Error, Result};
+use strata_core::{Error, Result, Tensor};
 
 use super::{Compiled, Objective};
 use crate::losses::{IntoLoss, Loss};
 use crate::metrics::{resolve_metric, MetricSpec};
-use crate::optimizers::IntoOptimizer;
+use crate::optimizers::{optimizer_from_config, IntoOptimizer, Optimizer};
 use crate::Model;
 
 /// What [`Model::compile`](crate::Model::compile) was given, as a whole
@@ -404,5 +404,76 @@ impl Model {
             *guard = Some(c);
         }
         result
+    }
+
+    /// Compiles the model as a saved `compile_config` says (what
+    /// [`load_model`](crate::load_model) does), restoring the optimizer's
+    /// `(iterations, slot variables)` when given. Every slot must belong to
+    /// a trainable weight of its shape.
+    pub(crate) fn compile_from_config(
+        &mut self,
+        config: &Value,
+        optimizer_state: Option<(u64, Vec<(String, Tensor)>)>,
+    ) -> Result<()> {
+        let bad = |m: String| Error::invalid("compile_config", m);
+        let config = CompileConfig::from_value(config)?;
+        let mut optimizer: Box<dyn Optimizer> =
+            optimizer_from_config(&config.optimizer).map_err(|e| bad(e.to_string()))?;
+        let outputs: Vec<String> = self.output_names().iter().map(|s| s.to_string()).collect();
+        for (key, names) in
+            [("loss", config.loss.keys().collect::<Vec<_>>()), ("metrics", config.metrics.keys().collect())]
+        {
+            if let Some(k) = names.into_iter().find(|k| !outputs.contains(k)) {
+                return Err(bad(format!(
+                    "`{key}` names `{k}`, which is not an output; outputs: [{}]",
+                    outputs.join(", ")
+                )));
+            }
+        }
+        let losses = outputs
+            .iter()
+            .map(|o| {
+                let c = config.loss.get(o).ok_or_else(|| bad(format!("no loss for output `{o}`")))?;
+                Loss::from_config(c).map_err(|e| bad(format!("output `{o}`: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut losses_arg = Losses::list(losses.iter())?;
+        if let Some(ws) = &config.loss_weights {
+            losses_arg = losses_arg.weights(ws.iter().copied());
+        }
+        let mut lists = Vec::with_capacity(outputs.len());
+        for (o, loss) in outputs.iter().zip(&losses) {
+            let mut specs = Vec::new();
+            for n in config.metrics.get(o).into_iter().flatten() {
+                let spec = MetricSpec::Name(n.clone());
+                // Names resolve for any shapes; this catches unknown ones now.
+                resolve_metric(&spec, loss, &[1, 1], &[1, 1]).map_err(|e| bad(format!("output `{o}`: {e}")))?;
+                specs.push(spec);
+            }
+            lists.push(specs);
+        }
+        let mut metrics = Metrics::per_output(lists);
+        if config.weighted_metrics {
+            metrics = metrics.weighted();
+        }
+
+        if let Some((iterations, variables)) = optimizer_state {
+            let weights: HashMap<String, Vec<usize>> =
+                self.trainable_weights().into_iter().map(|w| (w.name, w.value.dims().to_vec())).collect();
+            for (name, t) in &variables {
+                let fits = name
+                    .rsplit_once('.')
+                    .and_then(|(w, _)| weights.get(w))
+                    .is_some_and(|dims| dims.as_slice() == t.dims());
+                if !fits {
+                    return Err(Error::msg(format!(
+                        "optimizer variable `{name}` {:?} belongs to no trainable weight of that shape",
+                        t.dims()
+                    )));
+                }
+            }
+            optimizer.set_state(iterations, &variables)?;
+        }
+        self.compile(optimizer, losses_arg, metrics).map_err(|e| bad(e.to_string()))
     }
 }
