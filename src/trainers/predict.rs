@@ -64,7 +64,9 @@ impl Model {
                     Ok(self.forward_checked_inputs(&batch.xs, false)?.0)
                 })?;
                 for (o, t) in outputs.into_iter().enumerate() {
-                    chunks[o].push(t);
+                    // Without the logits a softmax output keeps, so the
+                    // batches held until the concatenation cost no more.
+                    chunks[o].push(t.detach());
                 }
                 progress.update(step + 1, &Logs::new());
             }

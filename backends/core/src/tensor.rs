@@ -361,9 +361,10 @@ impl Tensor {
         })))
     }
 
-    /// A tensor sharing this data that records nothing and needs no gradient.
+    /// A tensor sharing this data that records nothing, needs no gradient
+    /// and keeps no [`softmax_input`](Self::softmax_input) alive.
     pub fn detach(&self) -> Tensor {
-        if !self.requires_grad() {
+        if !self.requires_grad() && self.0.softmax_input.is_none() {
             return self.clone();
         }
         self.view(self.shape().clone(), None)
