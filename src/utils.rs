@@ -45,3 +45,18 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> strata_core::Result<T>) -> stra
         }
     }
 }
+
+/// Reads a persisted config type from JSON; a malformed one is a message
+/// naming where it is wrong (`inputs[0].config.shape[0]: ...`), via
+/// `serde_path_to_error`.
+pub(crate) fn from_json_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            inner.to_string()
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}

@@ -158,15 +158,7 @@ impl ModelConfig {
         if !config.is_object() {
             return Err(bad(format!("expected a JSON object, received {}", short(config))));
         }
-        serde_path_to_error::deserialize(config).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            if path == "." {
-                bad(inner.to_string())
-            } else {
-                bad(format!("{path}: {inner}"))
-            }
-        })
+        crate::utils::from_json_value(config).map_err(bad)
     }
 
     /// The config as JSON.

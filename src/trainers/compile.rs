@@ -58,12 +58,7 @@ impl CompileConfig {
     /// Reads a config from JSON, naming where a malformed one is wrong
     /// (`loss_weights: invalid type: string "x", expected a sequence`).
     pub fn from_value(config: &Value) -> Result<CompileConfig> {
-        serde_path_to_error::deserialize(config).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let at = if path == "." { String::new() } else { format!("{path}: ") };
-            Error::invalid("compile_config", format!("{at}{inner}"))
-        })
+        crate::utils::from_json_value(config).map_err(|m| Error::invalid("compile_config", m))
     }
 
     /// The config as JSON.
