@@ -50,13 +50,21 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> strata_core::Result<T>) -> stra
 /// naming where it is wrong (`inputs[0].config.shape[0]: ...`), via
 /// `serde_path_to_error`.
 pub(crate) fn from_json_value<T: serde::de::DeserializeOwned>(value: &serde_json::Value) -> Result<T, String> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            inner.to_string()
-        } else {
-            format!("{path}: {inner}")
-        }
-    })
+    serde_path_to_error::deserialize(value).map_err(path_message)
+}
+
+/// [`from_json_value`], moving out of `value` instead of copying it.
+pub(crate) fn from_json_value_owned<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(value).map_err(path_message)
+}
+
+/// `path: message`, or the message alone at the top level.
+pub(crate) fn path_message<E: std::fmt::Display>(e: serde_path_to_error::Error<E>) -> String {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    if path == "." {
+        inner.to_string()
+    } else {
+        format!("{path}: {inner}")
+    }
 }

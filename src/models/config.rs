@@ -18,6 +18,7 @@ use strata_core::{DType, Error, Result};
 use strata_layers::{layer_from_config, TensorSpec};
 
 use super::functional::{LayerCell, SharedLayer, SymKind, SymbolicTensor};
+use super::limits::{ConfigLimits, Seen};
 use super::model::{BuildOptions, Model};
 
 /// The architecture of a model: what [`Model::get_config`] writes (as JSON)
@@ -161,10 +162,40 @@ impl ModelConfig {
         crate::utils::from_json_value(config).map_err(bad)
     }
 
+    /// [`from_value`](Self::from_value), moving out of `config` instead of
+    /// copying it.
+    pub fn from_owned_value(config: Value) -> Result<ModelConfig> {
+        if !config.is_object() {
+            return Err(bad(format!("expected a JSON object, received {}", short(&config))));
+        }
+        crate::utils::from_json_value_owned(config).map_err(bad)
+    }
+
     /// The config as JSON.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+
+    /// Reads a config straight from JSON text (no intermediate JSON tree),
+    /// after checking the text against `limits`.
+    pub(crate) fn from_json_text(text: &str, limits: &ConfigLimits) -> std::result::Result<ModelConfig, TextError> {
+        if let Some(e) = limits.scan_json(text).map_err(TextError::Invalid)? {
+            return Err(TextError::NotJson(e));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let config = serde_path_to_error::deserialize(&mut de)
+            .map_err(|e| TextError::Invalid(bad(crate::utils::path_message(e))))?;
+        de.end().map_err(TextError::NotJson)?;
+        Ok(config)
+    }
+}
+
+/// Why [`ModelConfig::from_json_text`] failed.
+pub(crate) enum TextError {
+    /// The text is not JSON.
+    NotJson(serde_json::Error),
+    /// It is, but not a valid model config (or beyond the limits).
+    Invalid(Error),
 }
 
 /// The error for a config that does not have the expected form.
@@ -271,11 +302,19 @@ impl Model {
     /// [`from_config`](Self::from_config) with an explicit device, seed or
     /// name (the name defaults to the one in the config).
     pub fn from_config_with(config: &Value, options: BuildOptions) -> Result<Model> {
+        let config = ModelConfig::from_value(config)?;
+        Model::from_model_config(config, options)
+    }
+
+    /// [`from_config_with`](Self::from_config_with) on a parsed
+    /// [`ModelConfig`]. Its shape is checked against
+    /// [`BuildOptions::config_limits`] before anything is built.
+    pub fn from_model_config(config: ModelConfig, options: BuildOptions) -> Result<Model> {
         let mut options = options;
         if options.device.is_none() {
             options.device = Some(crate::backend::from_env()?);
         }
-        rebuild(config, options)
+        rebuild(config, options, 0, &mut Seen::default())
     }
 
     /// The architecture as a JSON string ([`get_config`](Self::get_config)
@@ -297,15 +336,24 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn from_json(json: &str) -> Result<Model> {
-        let config: Value =
-            serde_json::from_str(json).map_err(|e| Error::Config(format!("model: the JSON cannot be read: {e}")))?;
-        Model::from_config(&config)
+        let config = ModelConfig::from_json_text(json, &ConfigLimits::default()).map_err(|e| match e {
+            TextError::NotJson(e) => Error::Config(format!("model: the JSON cannot be read: {e}")),
+            TextError::Invalid(e) => e,
+        })?;
+        Model::from_model_config(config, BuildOptions::default())
     }
 }
 
 /// Builds the symbolic graph described by `config` and assembles it.
-fn rebuild(config: &Value, options: BuildOptions) -> Result<Model> {
-    let config = ModelConfig::from_value(config)?;
+fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &mut Seen) -> Result<Model> {
+    options.config_limits.check_config(&config, depth, seen)?;
+    // A nested model's config moves out of its entry, so each level of
+    // nesting is parsed once, not copied again by every level above it.
+    let mut nested_configs: Vec<Option<Value>> = config
+        .layers
+        .iter_mut()
+        .map(|l| is_model_class(&l.class_name).then(|| std::mem::take(&mut l.config)))
+        .collect();
     let sequential = model_class(&config.class_name)?;
     let mut options = options;
     if options.name.is_none() {
@@ -346,7 +394,10 @@ fn rebuild(config: &Value, options: BuildOptions) -> Result<Model> {
         }
         let layer = if is_model_class(class) {
             let nested = BuildOptions { name: None, ..options.clone() };
-            let model = rebuild(&entry.config, nested).map_err(|e| e.in_layer(format!("{name} ({class})")))?;
+            let nested_config = nested_configs[i].take().unwrap_or(Value::Null);
+            let model = ModelConfig::from_owned_value(nested_config)
+                .and_then(|c| rebuild(c, nested, depth + 1, seen))
+                .map_err(|e| e.in_layer(format!("{name} ({class})")))?;
             Box::new(model) as Box<dyn strata_layers::Layer>
         } else {
             layer_from_config(class, &entry.config).map_err(|e| e.in_layer(format!("{name} ({class})")))?
@@ -385,31 +436,56 @@ fn rebuild(config: &Value, options: BuildOptions) -> Result<Model> {
         check_ref(r, "an output")?;
     }
 
-    // Call the layers in dependency order (each layer's calls in order).
-    let total: usize = layers.iter().map(|(l, _)| l.inbound_nodes.len()).sum();
-    let mut done = 0;
-    while done < total {
-        let mut progressed = false;
-        for (l, layer) in &layers {
-            loop {
-                let made = values.get(&l.name).map_or(0, Vec::len);
-                let Some(node) = l.inbound_nodes.get(made) else { break };
-                let args: Option<Vec<SymbolicTensor>> =
-                    node.iter().map(|r| values.get(&r.layer).and_then(|v| v.get(r.call)).cloned()).collect();
-                let Some(args) = args else { break };
-                let y = layer.call(&args)?;
-                values.entry(l.name.clone()).or_default().push(y);
-                done += 1;
-                progressed = true;
+    // Make every call after the calls it reads, each layer's calls in order:
+    // a depth-first walk over (layer, call) with an explicit stack, each
+    // frame resuming its scan of the inputs where it stopped, so the work is
+    // linear in the number of references.
+    let index: HashMap<&str, usize> = layers.iter().enumerate().map(|(i, (l, _))| (l.name.as_str(), i)).collect();
+    let mut made = vec![0usize; layers.len()];
+    let mut pending: HashSet<(usize, usize)> = HashSet::new();
+    let cycle = |stack: &[(usize, usize, usize)]| {
+        let names: Vec<&str> = stack.iter().map(|&(l, _, _)| layers[l].0.name.as_str()).collect();
+        bad(format!("the graph has a cycle through [{}]", names.join(", ")))
+    };
+    for (first, (l0, _)) in layers.iter().enumerate() {
+        for call in 0..l0.inbound_nodes.len() {
+            if made[first] > call {
+                continue;
             }
-        }
-        if !progressed {
-            let stuck: Vec<&str> = layers
-                .iter()
-                .filter(|(l, _)| values.get(&l.name).map_or(0, Vec::len) < l.inbound_nodes.len())
-                .map(|(l, _)| l.name.as_str())
-                .collect();
-            return Err(bad(format!("the graph has a cycle through [{}]", stuck.join(", "))));
+            let mut stack: Vec<(usize, usize, usize)> = vec![(first, call, 0)];
+            pending.insert((first, call));
+            while let Some(&(l, c, from)) = stack.last() {
+                if made[l] < c {
+                    // The layer's earlier calls come first.
+                    let earlier = (l, made[l]);
+                    if !pending.insert(earlier) {
+                        return Err(cycle(&stack));
+                    }
+                    stack.push((earlier.0, earlier.1, 0));
+                    continue;
+                }
+                let node = &layers[l].0.inbound_nodes[c];
+                let missing =
+                    node[from..].iter().position(|r| index.get(r.layer.as_str()).is_some_and(|&m| made[m] <= r.call));
+                if let Some(offset) = missing {
+                    let r = &node[from + offset];
+                    let dep = (index[r.layer.as_str()], r.call);
+                    if let Some(top) = stack.last_mut() {
+                        top.2 = from + offset;
+                    }
+                    if !pending.insert(dep) {
+                        return Err(cycle(&stack));
+                    }
+                    stack.push((dep.0, dep.1, 0));
+                    continue;
+                }
+                let args: Vec<SymbolicTensor> = node.iter().map(|r| values[&r.layer][r.call].clone()).collect();
+                let y = layers[l].1.call(&args)?;
+                values.entry(layers[l].0.name.clone()).or_default().push(y);
+                made[l] += 1;
+                pending.remove(&(l, c));
+                stack.pop();
+            }
         }
     }
 

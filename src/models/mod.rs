@@ -9,13 +9,16 @@ mod compiler;
 mod config;
 mod executor;
 mod functional;
+mod limits;
 mod model;
 mod sequential;
 mod summary;
 
 pub(crate) use compiled::{Compiled, Objective};
+pub(crate) use config::TextError;
 pub use config::{InputConfig, InputLayerConfig, LayerConfig, ModelConfig, NodeRef};
 pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
+pub use limits::ConfigLimits;
 pub(crate) use model::Producer;
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};
 pub use sequential::{Sequential, SequentialItem};

@@ -9,6 +9,7 @@ use strata_core::{Device, Error, Result, Rng, Tensor};
 use strata_layers::{BuildContext, CallContext, Layer, TensorSpec, Weight};
 
 use super::functional::{CallInputs, LayerCell};
+use super::limits::ConfigLimits;
 
 /// Concrete inputs for a model: one tensor (`&x`) or one per model input
 /// (`&[a, b]`, `&[&a, &b]`, `&vec`).
@@ -61,6 +62,8 @@ pub struct BuildOptions {
     /// Set when rebuilding from a file: the scalars the weights may still
     /// take (shared with nested models), and a cap on every tensor spec.
     pub(crate) limit: Option<WeightBudget>,
+    /// Bounds on a config being rebuilt ([`Model::from_config_with`]).
+    pub(crate) config_limits: ConfigLimits,
 }
 
 /// The most scalars one sample of any tensor may have (unknown axes
@@ -105,6 +108,13 @@ impl BuildOptions {
     /// The model's name (default `functional` or `sequential`).
     pub fn name(mut self, name: &str) -> Self {
         self.name = Some(name.to_string());
+        self
+    }
+
+    /// Bounds on the config [`Model::from_config_with`] rebuilds from
+    /// (default [`ConfigLimits::default`], far above any real model).
+    pub fn config_limits(mut self, limits: ConfigLimits) -> Self {
+        self.config_limits = limits;
         self
     }
 }

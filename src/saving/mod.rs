@@ -23,6 +23,7 @@ use std::sync::Arc;
 use serde_json::Value;
 use strata_core::{Device, Error, Result, Tensor};
 
+use crate::models::{ConfigLimits, ModelConfig, TextError};
 use crate::optimizers::Optimizer;
 use crate::{BuildOptions, Model};
 
@@ -209,6 +210,10 @@ impl Model {
     }
 }
 
+/// Room in a safetensors header, beside the model config, for the tensor
+/// index and the other metadata (16 MiB: ~100,000 tensors).
+const HEADER_SLACK: u64 = 16 << 20;
+
 /// Loads a model saved by [`Model::save`] onto the default device
 /// ([`backend::from_env`](crate::backend::from_env)): rebuilds the
 /// architecture (custom layers and `Lambda` functions must be registered
@@ -274,11 +279,12 @@ pub fn load_model_on(path: impl AsRef<Path>, device: &Device) -> Result<Model> {
 pub struct LoadOptions {
     device: Option<Device>,
     compile: bool,
+    config_limits: ConfigLimits,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { device: None, compile: true }
+        LoadOptions { device: None, compile: true, config_limits: ConfigLimits::default() }
     }
 }
 
@@ -303,6 +309,14 @@ impl LoadOptions {
     /// metric or loss object, saved by its name only).
     pub fn compile(mut self, compile: bool) -> Self {
         self.compile = compile;
+        self
+    }
+
+    /// Bounds on the saved architecture (default [`ConfigLimits::default`],
+    /// far above any real model): a file whose `model_config` goes beyond
+    /// one is refused, naming the limit, before the model is built.
+    pub fn config_limits(mut self, limits: ConfigLimits) -> Self {
+        self.config_limits = limits;
         self
     }
 }
@@ -332,17 +346,45 @@ pub fn load_model_with(path: impl AsRef<Path>, options: LoadOptions) -> Result<M
     };
     let path = path.as_ref();
     let bytes = read(path)?;
+    // The safetensors header holds the config: one far beyond the config
+    // limit is refused before it is parsed.
+    let limit = options.config_limits.max_json_bytes;
+    if let Some(len) = bytes.get(..8).map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default())) {
+        // (A length beyond the file is the safetensors reader's to report.)
+        let in_file = len <= bytes.len().saturating_sub(8) as u64;
+        if in_file && len > (limit as u64).saturating_add(HEADER_SLACK) {
+            return Err(Error::format(
+                path,
+                format!(
+                    "config: model: the file's header of {len} bytes exceeds the limit of {limit} bytes of config \
+                     plus {HEADER_SLACK} of tensor index (ConfigLimits::max_json_bytes; raise it with \
+                     LoadOptions::config_limits)"
+                ),
+                None,
+            ));
+        }
+    }
     let loaded = Loaded::parse(path, &bytes)?;
     loaded.check_format()?;
-    let config = loaded.json("model_config")?.ok_or_else(|| {
+    let text = loaded.metadata.get("model_config").ok_or_else(|| {
         loaded.error("no `model_config` metadata (saved with save_weights?); build the model and call load_weights")
+    })?;
+    // Read straight into the config type, after a streaming check of the
+    // text against the limits: a crafted config is refused before it costs
+    // memory or graph work.
+    let config = ModelConfig::from_json_text(text, &options.config_limits).map_err(|e| match e {
+        TextError::NotJson(e) => loaded.error(format!("the `model_config` metadata is not JSON: {e}")),
+        TextError::Invalid(e) => loaded.error(e),
     })?;
     // The weights may hold what the file holds, plus some slack so that a
     // missing tensor is reported by name rather than as an exceeded budget;
     // a config asking for more fails before anything is allocated.
     let budget = loaded.weight_scalars().saturating_add(1 << 20);
-    let build = BuildOptions { limit: Some(Arc::new(AtomicUsize::new(budget))), ..BuildOptions::new().device(&device) };
-    let mut model = Model::from_config_with(&config, build).map_err(|e| loaded.error(e))?;
+    let build = BuildOptions {
+        limit: Some(Arc::new(AtomicUsize::new(budget))),
+        ..BuildOptions::new().device(&device).config_limits(options.config_limits)
+    };
+    let mut model = Model::from_model_config(config, build).map_err(|e| loaded.error(e))?;
     let compiled = loaded.metadata.contains_key("compile_config");
     loaded.load_weights_into(&model, compiled, &LoadWeightsOptions::new(), "")?;
     if options.compile {
