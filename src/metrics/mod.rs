@@ -40,7 +40,7 @@ use crate::losses::Loss;
 mod accuracy;
 mod auc;
 mod confusion;
-mod reduction;
+pub(crate) mod reduction;
 mod regression;
 #[cfg(test)]
 mod tests;

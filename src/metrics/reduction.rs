@@ -73,6 +73,13 @@ pub(crate) struct MeanState {
 }
 
 impl MeanState {
+    /// Adds `value` with `weight` (the loss trackers weigh a batch's mean
+    /// by its sample count, Keras' `Mean` metric).
+    pub(crate) fn add(&mut self, value: f64, weight: f64) {
+        self.total += value * weight;
+        self.count += weight;
+    }
+
     pub(crate) fn result(&self) -> f64 {
         if self.count == 0.0 {
             0.0

@@ -156,18 +156,14 @@ impl ModelConfig {
     /// Reads a config from JSON, naming where a malformed one is wrong
     /// (`inputs[0].config.shape[0]: an axis size must be null or a count`).
     pub fn from_value(config: &Value) -> Result<ModelConfig> {
-        if !config.is_object() {
-            return Err(bad(format!("expected a JSON object, received {}", short(config))));
-        }
+        expect_object(config)?;
         crate::utils::from_json_value(config).map_err(bad)
     }
 
     /// [`from_value`](Self::from_value), moving out of `config` instead of
     /// copying it.
     pub fn from_owned_value(config: Value) -> Result<ModelConfig> {
-        if !config.is_object() {
-            return Err(bad(format!("expected a JSON object, received {}", short(&config))));
-        }
+        expect_object(&config)?;
         crate::utils::from_json_value_owned(config).map_err(bad)
     }
 
@@ -196,6 +192,16 @@ pub(crate) enum TextError {
     NotJson(serde_json::Error),
     /// It is, but not a valid model config (or beyond the limits).
     Invalid(Error),
+}
+
+/// A model config is a JSON object (serde's message for anything else would
+/// name the Rust type instead).
+fn expect_object(config: &Value) -> Result<()> {
+    if config.is_object() {
+        Ok(())
+    } else {
+        Err(bad(format!("expected a JSON object, received {}", short(config))))
+    }
 }
 
 /// The error for a config that does not have the expected form.

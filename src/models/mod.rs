@@ -19,6 +19,6 @@ pub(crate) use config::TextError;
 pub use config::{InputConfig, InputLayerConfig, LayerConfig, ModelConfig, NodeRef};
 pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 pub use limits::ConfigLimits;
-pub(crate) use model::Producer;
+pub(crate) use model::{sum_penalties, Producer};
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};
 pub use sequential::{Sequential, SequentialItem};

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use strata_core::{Device, Error, Result, Rng, Tensor};
-use strata_layers::{BuildContext, CallContext, Layer, TensorSpec, Weight};
+use strata_layers::{BuildContext, CallContext, Layer, Regularizer, TensorSpec, Weight};
 
 use super::functional::{CallInputs, LayerCell};
 use super::limits::ConfigLimits;
@@ -451,18 +451,24 @@ impl Model {
 
     /// The sum of the weights' regularization penalties, if any weight has one.
     pub fn regularization_loss(&self) -> Result<Option<Tensor>> {
-        let mut total: Option<Tensor> = None;
-        for w in self.weights() {
-            if let Some(reg) = w.regularizer {
-                let p = reg.penalty(&w.value)?;
-                total = Some(match total {
-                    Some(t) => t.add(&p)?,
-                    None => p,
-                });
-            }
-        }
-        Ok(total)
+        sum_penalties(self.weights().iter().filter_map(|w| w.regularizer.map(|r| (r, &w.value))))
     }
+}
+
+/// The sum of the penalties of these regularized weights, `None` for none
+/// (shared by [`Model::regularization_loss`] and the training step).
+pub(crate) fn sum_penalties<'a>(
+    weights: impl IntoIterator<Item = (Regularizer, &'a Tensor)>,
+) -> Result<Option<Tensor>> {
+    let mut total: Option<Tensor> = None;
+    for (reg, value) in weights {
+        let p = reg.penalty(value)?;
+        total = Some(match total {
+            Some(t) => t.add(&p)?,
+            None => p,
+        });
+    }
+    Ok(total)
 }
 
 impl Layer for Model {

@@ -8,6 +8,7 @@ use strata_layers::{Regularizer, Weight};
 use super::data::Data;
 use super::trackers::BatchOutput;
 use super::Objective;
+use crate::models::sum_penalties;
 use crate::optimizers::Optimizer;
 use crate::Model;
 
@@ -25,15 +26,7 @@ impl StepPlan {
     /// The sum of the regularization penalties, if any weight has one
     /// (what [`Model::regularization_loss`] computes).
     fn regularization_loss(&self) -> Result<Option<Tensor>> {
-        let mut total: Option<Tensor> = None;
-        for (reg, value) in &self.regularized {
-            let p = reg.penalty(value)?;
-            total = Some(match total {
-                Some(t) => t.add(&p)?,
-                None => p,
-            });
-        }
-        Ok(total)
+        sum_penalties(self.regularized.iter().map(|(reg, value)| (*reg, value)))
     }
 }
 

@@ -5,34 +5,14 @@ use strata_core::{no_grad, Error, Result, Tensor};
 use super::data::Data;
 use super::Objective;
 use crate::callbacks::Logs;
+use crate::metrics::reduction::MeanState;
 use crate::metrics::{resolve_metric, Metric};
 use crate::Model;
 
-/// A running mean weighted by sample counts (Keras' `Mean` metric).
-#[derive(Clone, Copy, Default)]
-struct Mean {
-    total: f64,
-    count: f64,
-}
-
-impl Mean {
-    fn add(&mut self, value: f64, weight: f64) {
-        self.total += value * weight;
-        self.count += weight;
-    }
-    fn result(&self) -> f64 {
-        if self.count == 0.0 {
-            0.0
-        } else {
-            self.total / self.count
-        }
-    }
-}
-
 /// The loss and metric accumulators of one epoch (or one evaluation).
 pub(crate) struct Trackers {
-    loss: Mean,
-    output_losses: Vec<Mean>,
+    loss: MeanState,
+    output_losses: Vec<MeanState>,
     output_names: Vec<String>,
     metrics: Vec<Vec<(String, Box<dyn Metric>)>>,
     weighted: bool,
@@ -63,8 +43,8 @@ impl Trackers {
             metrics.push(list);
         }
         Ok(Trackers {
-            loss: Mean::default(),
-            output_losses: vec![Mean::default(); if several { outputs.len() } else { 0 }],
+            loss: MeanState::default(),
+            output_losses: vec![MeanState::default(); if several { outputs.len() } else { 0 }],
             output_names: outputs.iter().map(|s| s.to_string()).collect(),
             metrics,
             weighted: c.weighted_metrics,
@@ -72,8 +52,8 @@ impl Trackers {
     }
 
     pub(crate) fn reset(&mut self) {
-        self.loss = Mean::default();
-        self.output_losses.iter_mut().for_each(|m| *m = Mean::default());
+        self.loss = MeanState::default();
+        self.output_losses.iter_mut().for_each(|m| *m = MeanState::default());
         self.metrics.iter_mut().flatten().for_each(|(_, m)| m.reset_state());
     }
 

@@ -91,23 +91,26 @@ impl Embedding {
 
     /// The ids as `i64`, checked to be whole numbers in `0..input_dim`.
     fn ids(&self, x: &Tensor) -> Result<Tensor> {
-        if x.dtype() == DType::F32 {
+        // One download either way: f32 ids are checked to be whole numbers
+        // and then range-checked as the i64 values they cast to.
+        let host: Vec<i64> = if x.dtype() == DType::F32 {
             let values = x.to_vec::<f32>()?;
             if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite() || v.fract() != 0.0) {
                 return Err(Error::msg(format!(
                     "id {v} at index {i} is not a whole number: f32 ids must be integral (2.0, not 2.7) and finite"
                 )));
             }
-        }
-        let ids = x.cast(DType::I64)?;
-        let host = ids.to_vec::<i64>()?;
+            values.iter().map(|&v| v as i64).collect()
+        } else {
+            x.to_vec::<i64>()?
+        };
         if let Some((i, &bad)) = host.iter().enumerate().find(|&(_, &id)| id < 0 || id >= self.input_dim as i64) {
             return Err(Error::msg(format!(
                 "id {bad} at index {i} is out of range for input_dim {}: ids must lie in [0, {})",
                 self.input_dim, self.input_dim
             )));
         }
-        Ok(ids)
+        x.cast(DType::I64)
     }
 }
 
