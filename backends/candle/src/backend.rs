@@ -2,7 +2,9 @@
 //! which dispatches to the kernel modules.
 
 use candle_core::{DeviceLocation, Tensor};
-use strata_core::{Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+use strata_core::{
+    Backend, BinaryOp, DType, Error, FastPaths, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
+};
 
 use crate::storage::CandleStorage;
 
@@ -281,6 +283,14 @@ impl Backend for CandleBackend {
 
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         self.cast_impl(x, dtype)
+    }
+
+    fn unfold(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        self.unfold_impl(x, spec)
+    }
+
+    fn fold(&self, cols: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        self.fold_impl(cols, spec)
     }
 }
 

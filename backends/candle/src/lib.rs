@@ -40,6 +40,7 @@ mod matmul;
 mod reduce;
 mod shape_ops;
 mod storage;
+mod window;
 
 pub use backend::CandleBackend;
 pub use storage::CandleStorage;

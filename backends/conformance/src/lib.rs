@@ -19,7 +19,9 @@
 
 pub mod allocation;
 
-use strata_core::{BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp};
+use strata_core::{
+    BinaryOp, DType, Device, Error, FusedUpdate, LinearActivation, Result, Rng, Shape, Tensor, UnaryOp, Window,
+};
 
 /// Cases a backend skips: `(backend name prefix, case, reason)`. Empty: every
 /// backend runs every case.
@@ -87,6 +89,7 @@ declare_cases! { $;
     autodiff_accumulates, autodiff_no_grad_and_detach, autodiff_deep_chain, assign, fused_update, find_non_finite,
     empty_tensors, size_one_tensors,
     errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes, errors_size_overflow,
+    unfold_forward, fold_forward, unfold_fold_grad, convolution_by_unfold, unfold_edge_cases, errors_unfold,
 }
 
 /// The body of one generated `#[test]`: skips an opted-out case (saying
@@ -1227,6 +1230,238 @@ pub fn errors_size_overflow(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+// ------------------------------------------------------------ windows
+
+/// Row-major coordinates of `flat` in `dims`.
+fn coords(mut flat: usize, dims: &[usize]) -> Vec<usize> {
+    let mut c = vec![0; dims.len()];
+    for i in (0..dims.len()).rev() {
+        c[i] = flat % dims[i];
+        flat /= dims[i];
+    }
+    c
+}
+
+/// Row-major flat index of `c` in `dims`.
+fn flat_index(c: &[usize], dims: &[usize]) -> usize {
+    c.iter().zip(dims).fold(0, |acc, (&i, &d)| acc * d + i)
+}
+
+/// For each patch entry of `window` over an image `[n, spatial.., c]`, the
+/// flat image index it reads (`None`: padding) — the geometry written out
+/// by hand, entry by entry, as the reference for `unfold` and `fold`.
+fn patch_reference(window: &Window, n: usize, spatial: &[usize], c: usize) -> (Vec<usize>, Vec<Option<usize>>) {
+    let d = spatial.len();
+    let out: Vec<usize> = (0..d)
+        .map(|a| {
+            let span = (window.kernel[a] - 1) * window.dilation[a] + 1;
+            (spatial[a] + window.padding[a].0 + window.padding[a].1 - span) / window.strides[a] + 1
+        })
+        .collect();
+    let mut pdims = vec![n];
+    pdims.extend(&out);
+    pdims.extend(&window.kernel);
+    pdims.push(c);
+    let mut idims = vec![n];
+    idims.extend(spatial);
+    idims.push(c);
+    let total: usize = pdims.iter().product();
+    let src = (0..total)
+        .map(|f| {
+            let p = coords(f, &pdims);
+            let mut at = vec![p[0]];
+            for a in 0..d {
+                let i = (p[1 + a] * window.strides[a] + p[1 + d + a] * window.dilation[a]) as i64
+                    - window.padding[a].0 as i64;
+                if i < 0 || i >= spatial[a] as i64 {
+                    return None;
+                }
+                at.push(i as usize);
+            }
+            at.push(p[2 * d + 1]);
+            Some(flat_index(&at, &idims))
+        })
+        .collect();
+    (pdims, src)
+}
+
+/// The windows the window cases run: 1-d, 2-d and 3-d, with strides,
+/// dilation, asymmetric padding, kernels of size 1 and windows that fill the
+/// whole (padded) input.
+fn window_cases() -> Vec<(Window, usize, Vec<usize>, usize)> {
+    vec![
+        (Window::new(&[3]), 2, vec![7], 2),
+        (Window::new(&[3]).strides(&[2]).padding(&[(1, 2)]), 2, vec![6], 3),
+        (Window::new(&[2]).dilation(&[3]).padding(&[(2, 0)]), 1, vec![5], 1),
+        (Window::new(&[3, 3]), 2, vec![5, 4], 3),
+        (Window::new(&[3, 2]).strides(&[2, 1]).padding(&[(1, 1), (0, 1)]), 2, vec![6, 5], 2),
+        (Window::new(&[2, 2]).strides(&[2, 2]), 1, vec![4, 6], 4),
+        (Window::new(&[3, 3]).dilation(&[2, 1]).padding(&[(2, 2), (1, 1)]), 1, vec![5, 3], 1),
+        (Window::new(&[1, 1]), 2, vec![3, 2], 5),
+        (Window::new(&[4, 3]).padding(&[(0, 1), (1, 1)]), 1, vec![3, 1], 2),
+        (Window::new(&[2, 2, 2]).strides(&[1, 2, 1]).padding(&[(0, 0), (1, 0), (0, 1)]), 2, vec![3, 4, 2], 2),
+    ]
+}
+
+/// `unfold` copies each patch entry from the cell the geometry names, and
+/// writes the pad value (0, −∞, any constant) in the padding.
+pub fn unfold_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(31);
+    for (window, n, spatial, c) in window_cases() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let numel: usize = dims.iter().product();
+        let x = random_vals(&mut rng, numel, -2.0, 2.0);
+        let (pdims, src) = patch_reference(&window, n, &spatial, c);
+        for pad in [0.0, f64::NEG_INFINITY, 2.5] {
+            let got = t(dev, &x, dims.clone())?.unfold(&window, pad)?;
+            let what = format!("unfold {window:?} over {dims:?} padded with {pad}");
+            ensure(got.dims() == pdims.as_slice(), || format!("{what}: shape {:?}, expected {pdims:?}", got.dims()))?;
+            let want: Vec<f64> = src.iter().map(|s| s.map_or(pad, |i| x[i] as f64)).collect();
+            assert_close(&what, &vals(&got)?, &want, 0.0, 0.0)?;
+        }
+    }
+    Ok(())
+}
+
+/// `fold` adds every patch entry back at its cell (overlapping windows
+/// accumulate, padding entries vanish), and is `unfold`'s adjoint:
+/// `⟨unfold(x), p⟩ = ⟨x, fold(p)⟩`.
+pub fn fold_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(32);
+    for (window, n, spatial, c) in window_cases() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let numel: usize = dims.iter().product();
+        let (pdims, src) = patch_reference(&window, n, &spatial, c);
+        let p = random_vals(&mut rng, src.len(), -2.0, 2.0);
+        let got = t(dev, &p, pdims.clone())?.fold(&window, &spatial)?;
+        let what = format!("fold {window:?} onto {dims:?}");
+        ensure(got.dims() == dims.as_slice(), || format!("{what}: shape {:?}", got.dims()))?;
+        let mut want = vec![0.0f64; numel];
+        for (v, s) in p.iter().zip(&src) {
+            if let Some(i) = s {
+                want[*i] += *v as f64;
+            }
+        }
+        assert_close(&what, &vals(&got)?, &want, 1e-5, 1e-5)?;
+        let x = random_vals(&mut rng, numel, -2.0, 2.0);
+        let lhs: f64 = vals(&t(dev, &x, dims.clone())?.unfold(&window, 0.0)?)?
+            .iter()
+            .zip(&p)
+            .map(|(&a, &b)| a as f64 * b as f64)
+            .sum();
+        let rhs: f64 = x.iter().zip(&vals(&got)?).map(|(&a, &b)| a as f64 * b as f64).sum();
+        ensure((lhs - rhs).abs() <= 1e-4 * (1.0 + lhs.abs()), || {
+            format!("{what}: ⟨unfold x, p⟩ = {lhs}, ⟨x, fold p⟩ = {rhs}")
+        })?;
+    }
+    Ok(())
+}
+
+/// Gradients of `unfold` (including padding, which gets none) and `fold`
+/// against finite differences.
+pub fn unfold_fold_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(33);
+    let window = Window::new(&[2, 3]).strides(&[1, 2]).dilation(&[2, 1]).padding(&[(1, 0), (1, 1)]);
+    let x = random_vals(&mut rng, 2 * 4 * 5 * 2, -1.0, 1.0);
+    check_grad("unfold", dev, &[(x, Shape::from([2, 4, 5, 2]))], 1e-2, |v| v[0].unfold(&window, 0.0)?.square())?;
+    let pdims = t(dev, &[0.0; 2 * 4 * 5 * 2], [2, 4, 5, 2])?.unfold(&window, 0.0)?.shape().clone();
+    let p = random_vals(&mut rng, pdims.numel(), -1.0, 1.0);
+    check_grad("fold", dev, &[(p, pdims)], 1e-2, |v| v[0].fold(&window, &[4, 5])?.square())?;
+    // Max pooling: −∞ padding never wins, and the maximum gets the gradient.
+    let pool = Window::new(&[2, 2]).strides(&[2, 2]).padding(&[(0, 1), (0, 1)]);
+    let x = random_vals(&mut rng, 3 * 3 * 2, -1.0, 1.0);
+    check_grad("max pool", dev, &[(x, Shape::from([1, 3, 3, 2]))], 1e-3, |v| {
+        v[0].unfold(&pool, f64::NEG_INFINITY)?.reduce(strata_core::ReduceOp::Max, &[3, 4], false)
+    })?;
+    Ok(())
+}
+
+/// A strided, dilated, padded 2-d convolution with several filters as
+/// `unfold` + matmul against a direct f64 convolution, with its gradients.
+pub fn convolution_by_unfold(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(34);
+    let (n, h, w, c, f) = (2, 6, 5, 3, 4);
+    let (kh, kw) = (3, 2);
+    let window = Window::new(&[kh, kw]).strides(&[2, 1]).dilation(&[1, 2]).padding(&[(1, 1), (1, 0)]);
+    let x = random_vals(&mut rng, n * h * w * c, -1.0, 1.0);
+    let k = random_vals(&mut rng, kh * kw * c * f, -1.0, 1.0);
+    let conv = |v: &[Tensor]| -> Result<Tensor> {
+        let p = v[0].unfold(&window, 0.0)?;
+        let (oh, ow) = (p.dims()[1], p.dims()[2]);
+        p.reshape([n * oh * ow, kh * kw * c])?.matmul(&v[1].reshape([kh * kw * c, f])?)?.reshape([n, oh, ow, f])
+    };
+    let got = conv(&[t(dev, &x, [n, h, w, c])?, t(dev, &k, [kh, kw, c, f])?])?;
+    let (oh, ow) = (got.dims()[1], got.dims()[2]);
+    ensure((oh, ow) == (3, 4), || format!("output {oh}x{ow}, expected 3x4"))?;
+    let mut want = vec![0.0f64; n * oh * ow * f];
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                for o in 0..f {
+                    let mut acc = 0.0;
+                    for di in 0..kh {
+                        for dj in 0..kw {
+                            let (y, z) = ((i * 2 + di) as i64 - 1, (j + dj * 2) as i64 - 1);
+                            if y < 0 || z < 0 || y >= h as i64 || z >= w as i64 {
+                                continue;
+                            }
+                            for ch in 0..c {
+                                let xv = x[((b * h + y as usize) * w + z as usize) * c + ch] as f64;
+                                acc += xv * k[((di * kw + dj) * c + ch) * f + o] as f64;
+                            }
+                        }
+                    }
+                    want[((b * oh + i) * ow + j) * f + o] = acc;
+                }
+            }
+        }
+    }
+    assert_close("convolution", &vals(&got)?, &want, 1e-5, 1e-5)?;
+    check_grad("convolution", dev, &[(x, Shape::from([n, h, w, c])), (k, Shape::from([kh, kw, c, f]))], 1e-2, conv)
+}
+
+/// Empty batches and channels, size-1 images and windows, and a window
+/// filling the whole image.
+pub fn unfold_edge_cases(dev: &Device) -> Result<()> {
+    let w = Window::new(&[2, 2]);
+    ensure(t(dev, &[], [0, 3, 3, 2])?.unfold(&w, 0.0)?.dims() == [0, 2, 2, 2, 2, 2], || "empty batch".into())?;
+    ensure(t(dev, &[], [2, 3, 3, 0])?.unfold(&w, 0.0)?.dims() == [2, 2, 2, 2, 2, 0], || "no channels".into())?;
+    let back = t(dev, &[], [0, 2, 2, 2, 2, 2])?.fold(&w, &[3, 3])?;
+    ensure(back.dims() == [0, 3, 3, 2], || "fold of an empty batch".into())?;
+    let one = t(dev, &[4.0], [1, 1, 1, 1])?;
+    assert_close("1x1 window", &vals(&one.unfold(&Window::new(&[1, 1]), 0.0)?)?, &[4.0], 0.0, 0.0)?;
+    let padded = one.unfold(&Window::new(&[3, 3]).padding(&[(1, 1), (1, 1)]), -1.0)?;
+    let mut want = vec![-1.0; 9];
+    want[4] = 4.0;
+    assert_close("3x3 window around one cell", &vals(&padded)?, &want, 0.0, 0.0)?;
+    let x = t(dev, &[1.0, 2.0, 3.0, 4.0], [1, 2, 2, 1])?;
+    let whole = x.unfold(&w, 0.0)?;
+    ensure(whole.dims() == [1, 1, 1, 2, 2, 1], || "window filling the image".into())?;
+    assert_close("window filling the image", &vals(&whole.fold(&w, &[2, 2])?)?, &[1.0, 2.0, 3.0, 4.0], 0.0, 0.0)?;
+    Ok(())
+}
+
+/// Bad window arguments and shapes are errors naming what was wrong.
+pub fn errors_unfold(dev: &Device) -> Result<()> {
+    let x = t(dev, &[0.0; 2 * 4 * 4 * 3], [2, 4, 4, 3])?;
+    expect_err("rank", x.unfold(&Window::new(&[2]), 0.0), &["unfold", "rank 3", "[2, 4, 4, 3]"])?;
+    expect_err("too big", x.unfold(&Window::new(&[5, 2]), 0.0), &["unfold", "spans 5", "size 4"])?;
+    expect_err("zero stride", x.unfold(&Window::new(&[2, 2]).strides(&[0, 1]), 0.0), &["unfold", "stride"])?;
+    expect_err("zero kernel", x.unfold(&Window::new(&[0, 2]), 0.0), &["kernel size"])?;
+    expect_err("lengths", x.unfold(&Window::new(&[2, 2]).strides(&[1]), 0.0), &["one entry per spatial axis"])?;
+    expect_err("4-d", t(dev, &[0.0; 64], [1, 2, 2, 2, 2, 4])?.unfold(&Window::new(&[1, 1, 1, 1]), 0.0), &["1 to 3"])?;
+    let xi = ti(dev, &[0; 16], [1, 4, 4, 1])?;
+    expect_err("dtype", xi.unfold(&Window::new(&[2, 2]), 0.0), &["unfold", "f32", "i64"])?;
+    let p = x.unfold(&Window::new(&[2, 2]), 0.0)?;
+    expect_err("fold size", p.fold(&Window::new(&[2, 2]), &[5, 4]), &["fold", "[2, 3, 3, 2, 2, 3]"])?;
+    expect_err("fold rank", x.fold(&Window::new(&[2, 2]), &[4, 4]), &["fold", "rank 6"])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1244,7 +1479,7 @@ mod tests {
         let mut listed = CASES.to_vec();
         listed.sort_unstable();
         assert_eq!(found, listed);
-        assert_eq!(CASES.len(), 45);
+        assert_eq!(CASES.len(), 51);
     }
 
     #[test]

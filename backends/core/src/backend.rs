@@ -20,7 +20,7 @@
 use std::any::Any;
 use std::fmt;
 
-use crate::{DType, Result, Shape};
+use crate::{DType, Result, Shape, UnfoldSpec};
 
 /// Elementwise functions of one operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -419,6 +419,18 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn where_cond(&self, cond: &Storage, on_true: &Storage, on_false: &Storage) -> Result<Storage>;
     /// Converts to `dtype` (f32 → i64 truncates towards zero).
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage>;
+
+    /// Copies every window position's patch of the `f32` image `x`
+    /// (`spec.image_shape()`, channels last) into a contiguous
+    /// `spec.patches_shape()` buffer (im2col); cells that fall in the
+    /// padding read `spec.pad_value`. See [`UnfoldSpec`] and
+    /// [`WindowAxis::source`](crate::WindowAxis::source) for the geometry.
+    fn unfold(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage>;
+    /// The adjoint of [`Backend::unfold`] (col2im): a `spec.image_shape()`
+    /// buffer, zero except that every entry of the `f32` patches `cols`
+    /// (`spec.patches_shape()`) is added at the input cell it was read from;
+    /// entries read from padding are dropped.
+    fn fold(&self, cols: &Storage, spec: &UnfoldSpec) -> Result<Storage>;
 }
 
 /// The error function in `f64`, used by [`UnaryOp::reference`]: for

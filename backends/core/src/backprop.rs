@@ -16,7 +16,7 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
-use crate::{BinaryOp, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp};
+use crate::{BinaryOp, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp, UnfoldSpec};
 
 /// The elementwise steps derivative rules are written in: implemented for
 /// `f32` values (the reference) and, in the backend defaults, for storages.
@@ -117,6 +117,8 @@ pub(crate) enum Op {
     LogSoftmax(Tensor),
     Linear { x: Tensor, w: Tensor, b: Option<Tensor>, act: LinearActivation },
     SoftmaxCrossEntropy(Tensor, Tensor),
+    Unfold(Tensor, Box<UnfoldSpec>),
+    Fold(Tensor, Box<UnfoldSpec>),
 }
 
 impl Op {
@@ -138,6 +140,8 @@ impl Op {
             Op::LogSoftmax(_) => "log_softmax",
             Op::Linear { .. } => "linear",
             Op::SoftmaxCrossEntropy(..) => "softmax_cross_entropy",
+            Op::Unfold(..) => "unfold",
+            Op::Fold(..) => "fold",
         }
     }
 
@@ -154,7 +158,9 @@ impl Op {
             | Op::Gather(x, _, _)
             | Op::Softmax(x)
             | Op::LogSoftmax(x)
-            | Op::SoftmaxCrossEntropy(x, _) => vec![x],
+            | Op::SoftmaxCrossEntropy(x, _)
+            | Op::Unfold(x, _)
+            | Op::Fold(x, _) => vec![x],
             Op::Linear { x, w, b, .. } => [x, w].into_iter().chain(b).collect(),
             Op::Binary(_, a, b) | Op::Matmul { lhs: a, rhs: b, .. } | Op::IndexAdd(a, _, b, _) | Op::Where(_, a, b) => {
                 vec![a, b]
@@ -481,6 +487,9 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
             out
         }
         Op::Gather(x, idx, axis) => vec![(x, x.zeros_like()?.index_add(*axis as isize, idx, g)?)],
+        // unfold and fold are each other's adjoints; padding cells carry no gradient.
+        Op::Unfold(x, spec) => vec![(x, g.fold_spec(spec)?)],
+        Op::Fold(x, spec) => vec![(x, g.unfold_spec(&UnfoldSpec { pad_value: 0.0, ..(**spec).clone() })?)],
         Op::IndexAdd(x, idx, src, axis) => {
             let mut out = Vec::new();
             if needs(x) {

@@ -31,6 +31,7 @@ mod fast_paths;
 mod random;
 mod shape;
 mod tensor;
+mod window;
 
 pub use backend::{Backend, BinaryOp, MatmulSpec, ReduceOp, Storage, UnaryOp};
 pub use backprop::{grad_enabled, no_grad, Gradients, NoGradGuard};
@@ -41,3 +42,4 @@ pub use fast_paths::{FastPaths, FusedUpdate, LinearActivation, LinearSpec};
 pub use random::Rng;
 pub use shape::Shape;
 pub use tensor::{Element, Tensor, TensorId};
+pub use window::{UnfoldSpec, Window, WindowAxis};

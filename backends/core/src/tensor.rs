@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use crate::backprop::{grad_enabled, Op};
 use crate::{
     BinaryOp, DType, Device, Error, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage,
-    UnaryOp,
+    UnaryOp, UnfoldSpec, Window,
 };
 
 /// A unique id per tensor node (used to key gradients).
@@ -1027,6 +1027,113 @@ impl Tensor {
         Ok(self.result(s, self.shape().clone(), &[self, src], || {
             Op::IndexAdd(self.clone(), indices.clone(), src.clone(), a)
         }))
+    }
+
+    /// Extracts sliding-window patches (im2col) from a channels-last
+    /// `[batch, s_1, .., s_d, channels]` `f32` tensor: the result is
+    /// `[batch, o_1, .., o_d, k_1, .., k_d, channels]`, where `o_i` are
+    /// [`Window::output_sizes`] and `k_i` the kernel sizes; cells in the
+    /// padding read `pad_value` (`0` for a convolution, `f64::NEG_INFINITY`
+    /// for max pooling). Its gradient is [`fold`](Tensor::fold).
+    ///
+    /// ```
+    /// # use strata_core::{Tensor, Window};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// // A 1-d signal [1, 2, 3, 4] (batch 1, one channel), windows of 2 with stride 2.
+    /// let x = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 4, 1], dev)?;
+    /// let p = x.unfold(&Window::new(&[2]).strides(&[2]), 0.0)?;
+    /// assert_eq!(p.dims(), &[1, 2, 2, 1]);
+    /// assert_eq!(p.to_vec::<f32>()?, vec![1.0, 2.0, 3.0, 4.0]);
+    /// // A convolution is unfold + matmul with the kernel as [taps·channels, filters].
+    /// let k = Tensor::new(vec![1.0f32, -1.0], [2, 1], dev)?;
+    /// let y = p.reshape([2, 2])?.matmul(&k)?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![-1.0, -1.0]);
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn unfold(&self, window: &Window, pad_value: f64) -> Result<Tensor> {
+        let d = window.rank();
+        if self.rank() != d + 2 {
+            return Err(Error::InvalidShape {
+                op: "unfold",
+                shape: self.shape().clone(),
+                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
+            });
+        }
+        let spec = self.window_spec("unfold", window, &self.dims()[1..d + 1], pad_value)?;
+        self.unfold_spec(&spec)
+    }
+
+    /// The adjoint of [`unfold`](Tensor::unfold) (col2im): `self` holds
+    /// patches `[batch, o_1, .., o_d, k_1, .., k_d, channels]` taken by
+    /// `window` from an image with spatial sizes `spatial`; each entry is
+    /// added back at the cell it came from, giving
+    /// `[batch, s_1, .., s_d, channels]` (entries from padding are dropped).
+    /// A transposed convolution is a matmul followed by `fold`.
+    ///
+    /// ```
+    /// # use strata_core::{Tensor, Window};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// // Overlapping windows of 2 with stride 1 over 3 cells: the middle cell is read twice.
+    /// let ones = Tensor::ones([1, 2, 2, 1], strata_core::DType::F32, dev)?;
+    /// let counts = ones.fold(&Window::new(&[2]), &[3])?;
+    /// assert_eq!(counts.to_vec::<f32>()?, vec![1.0, 2.0, 1.0]);
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn fold(&self, window: &Window, spatial: &[usize]) -> Result<Tensor> {
+        let d = window.rank();
+        if self.rank() != 2 * d + 2 {
+            return Err(Error::InvalidShape {
+                op: "fold",
+                shape: self.shape().clone(),
+                reason: format!(
+                    "a {d}-d window's patches have rank {} (batch, positions.., taps.., channels)",
+                    2 * d + 2
+                ),
+            });
+        }
+        let spec = self.window_spec("fold", window, spatial, 0.0)?;
+        if self.shape() != &spec.patches_shape() {
+            return Err(Error::InvalidShape {
+                op: "fold",
+                shape: self.shape().clone(),
+                reason: format!("{window:?} over spatial sizes {spatial:?} takes patches {}", spec.patches_shape()),
+            });
+        }
+        self.fold_spec(&spec)
+    }
+
+    /// The [`UnfoldSpec`] for `window` over `spatial`, with this tensor's
+    /// first axis as the batch and its last as the channels.
+    fn window_spec(&self, op: &'static str, window: &Window, spatial: &[usize], pad_value: f64) -> Result<UnfoldSpec> {
+        self.expect_dtype(op, DType::F32)?;
+        if self.rank() < 3 {
+            return Err(Error::InvalidShape {
+                op,
+                shape: self.shape().clone(),
+                reason: "expected (batch, spatial.., channels) with at least one spatial axis".into(),
+            });
+        }
+        let axes = window.axes(spatial).map_err(|e| match e {
+            Error::InvalidArgument { message, .. } => Error::InvalidArgument { op, message },
+            e => e,
+        })?;
+        let spec = UnfoldSpec { batch: self.dims()[0], channels: self.dims()[self.rank() - 1], axes, pad_value };
+        spec.patches_shape().checked_numel(op)?;
+        Ok(spec)
+    }
+
+    /// [`unfold`](Tensor::unfold) with a resolved spec (the shape is already checked).
+    pub(crate) fn unfold_spec(&self, spec: &UnfoldSpec) -> Result<Tensor> {
+        let s = self.device().backend().unfold(&self.storage(), spec)?;
+        Ok(self.result(s, spec.patches_shape(), &[self], || Op::Unfold(self.clone(), Box::new(spec.clone()))))
+    }
+
+    /// [`fold`](Tensor::fold) with a resolved spec (the shape is already checked).
+    pub(crate) fn fold_spec(&self, spec: &UnfoldSpec) -> Result<Tensor> {
+        let s = self.device().backend().fold(&self.storage(), spec)?;
+        Ok(self.result(s, spec.image_shape(), &[self], || Op::Fold(self.clone(), Box::new(spec.clone()))))
     }
 
     /// `cond ? on_true : on_false` elementwise, all three broadcast together.

@@ -37,12 +37,13 @@ mod pool;
 mod reduce;
 mod storage;
 mod update;
+mod window;
 
 pub use storage::NativeStorage;
 
 use strata_core::{
     Backend, BinaryOp, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec,
-    ReduceOp, Result, Shape, Storage, UnaryOp,
+    ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
@@ -270,6 +271,20 @@ impl Backend for NativeBackend {
 
     fn cast(&self, x: &Storage, dtype: DType) -> Result<Storage> {
         Ok(elementwise::cast(native("cast", x)?, dtype).into_storage())
+    }
+
+    fn unfold(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        let x = expect_f32("unfold", native_shaped("unfold", x, &spec.image_shape())?)?;
+        let out = spec.patches_shape();
+        probe_alloc("unfold", out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::unfold(x, spec)).into_storage())
+    }
+
+    fn fold(&self, cols: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        let cols = expect_f32("fold", native_shaped("fold", cols, &spec.patches_shape())?)?;
+        let out = spec.image_shape();
+        probe_alloc("fold", out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::fold(cols, spec)).into_storage())
     }
 }
 
