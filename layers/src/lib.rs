@@ -1,6 +1,6 @@
 //! strata's layers: the [`Layer`] trait — the one way to write a layer,
 //! built-in or custom — the built-in layers (one file each, in one folder per family as Keras groups
-//! them: [`core`], [`merging`], [`normalization`], [`pooling`],
+//! them: [`core`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
 //! [`regularization`], [`reshaping`]), activations,
 //! weight [`initializers`] and regularizers.
 //!
@@ -9,6 +9,7 @@
 //! Functional API) live in the `strata` crate.
 
 pub mod activations;
+pub mod convolutional;
 pub mod core;
 pub mod initializers;
 mod layer;
@@ -21,20 +22,26 @@ pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 mod resolve;
+mod window_args;
 #[cfg(test)]
 mod testutil;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
+pub use convolutional::{Conv, Conv1D, Conv2D};
 pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
 };
 pub use merging::{Add, Concatenate};
-pub use normalization::LayerNormalization;
-pub use pooling::{GlobalAveragePooling1D, GlobalMaxPooling1D};
+pub use normalization::{BatchNormalization, LayerNormalization};
+pub use pooling::{
+    AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
+    GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
+};
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::Dropout;
 pub use regularizers::Regularizer;
 pub use reshaping::{Flatten, Reshape};
 pub use resolve::Resolve;
+pub use window_args::{DataFormat, Dims, Padding};
