@@ -68,8 +68,9 @@ pub mod prelude {
     };
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
-        Activation, ActivationLayer, Add, BuildContext, CallContext, Concatenate, Dense, Dropout, Embedding, Flatten,
-        GlobalAveragePooling1D, GlobalMaxPooling1D, Initializer, Lambda, Layer, LayerClass, LayerNormalization,
-        Masking, Regularizer, Reshape, TensorSpec, Weight,
+        Activation, ActivationLayer, Add, AveragePooling1D, AveragePooling2D, BatchNormalization, BuildContext,
+        CallContext, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
+        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Initializer, Lambda, Layer, LayerClass,
+        LayerNormalization, Masking, MaxPooling1D, MaxPooling2D, Regularizer, Reshape, TensorSpec, Weight,
     };
 }

@@ -1261,3 +1261,49 @@ fn a_file_saved_by_v0_1_still_loads() -> Result<()> {
     }
     Ok(())
 }
+
+/// A convnet with BatchNormalization, trained so its moving statistics have
+/// moved, saves and loads on every backend (saved on one, loaded on the
+/// other too) with those statistics and the same inference predictions.
+#[test]
+fn a_convnet_round_trips_with_batch_norm_statistics() -> Result<()> {
+    let devs = devices();
+    for dev in &devs {
+        // Conv1D needs rank 3: the pooled (3, 3, 4) map becomes 9 steps.
+        let model = Sequential::new()
+            .add(Input::new([6, 6, 2]))
+            .add(Conv2D::new(4, 3).padding("same").activation("relu"))
+            .add(BatchNormalization::new().momentum(0.5))
+            .add(AveragePooling2D::new(2))
+            .add(Reshape::new([9, 4]))
+            .add(Conv1D::new(3, 2).padding("causal"))
+            .add(MaxPooling1D::new(2))
+            .add(Flatten::new())
+            .add(Dense::new(3).activation("softmax"))
+            .seed(5);
+        let mut model = model.build_on(dev)?;
+        model.compile(SGD::new(0.1), "sparse_categorical_crossentropy", &["accuracy"])?;
+        let x = randn(&[12, 6, 6, 2], 6, dev)?;
+        let y = Tensor::new((0..12).map(|i| i % 3).collect::<Vec<i64>>(), [12], dev)?;
+        fit(&mut model, &x, &y, 1)?;
+        let moving = model.weight("batch_normalization.moving_mean")?.to_vec::<f32>()?;
+        ensure!(moving.iter().any(|&v| v != 0.0), "the moving mean did not move: {moving:?}");
+        let path = unique_temp_path("convnet");
+        model.save(&path)?;
+        let want = model.predict(&x)?.to_vec::<f32>()?;
+        for other in &devs {
+            let again = strata::load_model_on(&path, other)?;
+            ensure!(
+                again.weight("batch_normalization.moving_mean")?.to_vec::<f32>()? == moving,
+                "moving mean lost loading on {}",
+                other.name()
+            );
+            let got = again.predict(&x.to_device(other)?)?.to_vec::<f32>()?;
+            for (a, b) in got.iter().zip(&want) {
+                ensure!((a - b).abs() < 1e-5, "{} → {}: prediction {a} vs {b}", dev.name(), other.name());
+            }
+        }
+        std::fs::remove_file(&path)?;
+    }
+    Ok(())
+}
