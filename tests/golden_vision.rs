@@ -64,12 +64,8 @@ fn run_case(case: &Value, dev: &Device) -> Result<()> {
     let spec = layer.build(&specs, &mut BuildContext::new(&mut weights, &mut Rng::seed(0), dev))?;
     // Keras' weights, in Keras' order, with Keras' trainability.
     let order: Vec<&str> = weights.iter().map(|w| w.name.as_str()).collect();
-    let want_order: Vec<&str> = case["weight_order"]
-        .as_array()
-        .context("weight_order")?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
+    let want_order: Vec<&str> =
+        case["weight_order"].as_array().context("weight_order")?.iter().filter_map(Value::as_str).collect();
     if order != want_order {
         bail!("{name}: weights {order:?}, Keras {want_order:?}");
     }

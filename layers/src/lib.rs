@@ -22,9 +22,9 @@ pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 mod resolve;
-mod window_args;
 #[cfg(test)]
 mod testutil;
+mod window_args;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
