@@ -46,6 +46,7 @@ fn builtins() -> &'static [(&'static str, Builtin)] {
             entry::<Conv1D>(),
             entry::<Conv2D>(),
             entry::<Dense>(),
+            entry::<DepthwiseConv2D>(),
             entry::<Dropout>(),
             entry::<Embedding>(),
             entry::<Flatten>(),
@@ -59,6 +60,7 @@ fn builtins() -> &'static [(&'static str, Builtin)] {
             entry::<MaxPooling1D>(),
             entry::<MaxPooling2D>(),
             entry::<Reshape>(),
+            entry::<SeparableConv2D>(),
         ]
     })
 }
@@ -131,6 +133,7 @@ mod tests {
             Box::new(Conv1D::new(4, 3).padding("causal").dilation_rate(2)),
             Box::new(Conv2D::new(8, (3, 5)).strides(2).groups(2).activation("relu").data_format("channels_first")),
             Box::new(Dense::new(3)),
+            Box::new(DepthwiseConv2D::new(3).depth_multiplier(2).strides(2).padding("same")),
             Box::new(Dropout::new(0.5).seed(1)),
             Box::new(Embedding::new(10, 4).mask_zero(true)),
             Box::new(Flatten::new()),
@@ -144,6 +147,7 @@ mod tests {
             Box::new(MaxPooling1D::new(2)),
             Box::new(MaxPooling2D::new(3).strides(2).padding("same")),
             Box::new(Reshape::new([2, -1])),
+            Box::new(SeparableConv2D::new(6, (3, 3)).depth_multiplier(3).activation("relu")),
         ];
         let names: Vec<&str> = builtins().iter().map(|(n, _)| *n).collect();
         assert_eq!(layers.len(), names.len());
