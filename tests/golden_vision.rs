@@ -95,8 +95,6 @@ fn run_case(case: &Value, dev: &Device) -> Result<()> {
 /// nothing as the vision issue lands.
 const NOT_YET: &[&str] = &[
     "CenterCrop",
-    "Conv1DTranspose",
-    "Conv2DTranspose",
     "Cropping1D",
     "Cropping2D",
     "GroupNormalization",

@@ -28,7 +28,9 @@ mod window_args;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
-pub use convolutional::{Conv, Conv1D, Conv2D, DepthwiseConv2D, SeparableConv2D};
+pub use convolutional::{
+    Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, ConvTranspose, DepthwiseConv2D, SeparableConv2D,
+};
 pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
