@@ -97,7 +97,6 @@ const NOT_YET: &[&str] = &[
     "CenterCrop",
     "Cropping1D",
     "Cropping2D",
-    "GroupNormalization",
     "Normalization",
     "Rescaling",
     "Resizing",

@@ -36,7 +36,7 @@ pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
 };
 pub use merging::{Add, Concatenate};
-pub use normalization::{BatchNormalization, LayerNormalization};
+pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
