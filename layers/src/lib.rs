@@ -42,7 +42,7 @@ pub use pooling::{
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
-pub use regularization::Dropout;
+pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;
 pub use reshaping::{Flatten, Reshape};
 pub use resolve::Resolve;

@@ -64,6 +64,8 @@ fn builtins() -> &'static [(&'static str, Builtin)] {
             entry::<MaxPooling2D>(),
             entry::<Reshape>(),
             entry::<SeparableConv2D>(),
+            entry::<SpatialDropout1D>(),
+            entry::<SpatialDropout2D>(),
         ]
     })
 }
@@ -154,6 +156,8 @@ mod tests {
             Box::new(MaxPooling2D::new(3).strides(2).padding("same")),
             Box::new(Reshape::new([2, -1])),
             Box::new(SeparableConv2D::new(6, (3, 3)).depth_multiplier(3).activation("relu")),
+            Box::new(SpatialDropout1D::new(0.3).seed(5)),
+            Box::new(SpatialDropout2D::new(0.2).data_format("channels_first")),
         ];
         let names: Vec<&str> = builtins().iter().map(|(n, _)| *n).collect();
         assert_eq!(layers.len(), names.len());
