@@ -369,10 +369,25 @@ where
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        if inputs[0].rank() != N + 2 {
+            return Err(Error::msg(format!(
+                "expects rank {} input (batch, spatial.., channels), received shape {}",
+                N + 2,
+                inputs[0].shape()
+            )));
+        }
         let x = self.data_format.to_channels_last(&inputs[0])?;
         let kernel = ctx.weight("kernel")?;
         let dims = x.dims().to_vec();
         let (batch, channels, spatial) = (dims[0], dims[N + 1], &dims[1..N + 1]);
+        if kernel.rank() != N + 2 || kernel.dims()[N + 1] != channels {
+            return Err(Error::msg(format!(
+                "expects {} input channels (the kernel is {}), received input of shape {} (channels last)",
+                kernel.dims().last().copied().unwrap_or(0),
+                kernel.shape(),
+                x.shape()
+            )));
+        }
         let geo: Vec<AxisGeometry> =
             (0..N).map(|a| self.axis(a, spatial[a]).ok_or_else(|| self.too_small(spatial))).collect::<Result<_>>()?;
         let window = Window::new(&self.kernel_size.0)
@@ -509,5 +524,11 @@ mod tests {
         let s1 = [spec(&[None, Some(1), Some(3)])];
         let msg = err(build(&mut Conv1DTranspose::new(2, 2).strides(2).padding("same").output_padding(0), &s1));
         assert!(msg.contains("no output") && msg.contains("[Some(1)]"), "{msg}");
+        // Called on a tensor that does not fit the built layer.
+        let mut layer = Conv2DTranspose::new(2, 3);
+        let (_, w) = build(&mut layer, &s).unwrap();
+        assert!(err(call(&layer, &[t(&[0.0; 12], &[1, 4, 3])], &[], &w, false)).contains("rank 4"));
+        let msg = err(call(&layer, &[t(&[0.0; 32], &[1, 4, 4, 2])], &[], &w, false));
+        assert!(msg.contains("[1, 4, 4, 2]"), "{msg}");
     }
 }

@@ -272,8 +272,22 @@ impl Depthwise {
     /// with `kernel` `[kh, kw, c, dm]`: `[batch·o_h·o_w, c·dm]` (channel
     /// `c·dm + m`) and the output's spatial sizes.
     pub(crate) fn apply(&self, x: &Tensor, kernel: &Tensor) -> Result<(Tensor, Vec<usize>)> {
+        if x.rank() != 4 {
+            return Err(Error::msg(format!(
+                "expects rank 4 input (batch, height, width, channels), received shape {}",
+                x.shape()
+            )));
+        }
         let dims = x.dims().to_vec();
         let (batch, channels, spatial) = (dims[0], dims[3], &dims[1..3]);
+        if kernel.rank() != 4 || kernel.dims()[2] != channels {
+            return Err(Error::msg(format!(
+                "expects {} input channels (the kernel is {}), received input of shape {} (channels last)",
+                kernel.dims().get(2).copied().unwrap_or(0),
+                kernel.shape(),
+                x.shape()
+            )));
+        }
         let pads: Vec<(usize, usize)> = (0..2)
             .map(|a| {
                 self.padding.amounts(spatial[a], self.kernel_size.0[a], self.strides.0[a], self.dilation_rate.0[a])
@@ -420,6 +434,12 @@ mod tests {
         assert!(err(build(&mut DepthwiseConv2D::new((3, 0)), &s)).contains("kernel_size must be positive"));
         assert!(err(build(&mut DepthwiseConv2D::new(3), &[spec(&[None, Some(8), Some(3)])])).contains("rank 4"));
         assert!(err(build(&mut DepthwiseConv2D::new(3), &[spec(&[None, Some(8), Some(8), None])])).contains("channel"));
+        // Called on a tensor that does not fit the built layer.
+        let mut layer = DepthwiseConv2D::new(3);
+        let (_, w) = build(&mut layer, &s).unwrap();
+        assert!(err(call(&layer, &[t(&[0.0; 24], &[1, 8, 3])], &[], &w, false)).contains("rank 4"));
+        let msg = err(call(&layer, &[t(&[0.0; 128], &[1, 8, 8, 2])], &[], &w, false));
+        assert!(msg.contains("[1, 8, 8, 2]"), "{msg}");
         let msg = err(DepthwiseConv2D::from_config(&serde_json::json!({"kernel_size": [3, 3], "filters": 2})));
         assert!(msg.contains("filters"), "{msg}");
     }

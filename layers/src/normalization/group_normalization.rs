@@ -200,6 +200,9 @@ impl GroupNormalization {
             g if g >= 1 => usize::try_from(g).unwrap_or(usize::MAX),
             g => return Err(Error::msg(format!("groups must be positive or -1, received {g}"))),
         };
+        if channels == 0 {
+            return Err(Error::msg("needs at least one channel, received 0"));
+        }
         if g > channels {
             return Err(Error::msg(format!(
                 "groups = {g} cannot exceed the number of channels, received {channels} channels"
@@ -335,6 +338,8 @@ mod tests {
         assert!(err(build(&mut GroupNormalization::new().groups(2).epsilon(0.0), &s)).contains("epsilon"));
         let msg = err(build(&mut GroupNormalization::new().groups(2), &[spec(&[None, Some(3), None])]));
         assert!(msg.contains("known size"), "{msg}");
+        let msg = err(build(&mut GroupNormalization::new().groups(-1), &[spec(&[None, Some(3), Some(0)])]));
+        assert!(msg.contains("received 0"), "{msg}");
         let (_, w) = build(&mut GroupNormalization::new().groups(-1).center(false), &s).unwrap();
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].name, "gamma");
