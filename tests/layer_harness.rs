@@ -56,6 +56,41 @@ fn cases() -> Vec<LayerTest> {
             .output("(None, 4, 3)")
             .weights([("gamma", &[3][..]), ("beta", &[3][..])])
             .masks(Passes),
+        LayerTest::new(|| DepthwiseConv2D::new(3).depth_multiplier(2).padding("same"))
+            .input([5, 5, 3])
+            .output("(None, 5, 5, 6)")
+            .weights([("kernel", &[3, 3, 3, 2][..]), ("bias", &[6][..])])
+            .masks(Rejects),
+        LayerTest::new(|| SeparableConv2D::new(4, 3).activation("relu"))
+            .input([5, 5, 2])
+            .output("(None, 3, 3, 4)")
+            .weights([
+                ("depthwise_kernel", &[3, 3, 2, 1][..]),
+                ("pointwise_kernel", &[1, 1, 2, 4][..]),
+                ("bias", &[4][..]),
+            ])
+            .masks(Rejects),
+        LayerTest::new(|| Conv1DTranspose::new(2, 3).strides(2).padding("same"))
+            .input([4, 3])
+            .output("(None, 8, 2)")
+            .weights([("kernel", &[3, 2, 3][..]), ("bias", &[2][..])])
+            .masks(Rejects),
+        LayerTest::new(|| Conv2DTranspose::new(3, (2, 3)).strides((2, 1)).output_padding((1, 0)))
+            .input([3, 4, 2])
+            .output("(None, 7, 6, 3)")
+            .weights([("kernel", &[2, 3, 3, 2][..]), ("bias", &[3][..])])
+            .masks(Rejects),
+        LayerTest::new(|| GroupNormalization::new().groups(2))
+            .input([3, 4])
+            .output("(None, 3, 4)")
+            .weights([("gamma", &[4][..]), ("beta", &[4][..])])
+            .masks(Passes),
+        LayerTest::new(|| SpatialDropout1D::new(0.5)).input([4, 3]).output("(None, 4, 3)").weights([]).masks(Passes),
+        LayerTest::new(|| SpatialDropout2D::new(0.5))
+            .input([3, 3, 2])
+            .output("(None, 3, 3, 2)")
+            .weights([])
+            .masks(Passes),
     ]
 }
 

@@ -22,25 +22,27 @@ pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 mod resolve;
-mod window_args;
 #[cfg(test)]
 mod testutil;
+mod window_args;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
-pub use convolutional::{Conv, Conv1D, Conv2D};
+pub use convolutional::{
+    Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, ConvTranspose, DepthwiseConv2D, SeparableConv2D,
+};
 pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
 };
 pub use merging::{Add, Concatenate};
-pub use normalization::{BatchNormalization, LayerNormalization};
+pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
-pub use regularization::Dropout;
+pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;
 pub use reshaping::{Flatten, Reshape};
 pub use resolve::Resolve;

@@ -249,11 +249,7 @@ impl crate::Resolve<DataFormat> for &str {
 /// A spec's spatial sizes and channels for a windowed layer of rank `n`
 /// (`n` spatial axes), checked: `(batch, spatial.., channels)` in the given
 /// format, `f32`, channels known.
-pub(crate) fn window_input(
-    x: &crate::TensorSpec,
-    n: usize,
-    format: DataFormat,
-) -> Result<(Vec<Option<usize>>, usize)> {
+pub(crate) fn window_input(x: &crate::TensorSpec, n: usize, format: DataFormat) -> Result<(Vec<Option<usize>>, usize)> {
     crate::layer::expect_float(x)?;
     let what = match (n, format) {
         (1, DataFormat::ChannelsLast) => "(batch, steps, channels)",
@@ -279,7 +275,9 @@ pub(crate) fn window_output(
     dtype: strata_core::DType,
 ) -> crate::TensorSpec {
     let dims = match format {
-        DataFormat::ChannelsLast => std::iter::once(batch).chain(spatial).chain(std::iter::once(Some(channels))).collect(),
+        DataFormat::ChannelsLast => {
+            std::iter::once(batch).chain(spatial).chain(std::iter::once(Some(channels))).collect()
+        }
         DataFormat::ChannelsFirst => [batch, Some(channels)].into_iter().chain(spatial).collect::<Vec<_>>(),
     };
     crate::TensorSpec::new(dims, dtype)

@@ -5,6 +5,7 @@
 
 mod global_pooling1d;
 mod global_pooling2d;
+#[allow(clippy::module_inception)] // pooling/pooling.rs: the windowed pooling layers
 mod pooling;
 
 pub use global_pooling1d::{GlobalAveragePooling1D, GlobalMaxPooling1D};
