@@ -4,12 +4,17 @@
 //! trained by strata on each backend, by a hand-written candle loop of the
 //! same model, and — when given a Python with Keras — by Keras itself, side
 //! by side in one run. Also an `Embedding(mask_zero) → GlobalAveragePooling1D
-//! → Dense` model on padded sequences.
+//! → Dense` model on padded sequences, and the `convnet` case: keras.io's
+//! "Simple MNIST convnet" (`shared/bench/keras_bench.py convnet`: Conv2D 32
+//! → MaxPooling2D → Conv2D 64 → MaxPooling2D → Flatten → Dropout 0.5 →
+//! Dense 10, Adam, batch 128, no metrics), 2 epochs on the first
+//! `BENCH_SAMPLES` (default 12000) training images, Keras given the same.
 //!
 //! ```text
 //! cargo run --release --example bench                          # every case, 1 round
 //! cargo run --release --example bench -- --rounds 3 --keras ../keras-venv/bin/python
 //! cargo run --release --example bench -- --cases mlp --backends native
+//! cargo run --release --example bench -- --cases convnet --rounds 3 --keras ../keras-venv/bin/python
 //! ```
 //!
 //! Each case runs in a fresh child process (so its peak RSS and allocator
@@ -162,7 +167,8 @@ fn child(case: &str, backend_name: &str, data_dir: &str) -> anyhow::Result<Strin
         "mlp" => mlp(backend_name, data_dir)?,
         "candle_loop" => candle_loop(data_dir)?,
         "embedding" => embedding(backend_name)?,
-        other => bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding"),
+        "convnet" => convnet(backend_name, data_dir)?,
+        other => bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet"),
     };
     out["case"] = json!(case);
     out["threads"] = json!(rayon_threads());
@@ -201,8 +207,20 @@ fn train_and_predict(
     x_test: &Tensor,
     loaded: Instant,
 ) -> anyhow::Result<(Value, Tensor)> {
+    train_and_predict_for(model, x, y, x_test, loaded, EPOCHS)
+}
+
+/// [`train_and_predict`] for `epochs` epochs.
+fn train_and_predict_for(
+    model: &mut Model,
+    x: &Tensor,
+    y: &Tensor,
+    x_test: &Tensor,
+    loaded: Instant,
+    epochs: usize,
+) -> anyhow::Result<(Value, Tensor)> {
     let mut timer = Timer::new(loaded);
-    model.fit(x, y, FitOptions::default().epochs(EPOCHS).batch_size(BATCH).verbose(0).callback(&mut timer))?;
+    model.fit(x, y, FitOptions::default().epochs(epochs).batch_size(BATCH).verbose(0).callback(&mut timer))?;
     let opts = PredictOptions::default().batch_size(PREDICT_BATCH);
     let predictions = model.predict_with(x_test, opts.clone())?;
     let rate = predict_rate(x_test.dims()[0], || {
@@ -213,6 +231,40 @@ fn train_and_predict(
     out["backend"] = json!(model.device().name());
     out["predict_samples_per_s"] = json!(round1(rate));
     Ok((out, predictions))
+}
+
+/// Training images the convnet case uses (`BENCH_SAMPLES`, as the Keras script reads it).
+fn convnet_samples() -> usize {
+    std::env::var("BENCH_SAMPLES").ok().and_then(|v| v.parse().ok()).unwrap_or(CONVNET_SAMPLES)
+}
+
+const CONVNET_SAMPLES: usize = 12_000;
+const CONVNET_EPOCHS: usize = 2;
+
+fn convnet(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
+    let dev = backend::by_name(backend_name)?;
+    let data = mnist::load_from(data_dir)?.to_device(&dev)?;
+    let n = convnet_samples().min(data.train.len());
+    let x = data.train.x.narrow(0, 0, n)?.reshape([n, 28, 28, 1])?;
+    let y = data.train.y.narrow(0, 0, n)?;
+    let nt = data.test.len();
+    let xt = data.test.x.reshape([nt, 28, 28, 1])?;
+    let loaded = Instant::now();
+    let mut model = Sequential::new()
+        .add(Input::new([28, 28, 1]))
+        .add(Conv2D::new(32, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Conv2D::new(64, 3).activation("relu"))
+        .add(MaxPooling2D::new(2))
+        .add(Flatten::new())
+        .add(Dropout::new(0.5))
+        .add(Dense::new(10).activation("softmax"))
+        .seed(0)
+        .build_on(&dev)?;
+    model.compile(Adam::new(1e-3), "sparse_categorical_crossentropy", ())?;
+    let (mut out, probs) = train_and_predict_for(&mut model, &x, &y, &xt, loaded, CONVNET_EPOCHS)?;
+    out["test_accuracy"] = json!(accuracy(&probs.argmax(-1, false)?.to_vec::<i64>()?, &data.test.y.to_vec::<i64>()?));
+    Ok(out)
 }
 
 fn accuracy(pred: &[i64], truth: &[i64]) -> f64 {
@@ -371,7 +423,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         let key = match a.as_str() {
             "--cases" | "--backends" | "--rounds" | "--keras" | "--data" | "--keras-script" => a.as_str(),
             "-h" | "--help" => {
-                println!("bench [--cases mlp,candle_loop,embedding] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
+                println!("bench [--cases mlp,candle_loop,embedding,convnet] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (see --help)"),
@@ -410,21 +462,32 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
     let mut results: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for round in 0..rounds {
         if let Some((py, script)) = &keras {
-            let out = Command::new(py)
-                .arg(script)
-                .arg(&data)
-                .env("KERAS_BACKEND", std::env::var("KERAS_BACKEND").unwrap_or_else(|_| "jax".into()))
-                .env("BENCH_THREADS", &threads)
-                .output()?;
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            let Some(line) = stdout.lines().rev().find(|l| l.starts_with('{')) else {
-                bail!("the Keras script printed no result:\n{}", String::from_utf8_lossy(&out.stderr));
-            };
-            let mut v: Value = serde_json::from_str(line)?;
-            v["case"] = json!("keras_mlp");
-            v["round"] = json!(round);
-            println!("{v}");
-            results.entry("keras_mlp".into()).or_default().push(v);
+            // keras_mlp.py for the MLP, keras_bench.py (beside it) for the convnet.
+            for case in cases.iter().filter(|c| ["mlp", "convnet"].contains(&c.as_str())) {
+                let mut cmd = Command::new(py);
+                if case == "mlp" {
+                    cmd.arg(script);
+                } else {
+                    let bench = std::path::Path::new(script).with_file_name("keras_bench.py");
+                    cmd.arg(bench).arg(case).env("BENCH_SAMPLES", convnet_samples().to_string());
+                    cmd.env("BENCH_EPOCHS", CONVNET_EPOCHS.to_string());
+                }
+                let out = cmd
+                    .arg(&data)
+                    .env("KERAS_BACKEND", std::env::var("KERAS_BACKEND").unwrap_or_else(|_| "jax".into()))
+                    .env("BENCH_THREADS", &threads)
+                    .output()?;
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                let Some(line) = stdout.lines().rev().find(|l| l.starts_with('{')) else {
+                    bail!("the Keras script printed no result:\n{}", String::from_utf8_lossy(&out.stderr));
+                };
+                let mut v: Value = serde_json::from_str(line)?;
+                let key = format!("keras_{case}");
+                v["case"] = json!(key);
+                v["round"] = json!(round);
+                println!("{v}");
+                results.entry(key).or_default().push(v);
+            }
         }
         for (case, backend) in &jobs {
             let out = Command::new(&exe)
@@ -460,8 +523,12 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         if let Some(v) = med(key, "first_step_ms_after_load") {
             s.insert("first_step_ms_after_load".into(), json!(v));
         }
-        for (base, name) in [("keras_mlp", "vs_keras"), ("candle_loop", "vs_candle_loop")] {
-            if key.starts_with("mlp/") || (key == "candle_loop" && base == "keras_mlp") {
+        let keras_base = if key.starts_with("convnet/") { "keras_convnet" } else { "keras_mlp" };
+        for (base, name) in [(keras_base, "vs_keras"), ("candle_loop", "vs_candle_loop")] {
+            let compared = key.starts_with("mlp/")
+                || (key.starts_with("convnet/") && base == "keras_convnet")
+                || (key == "candle_loop" && base == "keras_mlp");
+            if compared {
                 let ratio = |field: &str| Some(((med(key, field)? / med(base, field)?) * 100.0).round() / 100.0);
                 if let (Some(t), Some(p)) = (ratio("train_samples_per_s_steady"), ratio("predict_samples_per_s")) {
                     s.insert(name.into(), json!({"train": t, "predict": p}));

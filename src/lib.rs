@@ -69,8 +69,9 @@ pub mod prelude {
     pub use strata_core::{no_grad, DType, Device, Error, Result, Rng, Shape, Tensor};
     pub use strata_layers::{
         Activation, ActivationLayer, Add, AveragePooling1D, AveragePooling2D, BatchNormalization, BuildContext,
-        CallContext, Concatenate, Conv1D, Conv2D, Dense, Dropout, Embedding, Flatten, GlobalAveragePooling1D,
-        GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D, Initializer, Lambda, Layer, LayerClass,
-        LayerNormalization, Masking, MaxPooling1D, MaxPooling2D, Regularizer, Reshape, TensorSpec, Weight,
+        CallContext, Concatenate, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, Dense, DepthwiseConv2D, Dropout,
+        Embedding, Flatten, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+        GroupNormalization, Initializer, Lambda, Layer, LayerClass, LayerNormalization, Masking, MaxPooling1D,
+        MaxPooling2D, Regularizer, Reshape, SeparableConv2D, SpatialDropout1D, SpatialDropout2D, TensorSpec, Weight,
     };
 }

@@ -56,6 +56,48 @@ fn cases() -> Vec<LayerTest> {
             .output("(None, 4, 3)")
             .weights([("gamma", &[3][..]), ("beta", &[3][..])])
             .masks(Passes),
+        LayerTest::new(|| Conv1D::new(3, 2).padding("causal").dilation_rate(2))
+            .input([6, 2])
+            .output("(None, 6, 3)")
+            .weights([("kernel", &[2, 2, 3][..]), ("bias", &[3][..])])
+            .masks(Rejects),
+        LayerTest::new(|| Conv2D::new(4, 3).strides(2).padding("same").groups(2).activation("relu"))
+            .input([5, 6, 2])
+            .output("(None, 3, 3, 4)")
+            .weights([("kernel", &[3, 3, 1, 4][..]), ("bias", &[4][..])])
+            .masks(Rejects),
+        LayerTest::new(|| MaxPooling1D::new(2)).input([5, 3]).output("(None, 2, 3)").weights([]).masks(Rejects),
+        LayerTest::new(|| MaxPooling2D::new(3).strides(2).padding("same"))
+            .input([5, 4, 2])
+            .output("(None, 3, 2, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| AveragePooling1D::new(3).strides(1).padding("same"))
+            .input([5, 3])
+            .output("(None, 5, 3)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| AveragePooling2D::new(2))
+            .input([4, 5, 2])
+            .output("(None, 2, 2, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(GlobalAveragePooling2D::new).input([3, 4, 2]).output("(None, 2)").weights([]).masks(Rejects),
+        LayerTest::new(|| GlobalMaxPooling2D::new().keepdims(true))
+            .input([3, 4, 2])
+            .output("(None, 1, 1, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| BatchNormalization::new().momentum(0.5))
+            .input([4, 3])
+            .output("(None, 4, 3)")
+            .weights([
+                ("gamma", &[3][..]),
+                ("beta", &[3][..]),
+                ("moving_mean", &[3][..]),
+                ("moving_variance", &[3][..]),
+            ])
+            .masks(Passes),
         LayerTest::new(|| DepthwiseConv2D::new(3).depth_multiplier(2).padding("same"))
             .input([5, 5, 3])
             .output("(None, 5, 5, 6)")
