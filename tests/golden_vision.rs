@@ -101,18 +101,12 @@ const NOT_YET: &[&str] = &[
     "CenterCrop",
     "Conv1DTranspose",
     "Conv2DTranspose",
-    "Cropping1D",
-    "Cropping2D",
     "DepthwiseConv2D",
     "GroupNormalization",
     "Normalization",
     "Rescaling",
     "Resizing",
     "SeparableConv2D",
-    "UpSampling1D",
-    "UpSampling2D",
-    "ZeroPadding1D",
-    "ZeroPadding2D",
 ];
 
 #[test]

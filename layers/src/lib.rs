@@ -11,6 +11,7 @@
 pub mod activations;
 pub mod convolutional;
 pub mod core;
+mod image_ops;
 pub mod initializers;
 mod layer;
 pub mod merging;
@@ -22,13 +23,14 @@ pub mod regularization;
 pub mod regularizers;
 pub mod reshaping;
 mod resolve;
-mod window_args;
 #[cfg(test)]
 mod testutil;
+mod window_args;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
 pub use convolutional::{Conv, Conv1D, Conv2D};
+pub use image_ops::{Factor, FillMode, Interpolation};
 pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
@@ -42,6 +44,9 @@ pub use pooling::{
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::Dropout;
 pub use regularizers::Regularizer;
-pub use reshaping::{Flatten, Reshape};
+pub use reshaping::{
+    Cropping, Cropping1D, Cropping2D, Flatten, Reshape, UpSampling, UpSampling1D, UpSampling2D, ZeroPadding,
+    ZeroPadding1D, ZeroPadding2D,
+};
 pub use resolve::Resolve;
-pub use window_args::{DataFormat, Dims, Padding};
+pub use window_args::{DataFormat, Dims, Margins, Padding};

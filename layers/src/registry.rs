@@ -45,6 +45,8 @@ fn builtins() -> &'static [(&'static str, Builtin)] {
             entry::<Concatenate>(),
             entry::<Conv1D>(),
             entry::<Conv2D>(),
+            entry::<Cropping1D>(),
+            entry::<Cropping2D>(),
             entry::<Dense>(),
             entry::<Dropout>(),
             entry::<Embedding>(),
@@ -59,6 +61,10 @@ fn builtins() -> &'static [(&'static str, Builtin)] {
             entry::<MaxPooling1D>(),
             entry::<MaxPooling2D>(),
             entry::<Reshape>(),
+            entry::<UpSampling1D>(),
+            entry::<UpSampling2D>(),
+            entry::<ZeroPadding1D>(),
+            entry::<ZeroPadding2D>(),
         ]
     })
 }
@@ -130,6 +136,8 @@ mod tests {
             Box::new(Concatenate::new().axis(1)),
             Box::new(Conv1D::new(4, 3).padding("causal").dilation_rate(2)),
             Box::new(Conv2D::new(8, (3, 5)).strides(2).groups(2).activation("relu").data_format("channels_first")),
+            Box::new(Cropping1D::new((1, 2))),
+            Box::new(Cropping2D::new(((1, 0), (2, 1))).data_format("channels_first")),
             Box::new(Dense::new(3)),
             Box::new(Dropout::new(0.5).seed(1)),
             Box::new(Embedding::new(10, 4).mask_zero(true)),
@@ -144,6 +152,10 @@ mod tests {
             Box::new(MaxPooling1D::new(2)),
             Box::new(MaxPooling2D::new(3).strides(2).padding("same")),
             Box::new(Reshape::new([2, -1])),
+            Box::new(UpSampling1D::new(3)),
+            Box::new(UpSampling2D::new((2, 3)).interpolation("bilinear").data_format("channels_first")),
+            Box::new(ZeroPadding1D::new((1, 2))),
+            Box::new(ZeroPadding2D::new(((1, 2), (0, 3))).data_format("channels_first")),
         ];
         let names: Vec<&str> = builtins().iter().map(|(n, _)| *n).collect();
         assert_eq!(layers.len(), names.len());
