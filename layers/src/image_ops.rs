@@ -457,6 +457,71 @@ impl From<(f32, f32)> for Factor {
     }
 }
 
+/// The builder methods shared by the geometric augmentation layers
+/// (`RandomTranslation`, `RandomRotation`, `RandomZoom`), whose structs have
+/// the fields `seed`, `rng`, `fill_mode`, `interpolation`, `fill_value`,
+/// `data_format` and `meta`.
+macro_rules! transform_builders {
+    ($t:ty) => {
+        impl $t {
+            /// Draws from the layer's own generator seeded with `seed`.
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.seed = Some(seed);
+                self.rng = $crate::image_ops::LayerRng::new(Some(seed));
+                self
+            }
+
+            /// How points outside the input are filled: `"reflect"`
+            /// (default), `"constant"`, `"nearest"`, `"wrap"` or `"mirror"`.
+            pub fn fill_mode(mut self, mode: impl $crate::Resolve<$crate::FillMode>) -> Self {
+                if let Some(m) = self.meta.keep(mode.resolve()) {
+                    self.fill_mode = m;
+                }
+                self
+            }
+
+            /// `"bilinear"` (default) or `"nearest"`.
+            pub fn interpolation(mut self, interpolation: impl $crate::Resolve<$crate::Interpolation>) -> Self {
+                if let Some(i) = self.meta.keep(interpolation.resolve()) {
+                    self.interpolation = i;
+                }
+                self
+            }
+
+            /// The value of the `"constant"` fill (default 0).
+            pub fn fill_value(mut self, value: f32) -> Self {
+                self.fill_value = value;
+                self
+            }
+
+            /// `"channels_last"` (default) or `"channels_first"`.
+            pub fn data_format(mut self, format: impl $crate::Resolve<$crate::DataFormat>) -> Self {
+                if let Some(f) = self.meta.keep(format.resolve()) {
+                    self.data_format = f;
+                }
+                self
+            }
+        }
+    };
+}
+pub(crate) use transform_builders;
+
+/// A batch transformed by per-image `transforms` (see [`affine_transform`])
+/// in `format`, for a geometric augmentation layer's call.
+pub(crate) fn transform_images(
+    x: &Tensor,
+    format: DataFormat,
+    transforms: impl FnOnce(usize, usize, usize) -> Vec<[f32; 6]>,
+    interpolation: Interpolation,
+    fill_mode: FillMode,
+    fill_value: f32,
+) -> Result<Tensor> {
+    let (x, single) = to_nhwc(x, format)?;
+    let (b, h, w) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+    let t = transforms(b, h, w);
+    from_nhwc(&affine_transform(&x, &t, interpolation, fill_mode, fill_value)?, format, single)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

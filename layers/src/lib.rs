@@ -1,7 +1,7 @@
 //! strata's layers: the [`Layer`] trait — the one way to write a layer,
 //! built-in or custom — the built-in layers (one file each, in one folder per family as Keras groups
 //! them: [`core`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
-//! [`regularization`], [`reshaping`]), activations,
+//! [`preprocessing`], [`regularization`], [`reshaping`]), activations,
 //! weight [`initializers`] and regularizers.
 //!
 //! Layers use only the [`strata_core::Tensor`] API, so they run unchanged on
@@ -18,6 +18,7 @@ pub mod merging;
 mod meta;
 pub mod normalization;
 pub mod pooling;
+pub mod preprocessing;
 mod registry;
 pub mod regularization;
 pub mod regularizers;
@@ -40,6 +41,10 @@ pub use normalization::{BatchNormalization, LayerNormalization};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
+};
+pub use preprocessing::{
+    CenterCrop, FlipMode, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+    Rescaling, Resizing, Stat,
 };
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::Dropout;
