@@ -232,7 +232,9 @@ impl<const N: usize> Conv<N> {
         if self.filters == 0 {
             return fail("filters must be positive, received 0".into());
         }
-        for (what, d) in [("kernel_size", &self.kernel_size), ("strides", &self.strides), ("dilation_rate", &self.dilation_rate)] {
+        for (what, d) in
+            [("kernel_size", &self.kernel_size), ("strides", &self.strides), ("dilation_rate", &self.dilation_rate)]
+        {
             d.positive(what).or_else(fail)?;
         }
         if self.strides.0.iter().any(|&s| s > 1) && self.dilation_rate.0.iter().any(|&d| d > 1) {
@@ -242,7 +244,10 @@ impl<const N: usize> Conv<N> {
             ));
         }
         if self.groups == 0 || self.filters % self.groups != 0 {
-            return fail(format!("groups must be positive and divide filters = {}, received {}", self.filters, self.groups));
+            return fail(format!(
+                "groups must be positive and divide filters = {}, received {}",
+                self.filters, self.groups
+            ));
         }
         if self.padding == Padding::Causal && N != 1 {
             return fail("padding \"causal\" is only for Conv1D".into());
@@ -253,7 +258,9 @@ impl<const N: usize> Conv<N> {
     /// The window over an input with these spatial sizes.
     fn window(&self, spatial: &[usize]) -> Window {
         let pads: Vec<(usize, usize)> = (0..N)
-            .map(|a| self.padding.amounts(spatial[a], self.kernel_size.0[a], self.strides.0[a], self.dilation_rate.0[a]))
+            .map(|a| {
+                self.padding.amounts(spatial[a], self.kernel_size.0[a], self.strides.0[a], self.dilation_rate.0[a])
+            })
             .collect();
         Window::new(&self.kernel_size.0).strides(&self.strides.0).dilation(&self.dilation_rate.0).padding(&pads)
     }
@@ -325,8 +332,11 @@ where
         let (batch, channels, spatial) = (dims[0], dims[N + 1], &dims[1..N + 1]);
         let window = self.window(spatial);
         let trivial = self.kernel_size.0 == [1; N] && self.strides.0 == [1; N];
-        let (cols, out) =
-            if trivial { (x.clone(), spatial.to_vec()) } else { (x.unfold(&window, 0.0)?, window.output_sizes(spatial)?) };
+        let (cols, out) = if trivial {
+            (x.clone(), spatial.to_vec())
+        } else {
+            (x.unfold(&window, 0.0)?, window.output_sizes(spatial)?)
+        };
         let taps: usize = self.kernel_size.0.iter().product();
         let rows = batch * out.iter().product::<usize>();
         let (g, f) = (self.groups, self.filters);
@@ -377,7 +387,7 @@ mod tests {
         let (_, w) = build(&mut grouped, &[spec(&[None, Some(5), Some(4)])]).unwrap();
         let n = 2 * 5 * 4;
         let x = t(&(0..n).map(|i| (i as f32 * 0.61).sin()).collect::<Vec<_>>(), &[2, 5, 4]);
-        let y = vals(&call(&grouped, &[x.clone()], &[], &w, false).unwrap());
+        let y = vals(&call(&grouped, std::slice::from_ref(&x), &[], &w, false).unwrap());
         let kernel = w[0].value.clone(); // [2, 2, 4]
         let bias = w[1].value.clone();
         for half in 0..2 {

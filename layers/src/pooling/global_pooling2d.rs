@@ -60,13 +60,23 @@ pub type GlobalMaxPooling2D = GlobalPooling2D<Max>;
 
 impl<R: PoolReduce> Clone for GlobalPooling2D<R> {
     fn clone(&self) -> Self {
-        GlobalPooling2D { data_format: self.data_format, keepdims: self.keepdims, meta: self.meta.clone(), reduce: PhantomData }
+        GlobalPooling2D {
+            data_format: self.data_format,
+            keepdims: self.keepdims,
+            meta: self.meta.clone(),
+            reduce: PhantomData,
+        }
     }
 }
 
 impl<R: PoolReduce> Default for GlobalPooling2D<R> {
     fn default() -> Self {
-        GlobalPooling2D { data_format: DataFormat::ChannelsLast, keepdims: false, meta: Meta::default(), reduce: PhantomData }
+        GlobalPooling2D {
+            data_format: DataFormat::ChannelsLast,
+            keepdims: false,
+            meta: Meta::default(),
+            reduce: PhantomData,
+        }
     }
 }
 

@@ -5,6 +5,8 @@
 
 mod global_pooling1d;
 mod global_pooling2d;
+// The windowed pooling layers, named as the family is.
+#[allow(clippy::module_inception)]
 mod pooling;
 
 pub use global_pooling1d::{GlobalAveragePooling1D, GlobalMaxPooling1D};

@@ -169,7 +169,13 @@ impl<const N: usize, R: PoolReduce> Pooling<N, R> {
         let window = Window::new(&k).strides(&s).padding(&pads);
         let out = window.output_sizes(spatial)?;
         let padded = pads.iter().any(|&(b, a)| b + a > 0);
-        let reduce = |t: &Tensor, axes: &[isize]| if R::MAX { t.reduce(ReduceOp::Max, axes, false) } else { t.mean(axes, false) };
+        let reduce = |t: &Tensor, axes: &[isize]| {
+            if R::MAX {
+                t.reduce(ReduceOp::Max, axes, false)
+            } else {
+                t.mean(axes, false)
+            }
+        };
         if k == s && !padded {
             // Non-overlapping windows: [batch, o_1, k_1, .., o_N, k_N, channels], no copy
             // unless the input has cells past the last window.
@@ -277,14 +283,12 @@ mod tests {
         let n = 2 * 5 * 7 * 3;
         let x = t(&(0..n).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<_>>(), &[2, 5, 7, 3]);
         for max in [true, false] {
-            let fast = if max {
-                MaxPooling2D::new(2).pool(&x).unwrap()
-            } else {
-                AveragePooling2D::new(2).pool(&x).unwrap()
-            };
+            let fast =
+                if max { MaxPooling2D::new(2).pool(&x).unwrap() } else { AveragePooling2D::new(2).pool(&x).unwrap() };
             let window = Window::new(&[2, 2]).strides(&[2, 2]);
             let cols = x.unfold(&window, 0.0).unwrap();
-            let slow = if max { cols.reduce(ReduceOp::Max, &[3, 4], false) } else { cols.mean(&[3, 4], false) }.unwrap();
+            let slow =
+                if max { cols.reduce(ReduceOp::Max, &[3, 4], false) } else { cols.mean(&[3, 4], false) }.unwrap();
             assert_eq!(fast.dims(), &[2, 2, 3, 3]);
             assert_eq!(vals(&fast), vals(&slow), "max = {max}");
         }
