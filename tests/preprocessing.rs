@@ -55,10 +55,13 @@ fn an_augmented_image_model_trains_saves_and_loads() -> Result<()> {
             m.weights().iter().map(|w| w.name.clone()).filter(|n| n.contains("normalization")).collect();
         ensure!(stats.len() == 3, "normalization weights {stats:?}");
         m.compile(Adam::new(0.01), "sparse_categorical_crossentropy", &["accuracy"])?;
-        let before = m.forward(&[x.clone()], false)?[0].to_vec::<f32>()?;
-        ensure!(before == m.forward(&[x.clone()], false)?[0].to_vec::<f32>()?, "inference is not deterministic");
+        let before = m.forward(std::slice::from_ref(&x), false)?[0].to_vec::<f32>()?;
+        ensure!(
+            before == m.forward(std::slice::from_ref(&x), false)?[0].to_vec::<f32>()?,
+            "inference is not deterministic"
+        );
         m.fit(&x, &y, FitOptions::default().epochs(2).batch_size(8).verbose(0))?;
-        let after = m.forward(&[x.clone()], false)?[0].to_vec::<f32>()?;
+        let after = m.forward(std::slice::from_ref(&x), false)?[0].to_vec::<f32>()?;
         ensure!(before != after, "{}: training changed nothing", dev.name());
         let path = std::env::temp_dir().join(format!(
             "strata_preprocessing_{}_{}.safetensors",
@@ -72,7 +75,10 @@ fn an_augmented_image_model_trains_saves_and_loads() -> Result<()> {
         for (a, b) in m.weights().iter().zip(again.weights()) {
             ensure!(a.name == b.name && a.value.to_vec::<f32>()? == b.value.to_vec::<f32>()?, "{} differs", a.name);
         }
-        ensure!(again.forward(&[x.clone()], false)?[0].to_vec::<f32>()? == after, "loaded model predicts differently");
+        ensure!(
+            again.forward(std::slice::from_ref(&x), false)?[0].to_vec::<f32>()? == after,
+            "loaded model predicts differently"
+        );
     }
     Ok(())
 }

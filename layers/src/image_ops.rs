@@ -159,6 +159,17 @@ impl crate::Resolve<FillMode> for &str {
     }
 }
 
+/// An empty vector with room for `len` values, or an error (instead of an
+/// aborted allocation) for a size no memory holds.
+pub(crate) fn host_vec<T>(op: &str, len: usize) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::SizeOverflow {
+        op: op.to_string(),
+        message: format!("{len} positions do not fit in memory"),
+    })?;
+    Ok(v)
+}
+
 /// An `i64` index tensor.
 fn indices(v: Vec<i64>, x: &Tensor) -> Result<Tensor> {
     let n = v.len();
@@ -185,7 +196,8 @@ pub(crate) fn resize_linear(x: &Tensor, axis: usize, out: usize) -> Result<Tenso
         return Err(Error::msg(format!("cannot resize an axis of {n} pixels to {out}")));
     }
     let inv = 1.0 / (out as f32 / n as f32);
-    let (mut lo, mut hi, mut w0, mut w1) = (vec![], vec![], vec![], vec![]);
+    let (mut lo, mut hi) = (host_vec("resize", out)?, host_vec("resize", out)?);
+    let (mut w0, mut w1) = (host_vec("resize", out)?, host_vec("resize", out)?);
     for i in 0..out {
         let s = ((i as f32 + 0.5) * inv - 0.5).clamp(0.0, (n - 1) as f32);
         let f = s.floor();
@@ -210,8 +222,8 @@ pub(crate) fn resize_nearest(x: &Tensor, axis: usize, out: usize) -> Result<Tens
     if n == 0 || out == 0 {
         return Err(Error::msg(format!("cannot resize an axis of {n} pixels to {out}")));
     }
-    let idx: Vec<i64> =
-        (0..out).map(|i| (((i as f32 + 0.5) * n as f32 / out as f32).floor() as usize).min(n - 1) as i64).collect();
+    let mut idx = host_vec("resize", out)?;
+    idx.extend((0..out).map(|i| (((i as f32 + 0.5) * n as f32 / out as f32).floor() as usize).min(n - 1) as i64));
     x.gather(axis as isize, &indices(idx, x)?)
 }
 

@@ -177,6 +177,21 @@ mod tests {
     }
 
     #[test]
+    fn gradients_match_finite_differences() {
+        // Unseeded: each call draws the same angles from the test's fresh context generator.
+        let layer = RandomRotation::new(0.2).fill_mode("constant");
+        let data: Vec<f32> = (0..2 * 4 * 4 * 2).map(|i| (i as f32 * 0.43).sin()).collect();
+        strata_conformance::check_grad(
+            "rotation",
+            &dev(),
+            &[(data, strata_core::Shape::from([2, 4, 4, 2]))],
+            1e-2,
+            |xs| call(&layer, xs, &[], &[], true),
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn configs_round_trip() {
         let l = RandomRotation::new(0.1).fill_mode("constant").fill_value(1.0).interpolation("nearest").seed(3);
         assert_eq!(RandomRotation::from_config(&l.config()).unwrap().config(), l.config());

@@ -259,6 +259,9 @@ mod tests {
             .and_then(|mut l| build(&mut l, &s)));
         assert!(e.contains("antialias"), "{e}");
         assert!(err(build(&mut Resizing::new(2, 2), &[spec(&[None, Some(4)])])).contains("rank 4 or 3"));
+        // An absurd size is an error, not an aborted allocation.
+        let e = err(call(&Resizing::new(1 << 60, 1), &[t(&[1.0], &[1, 1, 1])], &[], &[], false));
+        assert!(e.contains("do not fit in memory"), "{e}");
         let l = Resizing::new(3, 4).crop_to_aspect_ratio(true).interpolation("nearest");
         assert_eq!(Resizing::from_config(&l.config()).unwrap().config(), l.config());
         assert_eq!(l.config()["interpolation"], "nearest");

@@ -115,8 +115,10 @@ pub(crate) fn repeat_axis(x: &Tensor, axis: usize, s: usize) -> Result<Tensor> {
         return Ok(x.clone());
     }
     let n = x.dims()[axis];
-    let idx: Vec<i64> = (0..n * s).map(|i| (i / s) as i64).collect();
-    x.gather(axis as isize, &Tensor::new(idx, [n * s], x.device())?)
+    let out = n.checked_mul(s).ok_or_else(|| Error::msg(format!("size {s} overflows an axis of {n}")))?;
+    let mut idx = crate::image_ops::host_vec("UpSampling", out)?;
+    idx.extend((0..out).map(|i| (i / s) as i64));
+    x.gather(axis as isize, &Tensor::new(idx, [out], x.device())?)
 }
 
 macro_rules! up_sampling_class {
@@ -239,6 +241,8 @@ mod tests {
         let e =
             err(build(&mut UpSampling2D::new(2).interpolation("bicubic"), &[spec(&[None, Some(2), Some(2), Some(1)])]));
         assert!(e.contains("bicubic"), "{e}");
+        let e = err(call(&UpSampling1D::new(1 << 60), &[t(&[1.0, 2.0], &[1, 2, 1])], &[], &[], false));
+        assert!(e.contains("do not fit in memory"), "{e}");
         assert_eq!(UpSampling1D::new(3).config(), serde_json::json!({"size": 3}));
         let l = UpSampling2D::from_config(&serde_json::json!({"size": [2, 2], "interpolation": "bilinear"})).unwrap();
         assert_eq!(UpSampling2D::from_config(&l.config()).unwrap().config(), l.config());
