@@ -133,6 +133,63 @@ fn cases() -> Vec<LayerTest> {
             .output("(None, 3, 3, 2)")
             .weights([])
             .masks(Passes),
+        // Reshaping.
+        LayerTest::new(|| ZeroPadding1D::new((1, 2))).input([4, 3]).output("(None, 7, 3)").weights([]).masks(Rejects),
+        LayerTest::new(|| ZeroPadding2D::new(1)).input([3, 4, 2]).output("(None, 5, 6, 2)").weights([]).masks(Rejects),
+        LayerTest::new(|| Cropping1D::new((1, 2))).input([6, 3]).output("(None, 3, 3)").weights([]).masks(Rejects),
+        LayerTest::new(|| Cropping2D::new(((1, 0), (2, 1))))
+            .input([5, 6, 2])
+            .output("(None, 4, 3, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| UpSampling1D::new(2)).input([4, 3]).output("(None, 8, 3)").weights([]).masks(Rejects),
+        LayerTest::new(|| UpSampling2D::new(2).interpolation("bilinear"))
+            .input([3, 4, 2])
+            .output("(None, 6, 8, 2)")
+            .weights([])
+            .masks(Rejects),
+        // Preprocessing.
+        LayerTest::new(|| Rescaling::new(1.0 / 255.0).offset(-0.5))
+            .input([4, 4, 3])
+            .output("(None, 4, 4, 3)")
+            .weights([])
+            .masks(Passes),
+        LayerTest::new(|| Normalization::new().mean([0.5, -1.0, 2.0]).variance([4.0, 0.25, 1.0]))
+            .input([4, 3])
+            .output("(None, 4, 3)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| {
+            let data = Tensor::new((0..12).map(|i| i as f32).collect::<Vec<_>>(), [4, 3], &strata::backend::native());
+            Normalization::new().adapt(&data.expect("adapt data")).expect("adapt")
+        })
+        .input([4, 3])
+        .output("(None, 4, 3)")
+        .weights([("mean", &[3][..]), ("variance", &[3][..]), ("count", &[][..])])
+        .masks(Rejects),
+        LayerTest::new(|| Resizing::new(3, 5)).input([4, 4, 2]).output("(None, 3, 5, 2)").weights([]).masks(Rejects),
+        LayerTest::new(|| CenterCrop::new(2, 3)).input([4, 4, 2]).output("(None, 2, 3, 2)").weights([]).masks(Rejects),
+        LayerTest::new(|| RandomFlip::new("horizontal"))
+            .input([4, 4, 2])
+            .output("(None, 4, 4, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| RandomTranslation::new(0.2, 0.2))
+            .input([4, 4, 2])
+            .output("(None, 4, 4, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| RandomRotation::new(0.1))
+            .input([4, 4, 2])
+            .output("(None, 4, 4, 2)")
+            .weights([])
+            .masks(Rejects),
+        LayerTest::new(|| RandomZoom::new(0.2)).input([4, 4, 2]).output("(None, 4, 4, 2)").weights([]).masks(Rejects),
+        LayerTest::new(|| RandomContrast::new(0.3))
+            .input([4, 4, 2])
+            .output("(None, 4, 4, 2)")
+            .weights([])
+            .masks(Rejects),
     ]
 }
 

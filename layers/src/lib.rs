@@ -1,7 +1,7 @@
 //! strata's layers: the [`Layer`] trait — the one way to write a layer,
 //! built-in or custom — the built-in layers (one file each, in one folder per family as Keras groups
 //! them: [`core`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
-//! [`regularization`], [`reshaping`]), activations,
+//! [`preprocessing`], [`regularization`], [`reshaping`]), activations,
 //! weight [`initializers`] and regularizers.
 //!
 //! Layers use only the [`strata_core::Tensor`] API, so they run unchanged on
@@ -11,12 +11,14 @@
 pub mod activations;
 pub mod convolutional;
 pub mod core;
+mod image_ops;
 pub mod initializers;
 mod layer;
 pub mod merging;
 mod meta;
 pub mod normalization;
 pub mod pooling;
+pub mod preprocessing;
 mod registry;
 pub mod regularization;
 pub mod regularizers;
@@ -31,6 +33,7 @@ pub use activations::Activation;
 pub use convolutional::{
     Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, ConvTranspose, DepthwiseConv2D, SeparableConv2D,
 };
+pub use image_ops::{Factor, FillMode, Interpolation};
 pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
@@ -41,9 +44,16 @@ pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
     GlobalMaxPooling2D, MaxPooling1D, MaxPooling2D,
 };
+pub use preprocessing::{
+    CenterCrop, FlipMode, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
+    Rescaling, Resizing, Stat,
+};
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;
-pub use reshaping::{Flatten, Reshape};
+pub use reshaping::{
+    Cropping, Cropping1D, Cropping2D, Flatten, Reshape, UpSampling, UpSampling1D, UpSampling2D, ZeroPadding,
+    ZeroPadding1D, ZeroPadding2D,
+};
 pub use resolve::Resolve;
-pub use window_args::{DataFormat, Dims, Padding};
+pub use window_args::{DataFormat, Dims, Margins, Padding};

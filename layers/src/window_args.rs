@@ -85,6 +85,124 @@ impl<'de, const N: usize> Deserialize<'de> for Dims<N> {
     }
 }
 
+/// Amounts `(before, after)` per spatial axis: the `padding` of
+/// `ZeroPadding1D/2D` and the `cropping` of `Cropping1D/2D`.
+///
+/// Read as Keras reads them: one number for both sides of every axis (`2`),
+/// for 1D a pair `(before, after)` (`[1, 2]`), for 2D a pair of symmetric
+/// amounts `(height, width)` (`[1, 2]`) or two pairs `((top, bottom), (left,
+/// right))` (`[[1, 2], [0, 3]]`). Written to configs as Keras writes them:
+/// `[before, after]` for 1D, `[[top, bottom], [left, right]]` for 2D.
+///
+/// ```
+/// use strata_layers::Margins;
+/// assert_eq!(Margins::<1>::from(2).0, [(2, 2)]);
+/// assert_eq!(Margins::<1>::from((1, 3)).0, [(1, 3)]);
+/// assert_eq!(Margins::<2>::from((1, 2)).0, [(1, 1), (2, 2)]);
+/// assert_eq!(Margins::<2>::from(((1, 2), (0, 3))).0, [(1, 2), (0, 3)]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Margins<const N: usize>(pub [(usize, usize); N]);
+
+impl<const N: usize> From<usize> for Margins<N> {
+    fn from(v: usize) -> Self {
+        Margins([(v, v); N])
+    }
+}
+
+impl From<(usize, usize)> for Margins<1> {
+    fn from(p: (usize, usize)) -> Self {
+        Margins([p])
+    }
+}
+
+impl From<(usize, usize)> for Margins<2> {
+    fn from((h, w): (usize, usize)) -> Self {
+        Margins([(h, h), (w, w)])
+    }
+}
+
+impl From<((usize, usize), (usize, usize))> for Margins<2> {
+    fn from((h, w): ((usize, usize), (usize, usize))) -> Self {
+        Margins([h, w])
+    }
+}
+
+impl<const N: usize> From<[(usize, usize); N]> for Margins<N> {
+    fn from(v: [(usize, usize); N]) -> Self {
+        Margins(v)
+    }
+}
+
+impl<const N: usize> Serialize for Margins<N> {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        if N == 1 {
+            [self.0[0].0, self.0[0].1].serialize(s)
+        } else {
+            let pairs: Vec<[usize; 2]> = self.0.iter().map(|&(a, b)| [a, b]).collect();
+            pairs.serialize(s)
+        }
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Margins<N> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Item {
+            One(usize),
+            Pair(Vec<usize>),
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            One(usize),
+            Many(Vec<Item>),
+        }
+        let bad = |v: String| {
+            serde::de::Error::custom(format!(
+                "expected one amount, {} or {N} pairs (before, after), received {v}",
+                if N == 1 { "a pair (before, after)".to_string() } else { format!("{N} amounts") }
+            ))
+        };
+        let pair = |v: &[usize]| -> Option<(usize, usize)> {
+            match v {
+                [a, b] => Some((*a, *b)),
+                _ => None,
+            }
+        };
+        let mut out = [(0, 0); N];
+        match Form::deserialize(d)? {
+            Form::One(v) => out = [(v, v); N],
+            Form::Many(items) => {
+                let nums: Option<Vec<usize>> =
+                    items.iter().map(|i| if let Item::One(v) = i { Some(*v) } else { None }).collect();
+                match nums {
+                    Some(v) if N == 1 => out[0] = pair(&v).ok_or_else(|| bad(format!("{v:?}")))?,
+                    Some(v) if v.len() == N => {
+                        for (o, &a) in out.iter_mut().zip(&v) {
+                            *o = (a, a);
+                        }
+                    }
+                    Some(v) => return Err(bad(format!("{v:?}"))),
+                    None => {
+                        if items.len() != N {
+                            return Err(bad(format!("{} items", items.len())));
+                        }
+                        for (o, item) in out.iter_mut().zip(&items) {
+                            *o = match item {
+                                Item::One(v) => (*v, *v),
+                                Item::Pair(v) => pair(v).ok_or_else(|| bad(format!("{v:?}")))?,
+                            };
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Margins(out))
+    }
+}
+
 /// How a window treats the borders: Keras' `padding` argument.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
