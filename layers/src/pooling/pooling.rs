@@ -294,7 +294,11 @@ mod tests {
             let slow =
                 if max { cols.reduce(ReduceOp::Max, &[3, 4], false) } else { cols.mean(&[3, 4], false) }.unwrap();
             assert_eq!(fast.dims(), &[2, 2, 3, 3]);
-            assert_eq!(vals(&fast), vals(&slow), "max = {max}");
+            // The maximum is exact; the mean (one axis at a time on the fast
+            // path) rounds differently.
+            for (a, b) in vals(&fast).iter().zip(vals(&slow)) {
+                assert!((a - b).abs() <= if max { 0.0 } else { 1e-6 }, "max = {max}: {a} vs {b}");
+            }
         }
     }
 
