@@ -40,7 +40,7 @@ use crate::{BuildContext, CallContext, Layer, LayerClass, Resolve, TensorSpec};
 /// assert_eq!(y.to_vec::<f32>()?, vec![3.0]);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, bound = "")]
 pub struct GlobalPooling2D<R: PoolReduce> {
     #[serde(default)]
@@ -57,17 +57,6 @@ pub struct GlobalPooling2D<R: PoolReduce> {
 pub type GlobalAveragePooling2D = GlobalPooling2D<Average>;
 /// Keras' `GlobalMaxPooling2D`. See [`GlobalPooling2D`].
 pub type GlobalMaxPooling2D = GlobalPooling2D<Max>;
-
-impl<R: PoolReduce> Clone for GlobalPooling2D<R> {
-    fn clone(&self) -> Self {
-        GlobalPooling2D {
-            data_format: self.data_format,
-            keepdims: self.keepdims,
-            meta: self.meta.clone(),
-            reduce: PhantomData,
-        }
-    }
-}
 
 impl<R: PoolReduce> Default for GlobalPooling2D<R> {
     fn default() -> Self {

@@ -66,7 +66,7 @@ impl PoolReduce for Average {
 /// assert_eq!(y.to_vec::<f32>()?, vec![5.0, 7.0, 13.0, 15.0]);
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, bound = "")]
 pub struct Pooling<const N: usize, R: PoolReduce> {
     pool_size: Dims<N>,
@@ -80,19 +80,6 @@ pub struct Pooling<const N: usize, R: PoolReduce> {
     meta: Meta,
     #[serde(skip)]
     reduce: PhantomData<R>,
-}
-
-impl<const N: usize, R: PoolReduce> Clone for Pooling<N, R> {
-    fn clone(&self) -> Self {
-        Pooling {
-            pool_size: self.pool_size,
-            strides: self.strides,
-            padding: self.padding,
-            data_format: self.data_format,
-            meta: self.meta.clone(),
-            reduce: PhantomData,
-        }
-    }
 }
 
 /// Keras' `MaxPooling1D`: the maximum over windows of steps.
