@@ -90,6 +90,7 @@ declare_cases! { $;
     empty_tensors, size_one_tensors,
     errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes, errors_size_overflow,
     unfold_forward, fold_forward, unfold_fold_grad, convolution_by_unfold, unfold_edge_cases, errors_unfold,
+    conv_forward, conv_grad, max_pool_forward, max_pool_grad, errors_conv_pool,
 }
 
 /// The body of one generated `#[test]`: skips an opted-out case (saying
@@ -1462,6 +1463,239 @@ pub fn errors_unfold(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// The window cases plus ones large enough for a backend to split the
+/// work into several bands and threads (many rows, more than 64 channels).
+fn window_cases_large() -> Vec<(Window, usize, Vec<usize>, usize)> {
+    let mut cases = window_cases();
+    cases.push((Window::new(&[3, 3]), 3, vec![20, 22], 8));
+    cases.push((Window::new(&[2, 2]).strides(&[2, 2]).padding(&[(0, 1), (1, 0)]), 2, vec![9, 8], 70));
+    cases.push((Window::new(&[5]).strides(&[3]).padding(&[(2, 2)]), 4, vec![301], 5));
+    cases
+}
+
+/// `act(patches · k + b)` in f64 from the patch geometry, rows × filters.
+fn conv_reference(
+    x: &[f32],
+    src: &[Option<usize>],
+    k: &[f32],
+    b: Option<&[f32]>,
+    filters: usize,
+    act: LinearActivation,
+) -> Vec<f64> {
+    let patch = k.len() / filters.max(1);
+    let rows = src.len().checked_div(patch).unwrap_or(0);
+    let mut out = vec![0.0f64; rows * filters];
+    for r in 0..rows {
+        for f in 0..filters {
+            let mut acc = b.map_or(0.0, |b| b[f] as f64);
+            for p in 0..patch {
+                if let Some(i) = src[r * patch + p] {
+                    acc += x[i] as f64 * k[p * filters + f] as f64;
+                }
+            }
+            out[r * filters + f] = match act {
+                LinearActivation::Identity => acc,
+                LinearActivation::Relu => acc.max(0.0),
+                LinearActivation::Sigmoid => 1.0 / (1.0 + (-acc).exp()),
+                LinearActivation::Tanh => acc.tanh(),
+            };
+        }
+    }
+    out
+}
+
+/// The fused convolution `Tensor::conv` (the backend's `conv` fast path)
+/// against a direct f64 convolution, for 1-d to 3-d windows with strides,
+/// dilation and padding, every fused activation, with and without a bias,
+/// and sizes that span several bands of work.
+pub fn conv_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(35);
+    let acts = [LinearActivation::Identity, LinearActivation::Relu, LinearActivation::Sigmoid, LinearActivation::Tanh];
+    for (i, (window, n, spatial, c)) in window_cases_large().into_iter().enumerate() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let x = random_vals(&mut rng, dims.iter().product(), -1.0, 1.0);
+        let (pdims, src) = patch_reference(&window, n, &spatial, c);
+        let filters = [3, 1, 16, 5][i % 4];
+        let patch: usize = window.kernel.iter().product::<usize>() * c;
+        let k = random_vals(&mut rng, patch * filters, -0.5, 0.5);
+        let b = random_vals(&mut rng, filters, -0.5, 0.5);
+        let act = acts[i % 4];
+        for bias in [true, false] {
+            let bt = t(dev, &b, [filters])?;
+            let got =
+                t(dev, &x, dims.clone())?.conv(&t(dev, &k, [patch, filters])?, bias.then_some(&bt), &window, act)?;
+            let mut odims = pdims[..spatial.len() + 1].to_vec();
+            odims.push(filters);
+            let what = format!("conv {window:?} over {dims:?}, {filters} filters, {act:?}, bias {bias}");
+            ensure(got.dims() == odims.as_slice(), || format!("{what}: shape {:?}, expected {odims:?}", got.dims()))?;
+            let want = conv_reference(&x, &src, &k, bias.then_some(&b), filters, act);
+            assert_close(&what, &vals(&got)?, &want, 1e-5, 1e-5)?;
+        }
+    }
+    Ok(())
+}
+
+/// Gradients of `Tensor::conv` to the image, kernel and bias: against finite
+/// differences on a small strided, dilated, padded case per activation, and
+/// against the same gradients through `unfold` + `linear` on sizes that span
+/// several bands of work.
+pub fn conv_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(36);
+    let window = Window::new(&[2, 3]).strides(&[2, 1]).dilation(&[1, 2]).padding(&[(1, 0), (1, 1)]);
+    let (n, h, w, c, f) = (2, 5, 4, 2, 3);
+    for act in [LinearActivation::Identity, LinearActivation::Tanh, LinearActivation::Sigmoid] {
+        let x = random_vals(&mut rng, n * h * w * c, -1.0, 1.0);
+        let k = random_vals(&mut rng, 6 * c * f, -1.0, 1.0);
+        let b = random_vals(&mut rng, f, -1.0, 1.0);
+        let inputs = [(x, Shape::from([n, h, w, c])), (k, Shape::from([6 * c, f])), (b, Shape::from([f]))];
+        check_grad(&format!("conv {act:?}"), dev, &inputs, 1e-2, |v| v[0].conv(&v[1], Some(&v[2]), &window, act))?;
+    }
+    for (window, n, spatial, c) in window_cases_large() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let filters = 6;
+        let patch: usize = window.kernel.iter().product::<usize>() * c;
+        let x = t(dev, &random_vals(&mut rng, dims.iter().product(), -1.0, 1.0), dims.clone())?.to_variable()?;
+        let k = t(dev, &random_vals(&mut rng, patch * filters, -0.5, 0.5), [patch, filters])?.to_variable()?;
+        let b = t(dev, &random_vals(&mut rng, filters, -0.5, 0.5), [filters])?.to_variable()?;
+        let fused = x.conv(&k, Some(&b), &window, LinearActivation::Relu)?;
+        let r = t(dev, &random_vals(&mut rng, fused.numel(), -1.0, 1.0), fused.shape().clone())?;
+        let g1 = fused.mul(&r)?.sum_all()?.backward()?;
+        let cols = x.unfold(&window, 0.0)?;
+        let rows = cols.numel() / patch.max(1);
+        let unfused = cols.reshape([rows, patch])?.linear(&k, Some(&b), LinearActivation::Relu)?;
+        let g2 = unfused.mul(&r.reshape([rows, filters])?)?.sum_all()?.backward()?;
+        for (name, v) in [("image", &x), ("kernel", &k), ("bias", &b)] {
+            let what = format!("conv {window:?} over {dims:?}: {name} gradient");
+            let (a, e) = match (g1.get(v), g2.get(v)) {
+                (Some(a), Some(e)) => (a, e),
+                _ => return Err(fail(format!("{what} missing"))),
+            };
+            let want: Vec<f64> = vals(e)?.iter().map(|&v| v as f64).collect();
+            assert_close(&what, &vals(a)?, &want, 1e-4, 1e-4)?;
+        }
+    }
+    Ok(())
+}
+
+/// `Tensor::max_pool` (the backend's `max_pool` fast path): each window's
+/// largest value per channel, padding never winning, for 1-d to 3-d
+/// windows with strides, dilation and padding and more than 64 channels.
+pub fn max_pool_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(37);
+    for (window, n, spatial, c) in window_cases_large() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let x = random_vals(&mut rng, dims.iter().product(), -2.0, 2.0);
+        let (pdims, src) = patch_reference(&window, n, &spatial, c);
+        let got = t(dev, &x, dims.clone())?.max_pool(&window)?;
+        let d = spatial.len();
+        let mut odims = pdims[..d + 1].to_vec();
+        odims.push(c);
+        let what = format!("max_pool {window:?} over {dims:?}");
+        ensure(got.dims() == odims.as_slice(), || format!("{what}: shape {:?}, expected {odims:?}", got.dims()))?;
+        let taps: usize = window.kernel.iter().product();
+        let positions = src.len() / (taps * c).max(1);
+        let mut want = vec![f64::NEG_INFINITY; positions * c];
+        for p in 0..positions {
+            for tap in 0..taps {
+                for ch in 0..c {
+                    if let Some(i) = src[(p * taps + tap) * c + ch] {
+                        want[p * c + ch] = want[p * c + ch].max(x[i] as f64);
+                    }
+                }
+            }
+        }
+        assert_close(&what, &vals(&got)?, &want, 0.0, 0.0)?;
+    }
+    Ok(())
+}
+
+/// The max-pooling gradient: with ties it all goes to the first cell of the
+/// window holding the maximum (hand-computed), overlapping windows add up,
+/// and on random data it matches finite differences.
+pub fn max_pool_grad(dev: &Device) -> Result<()> {
+    // Windows of 2 with stride 1 over [3, 3, 1, 0, 0]: maxima at cells 0
+    // (the first of the tie 3, 3; not half to each), 1, 2 and 3 (the first
+    // of the tie 0, 0).
+    let x = t(dev, &[3.0, 3.0, 1.0, 0.0, 0.0], [1, 5, 1])?.to_variable()?;
+    let y = x.max_pool(&Window::new(&[2]))?;
+    assert_close("tied max_pool", &vals(&y)?, &[3.0, 3.0, 1.0, 0.0], 0.0, 0.0)?;
+    let g = y.mul(&t(dev, &[1.0, 10.0, 100.0, 1000.0], [1, 4, 1])?)?.sum_all()?.backward()?;
+    let gx = g.get(&x).ok_or_else(|| fail("no gradient for the pooled input"))?;
+    assert_close("tied max_pool gradient", &vals(gx)?, &[1.0, 10.0, 100.0, 1000.0, 0.0], 0.0, 0.0)?;
+    // 2-d, padded: −∞ padding never wins; overlapping windows.
+    let mut rng = Rng::seed(38);
+    for window in [
+        Window::new(&[2, 2]).strides(&[2, 2]).padding(&[(0, 1), (0, 1)]),
+        Window::new(&[3, 2]).strides(&[1, 1]).padding(&[(1, 1), (0, 1)]),
+    ] {
+        let x = random_vals(&mut rng, 2 * 3 * 3 * 2, -1.0, 1.0);
+        check_grad(&format!("max_pool {window:?}"), dev, &[(x, Shape::from([2, 3, 3, 2]))], 1e-3, |v| {
+            v[0].max_pool(&window)
+        })?;
+    }
+    // Large: the same gradient as the arg-max through `unfold`.
+    for (window, n, spatial, c) in window_cases_large() {
+        let mut dims = vec![n];
+        dims.extend(&spatial);
+        dims.push(c);
+        let xv = random_vals(&mut rng, dims.iter().product(), -2.0, 2.0);
+        let (_, src) = patch_reference(&window, n, &spatial, c);
+        let x = t(dev, &xv, dims.clone())?.to_variable()?;
+        let y = x.max_pool(&window)?;
+        let r = random_vals(&mut rng, y.numel(), -1.0, 1.0);
+        let g = y.mul(&t(dev, &r, y.shape().clone())?)?.sum_all()?.backward()?;
+        let gx = g.get(&x).ok_or_else(|| fail("no gradient for the pooled input"))?;
+        let taps: usize = window.kernel.iter().product();
+        let positions = src.len() / (taps * c).max(1);
+        let mut want = vec![0.0f64; xv.len()];
+        for p in 0..positions {
+            for ch in 0..c {
+                let mut best: Option<(f32, Option<usize>)> = None;
+                for tap in 0..taps {
+                    let at = src[(p * taps + tap) * c + ch];
+                    let v = at.map_or(f32::NEG_INFINITY, |i| xv[i]);
+                    if best.is_none_or(|(b, _)| v > b) {
+                        best = Some((v, at));
+                    }
+                }
+                if let Some((_, Some(i))) = best {
+                    want[i] += r[p * c + ch] as f64;
+                }
+            }
+        }
+        assert_close(&format!("max_pool {window:?} over {dims:?}: gradient"), &vals(gx)?, &want, 1e-6, 1e-6)?;
+    }
+    Ok(())
+}
+
+/// Bad convolution and pooling arguments are errors naming what was wrong.
+pub fn errors_conv_pool(dev: &Device) -> Result<()> {
+    let x = t(dev, &[0.0; 2 * 4 * 4 * 3], [2, 4, 4, 3])?;
+    let w = Window::new(&[2, 2]);
+    let k = t(dev, &[0.0; 12 * 5], [12, 5])?;
+    let id = LinearActivation::Identity;
+    expect_err("conv rank", x.conv(&k, None, &Window::new(&[2]), id), &["conv", "rank 3", "[2, 4, 4, 3]"])?;
+    let short = t(dev, &[0.0; 11 * 5], [11, 5])?;
+    expect_err("conv kernel rows", x.conv(&short, None, &w, id), &["conv", "12 rows", "[11, 5]"])?;
+    let k4 = t(dev, &[0.0; 12 * 5], [2, 2, 3, 5])?;
+    expect_err("conv kernel rank", x.conv(&k4, None, &w, id), &["conv", "rank 2"])?;
+    let bias = t(dev, &[0.0; 4], [4])?;
+    expect_err("conv bias", x.conv(&k, Some(&bias), &w, id), &["conv", "(5,)", "[4]"])?;
+    expect_err("conv window", x.conv(&k, None, &Window::new(&[5, 2]), id), &["conv", "spans 5"])?;
+    let xi = ti(dev, &[0; 16], [1, 4, 4, 1])?;
+    expect_err("conv dtype", xi.conv(&t(dev, &[0.0; 4], [4, 1])?, None, &w, id), &["conv", "f32", "i64"])?;
+    expect_err("pool rank", x.max_pool(&Window::new(&[2])), &["max_pool", "rank 3"])?;
+    expect_err("pool window", x.max_pool(&Window::new(&[2, 2]).strides(&[0, 1])), &["max_pool", "stride"])?;
+    expect_err("pool dtype", xi.max_pool(&w), &["max_pool", "f32", "i64"])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1479,7 +1713,7 @@ mod tests {
         let mut listed = CASES.to_vec();
         listed.sort_unstable();
         assert_eq!(found, listed);
-        assert_eq!(CASES.len(), 51);
+        assert_eq!(CASES.len(), 56);
     }
 
     #[test]

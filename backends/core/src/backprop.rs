@@ -16,7 +16,9 @@
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
-use crate::{BinaryOp, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp, UnfoldSpec};
+use crate::{
+    BinaryOp, ConvSpec, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp, UnfoldSpec,
+};
 
 /// The elementwise steps derivative rules are written in: implemented for
 /// `f32` values (the reference) and, in the backend defaults, for storages.
@@ -119,6 +121,8 @@ pub(crate) enum Op {
     SoftmaxCrossEntropy(Tensor, Tensor),
     Unfold(Tensor, Box<UnfoldSpec>),
     Fold(Tensor, Box<UnfoldSpec>),
+    Conv { x: Tensor, w: Tensor, b: Option<Tensor>, spec: Box<ConvSpec> },
+    MaxPool(Tensor, Box<UnfoldSpec>),
 }
 
 impl Op {
@@ -142,6 +146,8 @@ impl Op {
             Op::SoftmaxCrossEntropy(..) => "softmax_cross_entropy",
             Op::Unfold(..) => "unfold",
             Op::Fold(..) => "fold",
+            Op::Conv { .. } => "conv",
+            Op::MaxPool(..) => "max_pool",
         }
     }
 
@@ -160,8 +166,9 @@ impl Op {
             | Op::LogSoftmax(x)
             | Op::SoftmaxCrossEntropy(x, _)
             | Op::Unfold(x, _)
-            | Op::Fold(x, _) => vec![x],
-            Op::Linear { x, w, b, .. } => [x, w].into_iter().chain(b).collect(),
+            | Op::Fold(x, _)
+            | Op::MaxPool(x, _) => vec![x],
+            Op::Linear { x, w, b, .. } | Op::Conv { x, w, b, .. } => [x, w].into_iter().chain(b).collect(),
             Op::Binary(_, a, b) | Op::Matmul { lhs: a, rhs: b, .. } | Op::IndexAdd(a, _, b, _) | Op::Where(_, a, b) => {
                 vec![a, b]
             }
@@ -534,5 +541,21 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
             out
         }
         Op::SoftmaxCrossEntropy(z, t) => vec![(z, z.softmax_cross_entropy_grad(t, g)?)],
+        Op::Conv { x, w, b, spec } => {
+            let act = spec.activation;
+            let ga = if act == LinearActivation::Identity { g.clone() } else { g.activation_grad(act, y)? };
+            let mut out = Vec::new();
+            if needs(x) {
+                out.push((x, ga.conv_input_grad(w, spec)?));
+            }
+            if needs(w) {
+                out.push((w, x.conv_kernel_grad(&ga, spec)?));
+            }
+            if let Some(b) = b.as_ref().filter(|b| needs(b)) {
+                out.push((b, ga.reshape([spec.window.positions(), spec.filters])?.sum(&[0], false)?));
+            }
+            out
+        }
+        Op::MaxPool(x, spec) => vec![(x, x.max_pool_grad(g, spec)?)],
     })
 }

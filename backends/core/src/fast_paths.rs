@@ -10,7 +10,7 @@
 //! [`LinearActivation::grad`], [`FusedUpdate::apply`]), an override must
 //! match it bit for bit.
 
-use crate::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp};
+use crate::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec};
 
 /// The sizes and activation of a [`FastPaths::linear`]: `x` is `m × k`, `w`
 /// is `k × n`, the output (and the bias, by row) `m × n`.
@@ -24,6 +24,44 @@ pub struct LinearSpec {
     pub n: usize,
     /// Applied after the bias.
     pub activation: LinearActivation,
+}
+
+/// A convolution for [`FastPaths::conv`] and its two gradients: the
+/// patches `window` takes from a channels-last image (padding reads 0),
+/// each times a kernel matrix of `window.patch_len() × filters` whose rows
+/// follow the patch order (kernel offsets, then channels: Keras' kernel
+/// layout `[k_1, .., k_d, channels, filters]` flattened), then the bias and
+/// `activation`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvSpec {
+    /// The window over the image; its `pad_value` is 0.
+    pub window: UnfoldSpec,
+    /// Columns of the kernel matrix and of the output; the bias's length.
+    pub filters: usize,
+    /// Applied after the bias.
+    pub activation: LinearActivation,
+}
+
+impl ConvSpec {
+    /// The matrix product a convolution is: `positions × patch_len`
+    /// patches times `patch_len × filters`.
+    pub fn linear_spec(&self) -> LinearSpec {
+        LinearSpec {
+            m: self.window.positions(),
+            k: self.window.patch_len(),
+            n: self.filters,
+            activation: self.activation,
+        }
+    }
+
+    /// `[batch, o_1, .., o_d, filters]`: the output's shape.
+    pub fn output_shape(&self) -> Shape {
+        let mut dims = self.window.pooled_shape().dims().to_vec();
+        if let Some(last) = dims.last_mut() {
+            *last = self.filters;
+        }
+        Shape::new(dims)
+    }
 }
 
 /// An optimizer step that a backend may apply in place, in one pass over
@@ -194,6 +232,90 @@ pub trait FastPaths: Backend {
             Some(op) => self.unary(op, &y),
             None => Ok(y),
         }
+    }
+
+    /// A convolution, `activation(unfold(x) · w + b)` as [`ConvSpec`]
+    /// describes it (`f32`): `x` is the image, `w` the kernel matrix
+    /// (`patch_len × filters`), `b` an optional bias of `filters`; the
+    /// result is `positions × filters`, row-major (the output image). The
+    /// default unfolds the whole batch and calls [`linear`](Self::linear);
+    /// a backend may instead unfold a few rows at a time into a small
+    /// buffer and multiply each band as it goes.
+    fn conv(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &ConvSpec) -> Result<Storage> {
+        let cols = self.unfold(x, &spec.window)?;
+        self.linear(&cols, w, b, &spec.linear_spec())
+    }
+
+    /// The gradient of a [`conv`](Self::conv) with respect to its image,
+    /// from `g`, the gradient of its output before the activation
+    /// (`positions × filters`): `fold(g · wᵀ)`. The default runs that product
+    /// and [`fold`](Backend::fold).
+    fn conv_input_grad(&self, g: &Storage, w: &Storage, spec: &ConvSpec) -> Result<Storage> {
+        let LinearSpec { m, k, n, .. } = spec.linear_spec();
+        let product = MatmulSpec {
+            batch: 1,
+            m,
+            n: k,
+            k: n,
+            trans_lhs: false,
+            trans_rhs: true,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        let cols = self.matmul(g, w, &product)?;
+        self.fold(&cols, &spec.window)
+    }
+
+    /// The gradient of a [`conv`](Self::conv) with respect to its kernel
+    /// matrix, from the image `x` and `g` as in
+    /// [`conv_input_grad`](Self::conv_input_grad): `unfold(x)ᵀ · g`,
+    /// `patch_len × filters`. The default unfolds the whole batch.
+    fn conv_kernel_grad(&self, x: &Storage, g: &Storage, spec: &ConvSpec) -> Result<Storage> {
+        let LinearSpec { m, k, n, .. } = spec.linear_spec();
+        let cols = self.unfold(x, &spec.window)?;
+        let product = MatmulSpec {
+            batch: 1,
+            m: k,
+            n,
+            k: m,
+            trans_lhs: true,
+            trans_rhs: false,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        self.matmul(&cols, g, &product)
+    }
+
+    /// Max pooling: the largest value of each window `spec` takes from the
+    /// channels-last image `x` (`f32`), per channel, giving
+    /// `spec.pooled_shape()`; padding cells never win (they read `-∞`,
+    /// whatever `spec.pad_value` says). The default unfolds and reduces.
+    fn max_pool(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
+        let cols = self.unfold(x, &spec)?;
+        let (positions, taps) = (spec.positions(), spec.patch_len() / spec.channels.max(1));
+        let shape = Shape::from([positions, taps, spec.channels]);
+        self.reduce(ReduceOp::Max, &cols, &shape, &[1])
+    }
+
+    /// The gradient of [`max_pool`](Self::max_pool) with respect to `x`,
+    /// given `g` (`spec.pooled_shape()`): each window's gradient goes to the
+    /// first cell holding its maximum, in window order (outer kernel offsets
+    /// first), as Keras' backends do; overlapping windows add up. The
+    /// default finds the cells with an arg-max over the unfolded windows.
+    fn max_pool_grad(&self, x: &Storage, g: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
+        let cols = self.unfold(x, &spec)?;
+        let (positions, c) = (spec.positions(), spec.channels);
+        let taps = spec.patch_len() / c.max(1);
+        let windows = Shape::from([positions, taps, c]);
+        let best = self.reduce(ReduceOp::ArgMax, &cols, &windows, &[1])?;
+        let range = self.upload_i64((0..taps as i64).collect())?;
+        let at = Shape::from([positions, 1, c]);
+        let hot = self.binary(BinaryOp::Eq, &best, &at, &range, &Shape::from([1, taps, 1]), &windows)?;
+        let hot = self.cast(&hot, DType::F32)?;
+        let spread = self.binary(BinaryOp::Mul, &hot, &windows, g, &at, &windows)?;
+        self.fold(&spread, &spec)
     }
 
     /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length

@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::backprop::{grad_enabled, Op};
 use crate::{
-    BinaryOp, DType, Device, Error, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result, Rng, Shape, Storage,
-    UnaryOp, UnfoldSpec, Window,
+    BinaryOp, ConvSpec, DType, Device, Error, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result, Rng, Shape,
+    Storage, UnaryOp, UnfoldSpec, Window,
 };
 
 /// A unique id per tensor node (used to key gradients).
@@ -1102,6 +1102,131 @@ impl Tensor {
             });
         }
         self.fold_spec(&spec)
+    }
+
+    /// A convolution in one op: `act(unfold(self) · w + b)` for a
+    /// channels-last image `self` (`[batch, s_1, .., s_d, channels]`, `f32`),
+    /// a kernel matrix `w` of `[k_1·..·k_d·channels, filters]` (Keras'
+    /// `[k_1, .., k_d, channels, filters]` kernel, flattened) and an optional
+    /// bias of `[filters]`; padding reads 0. The result is
+    /// `[batch, o_1, .., o_d, filters]`. The backend may run it without
+    /// materialising the patches ([`FastPaths::conv`](crate::FastPaths::conv)).
+    ///
+    /// ```
+    /// # use strata_core::{LinearActivation, Tensor, Window};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// // The signal [1, 2, 3, 4], one channel, and the difference kernel [1, -1].
+    /// let x = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [1, 4, 1], dev)?;
+    /// let k = Tensor::new(vec![1.0f32, -1.0], [2, 1], dev)?;
+    /// let y = x.conv(&k, None, &Window::new(&[2]), LinearActivation::Identity)?;
+    /// assert_eq!(y.dims(), &[1, 3, 1]);
+    /// assert_eq!(y.to_vec::<f32>()?, vec![-1.0, -1.0, -1.0]);
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn conv(&self, w: &Tensor, b: Option<&Tensor>, window: &Window, act: LinearActivation) -> Result<Tensor> {
+        const OP: &str = "conv";
+        let d = window.rank();
+        if self.rank() != d + 2 {
+            return Err(Error::InvalidShape {
+                op: OP,
+                shape: self.shape().clone(),
+                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
+            });
+        }
+        self.same_device(OP, w)?;
+        w.expect_dtype(OP, DType::F32)?;
+        let window = self.window_spec(OP, window, &self.dims()[1..d + 1], 0.0)?;
+        let k = window.patch_len();
+        let mismatch = |rhs: &Tensor, reason: String| Error::ShapeMismatch {
+            op: OP,
+            lhs: self.shape().clone(),
+            rhs: rhs.shape().clone(),
+            reason,
+        };
+        if w.rank() != 2 || w.dims()[0] != k {
+            return Err(mismatch(
+                w,
+                format!("the kernel matrix must have {k} rows (window taps · channels) and rank 2"),
+            ));
+        }
+        let filters = w.dims()[1];
+        if let Some(b) = b {
+            self.same_device(OP, b)?;
+            b.expect_dtype(OP, DType::F32)?;
+            if b.dims() != [filters] {
+                return Err(mismatch(b, format!("the bias must have shape ({filters},)")));
+            }
+        }
+        let spec = ConvSpec { window, filters, activation: act };
+        let shape = spec.output_shape();
+        shape.checked_numel(OP)?;
+        let s = {
+            let (xs, ws) = (self.storage(), w.storage());
+            let bs = b.map(|b| b.storage());
+            self.device().backend().conv(&xs, &ws, bs.as_deref(), &spec)?
+        };
+        let mut inputs = vec![self, w];
+        inputs.extend(b);
+        Ok(self.result(s, shape, &inputs, || Op::Conv {
+            x: self.clone(),
+            w: w.clone(),
+            b: b.cloned(),
+            spec: Box::new(spec.clone()),
+        }))
+    }
+
+    /// The image gradient of a [`conv`](Tensor::conv) from `self`, the
+    /// gradient before its activation; not recorded for autodiff.
+    pub(crate) fn conv_input_grad(&self, w: &Tensor, spec: &ConvSpec) -> Result<Tensor> {
+        let s = self.device().backend().conv_input_grad(&self.storage(), &w.storage(), spec)?;
+        Ok(Self::make(s, spec.window.image_shape(), self.device().clone(), None))
+    }
+
+    /// The kernel gradient of a [`conv`](Tensor::conv) of `self` from `g`,
+    /// the gradient before its activation; not recorded for autodiff.
+    pub(crate) fn conv_kernel_grad(&self, g: &Tensor, spec: &ConvSpec) -> Result<Tensor> {
+        let s = self.device().backend().conv_kernel_grad(&self.storage(), &g.storage(), spec)?;
+        let shape = Shape::from([spec.window.patch_len(), spec.filters]);
+        Ok(Self::make(s, shape, self.device().clone(), None))
+    }
+
+    /// Max pooling in one op: the largest value of each `window` over the
+    /// channels-last image `self` (`[batch, s_1, .., s_d, channels]`, `f32`),
+    /// per channel, giving `[batch, o_1, .., o_d, channels]`. Padding cells
+    /// never win. The gradient goes to the first cell of each window that
+    /// holds its maximum (window order), as in Keras.
+    ///
+    /// ```
+    /// # use strata_core::{Tensor, Window};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// let x = Tensor::new(vec![1.0f32, 5.0, 3.0, 2.0], [1, 4, 1], dev)?;
+    /// let y = x.max_pool(&Window::new(&[2]).strides(&[2]))?;
+    /// assert_eq!(y.to_vec::<f32>()?, vec![5.0, 3.0]);
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn max_pool(&self, window: &Window) -> Result<Tensor> {
+        const OP: &str = "max_pool";
+        let d = window.rank();
+        if self.rank() != d + 2 {
+            return Err(Error::InvalidShape {
+                op: OP,
+                shape: self.shape().clone(),
+                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
+            });
+        }
+        let spec = self.window_spec(OP, window, &self.dims()[1..d + 1], f64::NEG_INFINITY)?;
+        let shape = spec.pooled_shape();
+        let s = self.device().backend().max_pool(&self.storage(), &spec)?;
+        Ok(self.result(s, shape, &[self], || Op::MaxPool(self.clone(), Box::new(spec.clone()))))
+    }
+
+    /// The gradient of a [`max_pool`](Tensor::max_pool) of `self` from `g`;
+    /// not recorded for autodiff.
+    pub(crate) fn max_pool_grad(&self, g: &Tensor, spec: &UnfoldSpec) -> Result<Tensor> {
+        let s = self.device().backend().max_pool_grad(&self.storage(), &g.storage(), spec)?;
+        Ok(Self::make(s, self.shape().clone(), self.device().clone(), None))
     }
 
     /// The [`UnfoldSpec`] for `window` over `spatial`, with this tensor's

@@ -209,6 +209,28 @@ impl UnfoldSpec {
         Shape::new(dims)
     }
 
+    /// `[batch, o_1, .., o_d, channels]`: one value per window position and
+    /// channel, the shape a pooling writes (with `channels` replaced by the
+    /// filters, a convolution's).
+    pub fn pooled_shape(&self) -> Shape {
+        let mut dims = vec![self.batch];
+        dims.extend(self.axes.iter().map(|a| a.output));
+        dims.push(self.channels);
+        Shape::new(dims)
+    }
+
+    /// `batch · o_1 · .. · o_d`: how many windows, the rows of a
+    /// convolution's matrix product (saturating).
+    pub fn positions(&self) -> usize {
+        self.axes.iter().fold(self.batch, |n, a| n.saturating_mul(a.output))
+    }
+
+    /// `k_1 · .. · k_d · channels`: the values in one window, the rows of a
+    /// convolution's kernel matrix (saturating).
+    pub fn patch_len(&self) -> usize {
+        self.axes.iter().fold(self.channels, |n, a| n.saturating_mul(a.kernel))
+    }
+
     /// `[batch, o_1, .., o_d, k_1, .., k_d, channels]`: the shape `unfold`
     /// writes and `fold` reads.
     pub fn patches_shape(&self) -> Shape {

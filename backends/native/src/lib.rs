@@ -42,8 +42,8 @@ mod window;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, MatmulSpec,
-    ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
+    Backend, BinaryOp, ConvSpec, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec,
+    MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
@@ -366,6 +366,51 @@ impl FastPaths for NativeBackend {
         let len = spec.m.saturating_mul(spec.n);
         probe_alloc("linear", len, 4, &Shape::from([spec.m, spec.n]))?;
         Ok(NativeStorage::F32(matmul::linear(x, w, b, spec)?).into_storage())
+    }
+
+    fn conv(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &ConvSpec) -> Result<Storage> {
+        const OP: &str = "conv";
+        let x = expect_f32(OP, native_shaped(OP, x, &spec.window.image_shape())?)?;
+        let lin = spec.linear_spec();
+        let w = expect_f32(OP, native_shaped(OP, w, &Shape::from([lin.k, lin.n]))?)?;
+        let b = b.map(|b| expect_f32(OP, native_shaped(OP, b, &Shape::from([lin.n]))?)).transpose()?;
+        let out = spec.output_shape();
+        probe_alloc(OP, out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::conv(x, w, b, spec)).into_storage())
+    }
+
+    fn conv_input_grad(&self, g: &Storage, w: &Storage, spec: &ConvSpec) -> Result<Storage> {
+        const OP: &str = "conv_input_grad";
+        let g = expect_f32(OP, native_shaped(OP, g, &spec.output_shape())?)?;
+        let lin = spec.linear_spec();
+        let w = expect_f32(OP, native_shaped(OP, w, &Shape::from([lin.k, lin.n]))?)?;
+        let out = spec.window.image_shape();
+        probe_alloc(OP, out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::conv_input_grad(g, w, spec)).into_storage())
+    }
+
+    fn conv_kernel_grad(&self, x: &Storage, g: &Storage, spec: &ConvSpec) -> Result<Storage> {
+        const OP: &str = "conv_kernel_grad";
+        let x = expect_f32(OP, native_shaped(OP, x, &spec.window.image_shape())?)?;
+        let g = expect_f32(OP, native_shaped(OP, g, &spec.output_shape())?)?;
+        Ok(NativeStorage::F32(window::conv_kernel_grad(x, g, spec)).into_storage())
+    }
+
+    fn max_pool(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        const OP: &str = "max_pool";
+        let x = expect_f32(OP, native_shaped(OP, x, &spec.image_shape())?)?;
+        let out = spec.pooled_shape();
+        probe_alloc(OP, out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::max_pool(x, spec)).into_storage())
+    }
+
+    fn max_pool_grad(&self, x: &Storage, g: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        const OP: &str = "max_pool_grad";
+        let x = expect_f32(OP, native_shaped(OP, x, &spec.image_shape())?)?;
+        let g = expect_f32(OP, native_shaped(OP, g, &spec.pooled_shape())?)?;
+        let out = spec.image_shape();
+        probe_alloc(OP, out.numel(), 4, &out)?;
+        Ok(NativeStorage::F32(window::max_pool_grad(x, g, spec)).into_storage())
     }
 
     fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {

@@ -16,7 +16,7 @@ use crate::storage::backend_err;
 
 /// Work applied to each band of finished output rows while it is still in
 /// cache (the fused bias and activation of [`linear`]).
-type Epilogue<'a> = Option<&'a (dyn Fn(&mut [f32]) + Sync)>;
+pub(crate) type Epilogue<'a> = Option<&'a (dyn Fn(&mut [f32]) + Sync)>;
 
 /// Products with at least this many output rows are split into row bands,
 /// one per thread, when they are large enough to use several threads.
@@ -38,7 +38,7 @@ fn strides(rows: usize, cols: usize, trans: bool) -> (isize, isize) {
 /// One product `dst (m × n) = op(lhs) · op(rhs)`; `lhs` and `rhs` start at
 /// their matrices and hold at least `m·k` and `k·n` elements.
 #[allow(clippy::too_many_arguments)]
-fn gemm_one(
+pub(crate) fn gemm_one(
     dst: &mut [MaybeUninit<f32>],
     lhs: &[f32],
     rhs: &[f32],

@@ -1,5 +1,6 @@
-//! `Conv1D` and `Conv2D`: Keras' convolutions, as `unfold` + one matrix
-//! product (per group) with the kernel in Keras' layout.
+//! `Conv1D` and `Conv2D`: Keras' convolutions, as one fused
+//! [`Tensor::conv`] (or, with groups, `unfold` + one matrix product per
+//! group) with the kernel in Keras' layout.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -13,11 +14,13 @@ use crate::{Activation, BuildContext, CallContext, Initializer, Layer, LayerClas
 ///
 /// `y = activation(conv(x, kernel) + bias)` with `kernel`
 /// `[k_1, .., k_N, in / groups, filters]` and `bias` `[filters]`, exactly as
-/// in Keras, so Keras weights load unchanged. It is computed as
-/// [`Tensor::unfold`] (the patches, zero-padded) and one product with the
-/// kernel reshaped to `[k_1·..·k_N·in, filters]` (fused with the bias and a
-/// relu/sigmoid/tanh activation); with `groups > 1` as one product per group.
-/// A `1×1` convolution with stride 1 skips the unfold.
+/// in Keras, so Keras weights load unchanged. It is computed as one
+/// [`Tensor::conv`]: the zero-padded patches times the kernel reshaped to
+/// `[k_1·..·k_N·in, filters]`, fused with the bias and a relu/sigmoid/tanh
+/// activation; the native backend unfolds a band of rows at a time into a
+/// cache-sized buffer instead of materialising every patch. With
+/// `groups > 1` it is [`Tensor::unfold`] and one product per group. A `1×1`
+/// convolution with stride 1 is a [`Tensor::linear`].
 ///
 /// Arguments (Keras' names and defaults): `filters`, `kernel_size`,
 /// `strides` (1), `padding` (`"valid"`; `"same"`; `"causal"` for `Conv1D`),
@@ -332,22 +335,25 @@ where
         let (batch, channels, spatial) = (dims[0], dims[N + 1], &dims[1..N + 1]);
         let window = self.window(spatial);
         let trivial = self.kernel_size.0 == [1; N] && self.strides.0 == [1; N];
+        let taps: usize = self.kernel_size.0.iter().product();
+        let (g, f) = (self.groups, self.filters);
+        if g == 1 {
+            // One op: the backend multiplies the patches band by band, with
+            // the bias and a fusable activation applied as each band is done.
+            let k = kernel.reshape([taps * channels, f])?;
+            let fused = self.activation.fused();
+            let act = fused.unwrap_or(LinearActivation::Identity);
+            let y = if trivial { x.linear(&k, bias.as_ref(), act)? } else { x.conv(&k, bias.as_ref(), &window, act)? };
+            let y = if fused.is_some() { y } else { self.activation.apply(&y)? };
+            return self.data_format.from_channels_last(&y);
+        }
         let (cols, out) = if trivial {
             (x.clone(), spatial.to_vec())
         } else {
             (x.unfold(&window, 0.0)?, window.output_sizes(spatial)?)
         };
-        let taps: usize = self.kernel_size.0.iter().product();
         let rows = batch * out.iter().product::<usize>();
-        let (g, f) = (self.groups, self.filters);
-        let y = if g == 1 {
-            let cols = cols.reshape([rows, taps * channels])?;
-            let k = kernel.reshape([taps * channels, f])?;
-            match self.activation.fused() {
-                Some(act) => cols.linear(&k, bias.as_ref(), act)?,
-                None => self.activation.apply(&cols.linear(&k, bias.as_ref(), LinearActivation::Identity)?)?,
-            }
-        } else {
+        let y = {
             let (cg, fg) = (channels / g, f / g);
             // [rows, taps, g, cg] → [g, rows, taps·cg]; kernel [taps·cg, g, fg] → [g, taps·cg, fg].
             let cols = cols.reshape([rows, taps, g, cg])?.permute(&[2, 0, 1, 3])?.reshape([g, rows, taps * cg])?;

@@ -39,9 +39,11 @@ impl PoolReduce for Average {
 ///
 /// Arguments (Keras' names and defaults): `pool_size`, `strides` (default:
 /// the pool size), `padding` (`"valid"` or `"same"`), `data_format`
-/// (`"channels_last"`). Windows that do not overlap and need no padding (the
-/// usual `pool_size = strides`) reduce a reshaped view of the input without
-/// copying it; others go through [`Tensor::unfold`].
+/// (`"channels_last"`). Max pooling is one op, [`Tensor::max_pool`]: the
+/// gradient of each window goes to the first cell holding its maximum, as in
+/// Keras. For average pooling, windows that do not overlap and need no
+/// padding (the usual `pool_size = strides`) average a reshaped view of the
+/// input without copying it; others go through [`Tensor::unfold`].
 ///
 /// # Shapes
 /// - input: `(batch, s_1, .., s_N, channels)` (or channels first), `f32`
@@ -155,6 +157,10 @@ impl<const N: usize, R: PoolReduce> Pooling<N, R> {
         let pads: Vec<(usize, usize)> = (0..N).map(|a| self.padding.amounts(spatial[a], k[a], s[a], 1)).collect();
         let window = Window::new(&k).strides(&s).padding(&pads);
         let out = window.output_sizes(spatial)?;
+        if R::MAX {
+            // One op, forward and backward: no patches, no masks of the maximum.
+            return x.max_pool(&window);
+        }
         let padded = pads.iter().any(|&(b, a)| b + a > 0);
         // One axis at a time, last first: each is then a plain (outer, size,
         // inner) reduction for the backend, where several non-adjacent axes at
@@ -185,9 +191,6 @@ impl<const N: usize, R: PoolReduce> Pooling<N, R> {
             return reduce(&v.reshape(shape)?, &axes);
         }
         let taps: Vec<isize> = (N + 1..2 * N + 1).map(|a| a as isize).collect();
-        if R::MAX {
-            return x.unfold(&window, f64::NEG_INFINITY)?.reduce(ReduceOp::Max, &taps, false);
-        }
         let sums = x.unfold(&window, 0.0)?.sum(&taps, false)?;
         if !padded {
             return sums.mul_scalar(1.0 / k.iter().product::<usize>() as f64);
