@@ -8,14 +8,14 @@
 //! validation. Writes the model graph to `fashion_convnet.dot`
 //! (`model.plot`; the skip connections are the edges into the `add` nodes)
 //! and `.svg` when Graphviz is installed; prints the test accuracy; fails
-//! below 92 % after 15 epochs (the default), below 75 % when run for fewer.
+//! below 92 % after 20 epochs (the default), below 75 % when run for fewer.
 //!
-//! Measured on native (2-core Xeon, ~65 s/epoch): 91.85 % after 15 epochs
-//! (validation 92.55 %), 91.56 % after 12 — just short of the 92 % bar,
-//! which this example keeps as its target (the vision issue tracks it).
+//! Measured on native (2-core Xeon with AVX-512, 49.5 s/epoch including
+//! validation): 92.51 % test accuracy after 20 epochs (validation 93.03 %);
+//! 15 epochs gave 91.85 %, short of the bar, hence the 20.
 //!
 //! ```text
-//! cargo run --release --example fashion_convnet                 # 15 epochs
+//! cargo run --release --example fashion_convnet                 # 20 epochs
 //! cargo run --release --example fashion_convnet -- 1            # 1 epoch
 //! cargo run --release --example fashion_convnet -- 2 path/to/fashion-mnist
 //! STRATA_BACKEND=candle cargo run --release --example fashion_convnet
@@ -54,7 +54,7 @@ fn residual_block(x: &SymbolicTensor, filters: usize) -> Result<SymbolicTensor> 
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut epochs = 15;
+    let mut epochs = 20;
     let mut dir = None;
     for arg in std::env::args().skip(1) {
         match arg.parse::<usize>() {
@@ -111,7 +111,7 @@ fn main() -> anyhow::Result<()> {
         report["loss"],
         per_epoch
     );
-    let bar = if epochs >= 15 { 0.92 } else { 0.75 };
+    let bar = if epochs >= 20 { 0.92 } else { 0.75 };
     anyhow::ensure!(acc >= bar, "test accuracy {acc:.4} is below {:.0}%", bar * 100.0);
     Ok(())
 }
