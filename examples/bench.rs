@@ -168,7 +168,8 @@ fn child(case: &str, backend_name: &str, data_dir: &str) -> anyhow::Result<Strin
         "candle_loop" => candle_loop(data_dir)?,
         "embedding" => embedding(backend_name)?,
         "convnet" => convnet(backend_name, data_dir)?,
-        other => bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet"),
+        "candle_convnet_loop" => candle_convnet_loop(data_dir)?,
+        other => bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet, candle_convnet_loop"),
     };
     out["case"] = json!(case);
     out["threads"] = json!(rayon_threads());
@@ -395,6 +396,91 @@ fn candle_loop(_data_dir: &str) -> anyhow::Result<Value> {
     bail!("the candle_loop case needs the `candle` feature")
 }
 
+/// The convnet case's model written directly against candle (candle-nn's
+/// `Conv2d` on NCHW images, `max_pool2d`, dropout, `Linear`, `AdamW` with
+/// weight decay 0, candle's own autodiff), as a user of candle would: what
+/// strata's candle backend is measured against.
+#[cfg(feature = "candle")]
+fn candle_convnet_loop(data_dir: &str) -> anyhow::Result<Value> {
+    use candle_core::{DType as CDType, Device as CDevice, Module, Tensor as CTensor};
+    use candle_nn::{Optimizer, VarBuilder, VarMap};
+
+    let data = mnist::load_from(data_dir)?;
+    let n = convnet_samples().min(data.train.len());
+    let cdev = CDevice::Cpu;
+    let to_c = |t: &Tensor, rows: usize| -> anyhow::Result<CTensor> {
+        let v = t.narrow(0, 0, rows)?.to_vec::<f32>()?;
+        Ok(CTensor::from_vec(v, (rows, 1, 28, 28), &cdev)?)
+    };
+    let labels: Vec<u32> = data.train.y.narrow(0, 0, n)?.to_vec::<i64>()?.into_iter().map(|l| l as u32).collect();
+    let (x, y) = (to_c(&data.train.x, n)?, CTensor::from_vec(labels, n, &cdev)?);
+    let (xt, yt) = (to_c(&data.test.x, data.test.len())?, data.test.y.to_vec::<i64>()?);
+    let loaded = Instant::now();
+
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, CDType::F32, &cdev);
+    let conv1 = candle_nn::conv2d(1, 32, 3, Default::default(), vb.pp("c1"))?;
+    let conv2 = candle_nn::conv2d(32, 64, 3, Default::default(), vb.pp("c2"))?;
+    let dense = candle_nn::linear(1600, 10, vb.pp("d"))?;
+    let forward = |x: &CTensor, train: bool| -> candle_core::Result<CTensor> {
+        let h = conv1.forward(x)?.relu()?.max_pool2d(2)?;
+        let h = conv2.forward(&h)?.relu()?.max_pool2d(2)?;
+        // NCHW flattening; the order differs from Keras' NHWC, the work does not.
+        let h = h.flatten_from(1)?;
+        let h = if train { candle_nn::ops::dropout(&h, 0.5)? } else { h };
+        dense.forward(&h)
+    };
+    let params = candle_nn::ParamsAdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 };
+    let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
+
+    let mut timer = Timer::new(loaded);
+    let mut rng = Rng::seed(0);
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    for _ in 0..CONVNET_EPOCHS {
+        timer.begin_epoch();
+        rng.shuffle(&mut order);
+        let mut total = 0.0;
+        let mut steps = 0;
+        for idx in order.chunks(BATCH) {
+            let idx = CTensor::from_slice(idx, idx.len(), &cdev)?;
+            let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
+            let loss = candle_nn::loss::cross_entropy(&forward(&xb, true)?, &yb)?;
+            opt.backward_step(&loss)?;
+            total += f64::from(loss.to_scalar::<f32>()?);
+            steps += 1;
+            timer.end_step();
+        }
+        timer.end_epoch(total / steps as f64);
+    }
+
+    let predict = |x: &CTensor| -> anyhow::Result<Vec<u32>> {
+        let mut out = Vec::new();
+        let rows = x.dims()[0];
+        for start in (0..rows).step_by(PREDICT_BATCH) {
+            let xb = x.narrow(0, start, PREDICT_BATCH.min(rows - start))?;
+            let probs = candle_nn::ops::softmax_last_dim(&forward(&xb, false)?)?;
+            out.extend(probs.argmax(1)?.to_vec1::<u32>()?);
+        }
+        Ok(out)
+    };
+    let pred: Vec<i64> = predict(&xt)?.into_iter().map(i64::from).collect();
+    let acc = accuracy(&pred, &yt);
+    let rate = predict_rate(yt.len(), || {
+        predict(&xt)?;
+        Ok(())
+    })?;
+    let mut out = timer.report(n);
+    out["backend"] = json!("candle-cpu (hand-written convnet loop)");
+    out["test_accuracy"] = json!(acc);
+    out["predict_samples_per_s"] = json!(round1(rate));
+    Ok(out)
+}
+
+#[cfg(not(feature = "candle"))]
+fn candle_convnet_loop(_data_dir: &str) -> anyhow::Result<Value> {
+    bail!("the candle_convnet_loop case needs the `candle` feature")
+}
+
 /// `--data DIR`, else where `strata::datasets::mnist::load` finds the files.
 fn find_mnist(explicit: Option<&String>) -> anyhow::Result<String> {
     match explicit {
@@ -423,7 +509,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         let key = match a.as_str() {
             "--cases" | "--backends" | "--rounds" | "--keras" | "--data" | "--keras-script" => a.as_str(),
             "-h" | "--help" => {
-                println!("bench [--cases mlp,candle_loop,embedding,convnet] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
+                println!("bench [--cases mlp,candle_loop,embedding,convnet,candle_convnet_loop] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (see --help)"),
@@ -444,7 +530,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
     let mut jobs: Vec<(String, String)> = Vec::new();
     for case in &cases {
         match case.as_str() {
-            "candle_loop" => jobs.push((case.clone(), "candle".into())),
+            "candle_loop" | "candle_convnet_loop" => jobs.push((case.clone(), "candle".into())),
             _ => jobs.extend(backends.iter().map(|b| (case.clone(), b.clone()))),
         }
     }
@@ -502,7 +588,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
             let mut v: Value = serde_json::from_str(line)?;
             v["round"] = json!(round);
             println!("{v}");
-            let key = if case == "candle_loop" { case.clone() } else { format!("{case}/{backend}") };
+            let key = if case.starts_with("candle_") { case.clone() } else { format!("{case}/{backend}") };
             results.entry(key).or_default().push(v);
         }
     }
@@ -523,11 +609,14 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         if let Some(v) = med(key, "first_step_ms_after_load") {
             s.insert("first_step_ms_after_load".into(), json!(v));
         }
-        let keras_base = if key.starts_with("convnet/") { "keras_convnet" } else { "keras_mlp" };
-        for (base, name) in [(keras_base, "vs_keras"), ("candle_loop", "vs_candle_loop")] {
+        let convnet = key.starts_with("convnet/");
+        let (keras_base, loop_base) =
+            if convnet { ("keras_convnet", "candle_convnet_loop") } else { ("keras_mlp", "candle_loop") };
+        for (base, name) in [(keras_base, "vs_keras"), (loop_base, "vs_candle_loop")] {
             let compared = key.starts_with("mlp/")
-                || (key.starts_with("convnet/") && base == "keras_convnet")
-                || (key == "candle_loop" && base == "keras_mlp");
+                || convnet
+                || (key == "candle_loop" && base == "keras_mlp")
+                || (key == "candle_convnet_loop" && base == "keras_convnet");
             if compared {
                 let ratio = |field: &str| Some(((med(key, field)? / med(base, field)?) * 100.0).round() / 100.0);
                 if let (Some(t), Some(p)) = (ratio("train_samples_per_s_steady"), ratio("predict_samples_per_s")) {

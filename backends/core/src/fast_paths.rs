@@ -242,8 +242,7 @@ pub trait FastPaths: Backend {
     /// a backend may instead unfold a few rows at a time into a small
     /// buffer and multiply each band as it goes.
     fn conv(&self, x: &Storage, w: &Storage, b: Option<&Storage>, spec: &ConvSpec) -> Result<Storage> {
-        let cols = self.unfold(x, &spec.window)?;
-        self.linear(&cols, w, b, &spec.linear_spec())
+        defaults::conv(self, x, w, b, spec)
     }
 
     /// The gradient of a [`conv`](Self::conv) with respect to its image,
@@ -251,19 +250,7 @@ pub trait FastPaths: Backend {
     /// (`positions × filters`): `fold(g · wᵀ)`. The default runs that product
     /// and [`fold`](Backend::fold).
     fn conv_input_grad(&self, g: &Storage, w: &Storage, spec: &ConvSpec) -> Result<Storage> {
-        let LinearSpec { m, k, n, .. } = spec.linear_spec();
-        let product = MatmulSpec {
-            batch: 1,
-            m,
-            n: k,
-            k: n,
-            trans_lhs: false,
-            trans_rhs: true,
-            lhs_batch_stride: 0,
-            rhs_batch_stride: 0,
-        };
-        let cols = self.matmul(g, w, &product)?;
-        self.fold(&cols, &spec.window)
+        defaults::conv_input_grad(self, g, w, spec)
     }
 
     /// The gradient of a [`conv`](Self::conv) with respect to its kernel
@@ -271,19 +258,7 @@ pub trait FastPaths: Backend {
     /// [`conv_input_grad`](Self::conv_input_grad): `unfold(x)ᵀ · g`,
     /// `patch_len × filters`. The default unfolds the whole batch.
     fn conv_kernel_grad(&self, x: &Storage, g: &Storage, spec: &ConvSpec) -> Result<Storage> {
-        let LinearSpec { m, k, n, .. } = spec.linear_spec();
-        let cols = self.unfold(x, &spec.window)?;
-        let product = MatmulSpec {
-            batch: 1,
-            m: k,
-            n,
-            k: m,
-            trans_lhs: true,
-            trans_rhs: false,
-            lhs_batch_stride: 0,
-            rhs_batch_stride: 0,
-        };
-        self.matmul(&cols, g, &product)
+        defaults::conv_kernel_grad(self, x, g, spec)
     }
 
     /// Max pooling: the largest value of each window `spec` takes from the
@@ -291,11 +266,7 @@ pub trait FastPaths: Backend {
     /// `spec.pooled_shape()`; padding cells never win (they read `-∞`,
     /// whatever `spec.pad_value` says). The default unfolds and reduces.
     fn max_pool(&self, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
-        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
-        let cols = self.unfold(x, &spec)?;
-        let (positions, taps) = (spec.positions(), spec.patch_len() / spec.channels.max(1));
-        let shape = Shape::from([positions, taps, spec.channels]);
-        self.reduce(ReduceOp::Max, &cols, &shape, &[1])
+        defaults::max_pool(self, x, spec)
     }
 
     /// The gradient of [`max_pool`](Self::max_pool) with respect to `x`,
@@ -304,18 +275,7 @@ pub trait FastPaths: Backend {
     /// first), as Keras' backends do; overlapping windows add up. The
     /// default finds the cells with an arg-max over the unfolded windows.
     fn max_pool_grad(&self, x: &Storage, g: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
-        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
-        let cols = self.unfold(x, &spec)?;
-        let (positions, c) = (spec.positions(), spec.channels);
-        let taps = spec.patch_len() / c.max(1);
-        let windows = Shape::from([positions, taps, c]);
-        let best = self.reduce(ReduceOp::ArgMax, &cols, &windows, &[1])?;
-        let range = self.upload_i64((0..taps as i64).collect())?;
-        let at = Shape::from([positions, 1, c]);
-        let hot = self.binary(BinaryOp::Eq, &best, &at, &range, &Shape::from([1, taps, 1]), &windows)?;
-        let hot = self.cast(&hot, DType::F32)?;
-        let spread = self.binary(BinaryOp::Mul, &hot, &windows, g, &at, &windows)?;
-        self.fold(&spread, &spec)
+        defaults::max_pool_grad(self, x, g, spec)
     }
 
     /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length
@@ -393,6 +353,99 @@ pub trait FastPaths: Backend {
         let s = self.reduce(ReduceOp::Sum, &e, shape, &[shape.rank() - 1])?;
         let l = self.unary(UnaryOp::Log, &s)?;
         self.binary(BinaryOp::Sub, &shifted, shape, &l, &reduced, shape)
+    }
+}
+
+/// The [`FastPaths`] defaults of the window ops as free functions, so a
+/// backend that overrides one for the cases its own kernels cover can fall
+/// back to the default for the rest.
+pub mod defaults {
+    use super::*;
+
+    /// The default [`FastPaths::conv`]: [`Backend::unfold`], then [`FastPaths::linear`].
+    pub fn conv<B: FastPaths + ?Sized>(
+        backend: &B,
+        x: &Storage,
+        w: &Storage,
+        b: Option<&Storage>,
+        spec: &ConvSpec,
+    ) -> Result<Storage> {
+        let cols = backend.unfold(x, &spec.window)?;
+        backend.linear(&cols, w, b, &spec.linear_spec())
+    }
+
+    /// The default [`FastPaths::conv_input_grad`]: a matrix product, then [`Backend::fold`].
+    pub fn conv_input_grad<B: Backend + ?Sized>(
+        backend: &B,
+        g: &Storage,
+        w: &Storage,
+        spec: &ConvSpec,
+    ) -> Result<Storage> {
+        let LinearSpec { m, k, n, .. } = spec.linear_spec();
+        let product = MatmulSpec {
+            batch: 1,
+            m,
+            n: k,
+            k: n,
+            trans_lhs: false,
+            trans_rhs: true,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        let cols = backend.matmul(g, w, &product)?;
+        backend.fold(&cols, &spec.window)
+    }
+
+    /// The default [`FastPaths::conv_kernel_grad`]: [`Backend::unfold`], then a matrix product.
+    pub fn conv_kernel_grad<B: Backend + ?Sized>(
+        backend: &B,
+        x: &Storage,
+        g: &Storage,
+        spec: &ConvSpec,
+    ) -> Result<Storage> {
+        let LinearSpec { m, k, n, .. } = spec.linear_spec();
+        let cols = backend.unfold(x, &spec.window)?;
+        let product = MatmulSpec {
+            batch: 1,
+            m: k,
+            n,
+            k: m,
+            trans_lhs: true,
+            trans_rhs: false,
+            lhs_batch_stride: 0,
+            rhs_batch_stride: 0,
+        };
+        backend.matmul(&cols, g, &product)
+    }
+
+    /// The default [`FastPaths::max_pool`]: [`Backend::unfold`] with `-∞` padding, then a maximum.
+    pub fn max_pool<B: Backend + ?Sized>(backend: &B, x: &Storage, spec: &UnfoldSpec) -> Result<Storage> {
+        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
+        let cols = backend.unfold(x, &spec)?;
+        let (positions, taps) = (spec.positions(), spec.patch_len() / spec.channels.max(1));
+        let shape = Shape::from([positions, taps, spec.channels]);
+        backend.reduce(ReduceOp::Max, &cols, &shape, &[1])
+    }
+
+    /// The default [`FastPaths::max_pool_grad`]: an arg-max over the unfolded windows, one-hot, [`Backend::fold`].
+    pub fn max_pool_grad<B: Backend + ?Sized>(
+        backend: &B,
+        x: &Storage,
+        g: &Storage,
+        spec: &UnfoldSpec,
+    ) -> Result<Storage> {
+        let spec = UnfoldSpec { pad_value: f64::NEG_INFINITY, ..spec.clone() };
+        let cols = backend.unfold(x, &spec)?;
+        let (positions, c) = (spec.positions(), spec.channels);
+        let taps = spec.patch_len() / c.max(1);
+        let windows = Shape::from([positions, taps, c]);
+        let best = backend.reduce(ReduceOp::ArgMax, &cols, &windows, &[1])?;
+        let range = backend.upload_i64((0..taps as i64).collect())?;
+        let at = Shape::from([positions, 1, c]);
+        let hot = backend.binary(BinaryOp::Eq, &best, &at, &range, &Shape::from([1, taps, 1]), &windows)?;
+        let hot = backend.cast(&hot, DType::F32)?;
+        let spread = backend.binary(BinaryOp::Mul, &hot, &windows, g, &at, &windows)?;
+        backend.fold(&spread, &spec)
     }
 }
 

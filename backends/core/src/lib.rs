@@ -38,7 +38,7 @@ pub use backprop::{grad_enabled, no_grad, Gradients, NoGradGuard};
 pub use device::Device;
 pub use dtype::DType;
 pub use error::{Error, Result};
-pub use fast_paths::{ConvSpec, FastPaths, FusedUpdate, LinearActivation, LinearSpec};
+pub use fast_paths::{defaults as fast_path_defaults, ConvSpec, FastPaths, FusedUpdate, LinearActivation, LinearSpec};
 pub use random::Rng;
 pub use shape::Shape;
 pub use tensor::{Element, Tensor, TensorId};
