@@ -347,19 +347,42 @@ fn candle_loop(data_dir: &str) -> anyhow::Result<Value> {
     let params = candle_nn::ParamsAdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 };
     let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
 
+    let forward = |x: &CTensor, _train: bool| forward(x);
+    candle_fit_and_predict(&x, &y, &xt, &yt, EPOCHS, loaded, &mut opt, forward, "candle-cpu (hand-written loop)")
+}
+
+/// Trains with `opt` for `epochs` shuffled epochs of [`BATCH`] (timed from
+/// `loaded`), then predicts `xt` at [`PREDICT_BATCH`]: the shared part of
+/// the hand-written candle loops. `forward(x, training)` gives the logits.
+#[cfg(feature = "candle")]
+#[allow(clippy::too_many_arguments)]
+fn candle_fit_and_predict(
+    x: &candle_core::Tensor,
+    y: &candle_core::Tensor,
+    xt: &candle_core::Tensor,
+    yt: &[i64],
+    epochs: usize,
+    loaded: Instant,
+    opt: &mut candle_nn::AdamW,
+    forward: impl Fn(&candle_core::Tensor, bool) -> candle_core::Result<candle_core::Tensor>,
+    name: &str,
+) -> anyhow::Result<Value> {
+    use candle_core::Tensor as CTensor;
+    use candle_nn::Optimizer;
+
     let n = x.dims()[0];
     let mut timer = Timer::new(loaded);
     let mut rng = Rng::seed(0);
     let mut order: Vec<u32> = (0..n as u32).collect();
-    for _ in 0..EPOCHS {
+    for _ in 0..epochs {
         timer.begin_epoch();
         rng.shuffle(&mut order);
         let mut total = 0.0;
         let mut steps = 0;
         for idx in order.chunks(BATCH) {
-            let idx = CTensor::from_slice(idx, idx.len(), &cdev)?;
+            let idx = CTensor::from_slice(idx, idx.len(), x.device())?;
             let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
-            let loss = candle_nn::loss::cross_entropy(&forward(&xb)?, &yb)?;
+            let loss = candle_nn::loss::cross_entropy(&forward(&xb, true)?, &yb)?;
             opt.backward_step(&loss)?;
             total += f64::from(loss.to_scalar::<f32>()?);
             steps += 1;
@@ -373,19 +396,19 @@ fn candle_loop(data_dir: &str) -> anyhow::Result<Value> {
         let rows = x.dims()[0];
         for start in (0..rows).step_by(PREDICT_BATCH) {
             let xb = x.narrow(0, start, PREDICT_BATCH.min(rows - start))?;
-            let probs = candle_nn::ops::softmax_last_dim(&forward(&xb)?)?;
+            let probs = candle_nn::ops::softmax_last_dim(&forward(&xb, false)?)?;
             out.extend(probs.argmax(1)?.to_vec1::<u32>()?);
         }
         Ok(out)
     };
-    let pred: Vec<i64> = predict(&xt)?.into_iter().map(i64::from).collect();
-    let acc = accuracy(&pred, &yt);
+    let pred: Vec<i64> = predict(xt)?.into_iter().map(i64::from).collect();
+    let acc = accuracy(&pred, yt);
     let rate = predict_rate(yt.len(), || {
-        predict(&xt)?;
+        predict(xt)?;
         Ok(())
     })?;
     let mut out = timer.report(n);
-    out["backend"] = json!("candle-cpu (hand-written loop)");
+    out["backend"] = json!(name);
     out["test_accuracy"] = json!(acc);
     out["predict_samples_per_s"] = json!(round1(rate));
     Ok(out)
@@ -433,47 +456,8 @@ fn candle_convnet_loop(data_dir: &str) -> anyhow::Result<Value> {
     let params = candle_nn::ParamsAdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-7, weight_decay: 0.0 };
     let mut opt = candle_nn::AdamW::new(varmap.all_vars(), params)?;
 
-    let mut timer = Timer::new(loaded);
-    let mut rng = Rng::seed(0);
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    for _ in 0..CONVNET_EPOCHS {
-        timer.begin_epoch();
-        rng.shuffle(&mut order);
-        let mut total = 0.0;
-        let mut steps = 0;
-        for idx in order.chunks(BATCH) {
-            let idx = CTensor::from_slice(idx, idx.len(), &cdev)?;
-            let (xb, yb) = (x.index_select(&idx, 0)?, y.index_select(&idx, 0)?);
-            let loss = candle_nn::loss::cross_entropy(&forward(&xb, true)?, &yb)?;
-            opt.backward_step(&loss)?;
-            total += f64::from(loss.to_scalar::<f32>()?);
-            steps += 1;
-            timer.end_step();
-        }
-        timer.end_epoch(total / steps as f64);
-    }
-
-    let predict = |x: &CTensor| -> anyhow::Result<Vec<u32>> {
-        let mut out = Vec::new();
-        let rows = x.dims()[0];
-        for start in (0..rows).step_by(PREDICT_BATCH) {
-            let xb = x.narrow(0, start, PREDICT_BATCH.min(rows - start))?;
-            let probs = candle_nn::ops::softmax_last_dim(&forward(&xb, false)?)?;
-            out.extend(probs.argmax(1)?.to_vec1::<u32>()?);
-        }
-        Ok(out)
-    };
-    let pred: Vec<i64> = predict(&xt)?.into_iter().map(i64::from).collect();
-    let acc = accuracy(&pred, &yt);
-    let rate = predict_rate(yt.len(), || {
-        predict(&xt)?;
-        Ok(())
-    })?;
-    let mut out = timer.report(n);
-    out["backend"] = json!("candle-cpu (hand-written convnet loop)");
-    out["test_accuracy"] = json!(acc);
-    out["predict_samples_per_s"] = json!(round1(rate));
-    Ok(out)
+    let name = "candle-cpu (hand-written convnet loop)";
+    candle_fit_and_predict(&x, &y, &xt, &yt, CONVNET_EPOCHS, loaded, &mut opt, forward, name)
 }
 
 #[cfg(not(feature = "candle"))]

@@ -1052,14 +1052,7 @@ impl Tensor {
     /// # run(&strata_native::device()).unwrap();
     /// ```
     pub fn unfold(&self, window: &Window, pad_value: f64) -> Result<Tensor> {
-        let d = window.rank();
-        if self.rank() != d + 2 {
-            return Err(Error::InvalidShape {
-                op: "unfold",
-                shape: self.shape().clone(),
-                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
-            });
-        }
+        let d = self.expect_window_rank("unfold", window)?;
         let spec = self.window_spec("unfold", window, &self.dims()[1..d + 1], pad_value)?;
         self.unfold_spec(&spec)
     }
@@ -1126,14 +1119,7 @@ impl Tensor {
     /// ```
     pub fn conv(&self, w: &Tensor, b: Option<&Tensor>, window: &Window, act: LinearActivation) -> Result<Tensor> {
         const OP: &str = "conv";
-        let d = window.rank();
-        if self.rank() != d + 2 {
-            return Err(Error::InvalidShape {
-                op: OP,
-                shape: self.shape().clone(),
-                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
-            });
-        }
+        let d = self.expect_window_rank(OP, window)?;
         self.same_device(OP, w)?;
         w.expect_dtype(OP, DType::F32)?;
         let window = self.window_spec(OP, window, &self.dims()[1..d + 1], 0.0)?;
@@ -1208,14 +1194,7 @@ impl Tensor {
     /// ```
     pub fn max_pool(&self, window: &Window) -> Result<Tensor> {
         const OP: &str = "max_pool";
-        let d = window.rank();
-        if self.rank() != d + 2 {
-            return Err(Error::InvalidShape {
-                op: OP,
-                shape: self.shape().clone(),
-                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
-            });
-        }
+        let d = self.expect_window_rank(OP, window)?;
         let spec = self.window_spec(OP, window, &self.dims()[1..d + 1], f64::NEG_INFINITY)?;
         let shape = spec.pooled_shape();
         let s = self.device().backend().max_pool(&self.storage(), &spec)?;
@@ -1227,6 +1206,20 @@ impl Tensor {
     pub(crate) fn max_pool_grad(&self, g: &Tensor, spec: &UnfoldSpec) -> Result<Tensor> {
         let s = self.device().backend().max_pool_grad(&self.storage(), &g.storage(), spec)?;
         Ok(Self::make(s, self.shape().clone(), self.device().clone(), None))
+    }
+
+    /// The window's rank `d`, after checking that this image has rank
+    /// `d + 2` (batch, spatial.., channels).
+    fn expect_window_rank(&self, op: &'static str, window: &Window) -> Result<usize> {
+        let d = window.rank();
+        if self.rank() != d + 2 {
+            return Err(Error::InvalidShape {
+                op,
+                shape: self.shape().clone(),
+                reason: format!("a {d}-d window needs rank {} input (batch, spatial.., channels)", d + 2),
+            });
+        }
+        Ok(d)
     }
 
     /// The [`UnfoldSpec`] for `window` over `spatial`, with this tensor's
