@@ -1304,14 +1304,20 @@ fn window_cases() -> Vec<(Window, usize, Vec<usize>, usize)> {
     ]
 }
 
+/// `[n, spatial.., c]`: the shape of a batch of `n` channels-last images.
+fn image_dims(n: usize, spatial: &[usize], c: usize) -> Vec<usize> {
+    let mut dims = vec![n];
+    dims.extend(spatial);
+    dims.push(c);
+    dims
+}
+
 /// `unfold` copies each patch entry from the cell the geometry names, and
 /// writes the pad value (0, −∞, any constant) in the padding.
 pub fn unfold_forward(dev: &Device) -> Result<()> {
     let mut rng = Rng::seed(31);
     for (window, n, spatial, c) in window_cases() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let numel: usize = dims.iter().product();
         let x = random_vals(&mut rng, numel, -2.0, 2.0);
         let (pdims, src) = patch_reference(&window, n, &spatial, c);
@@ -1332,9 +1338,7 @@ pub fn unfold_forward(dev: &Device) -> Result<()> {
 pub fn fold_forward(dev: &Device) -> Result<()> {
     let mut rng = Rng::seed(32);
     for (window, n, spatial, c) in window_cases() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let numel: usize = dims.iter().product();
         let (pdims, src) = patch_reference(&window, n, &spatial, c);
         let p = random_vals(&mut rng, src.len(), -2.0, 2.0);
@@ -1512,9 +1516,7 @@ pub fn conv_forward(dev: &Device) -> Result<()> {
     let mut rng = Rng::seed(35);
     let acts = [LinearActivation::Identity, LinearActivation::Relu, LinearActivation::Sigmoid, LinearActivation::Tanh];
     for (i, (window, n, spatial, c)) in window_cases_large().into_iter().enumerate() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let x = random_vals(&mut rng, dims.iter().product(), -1.0, 1.0);
         let (pdims, src) = patch_reference(&window, n, &spatial, c);
         let filters = [3, 1, 16, 5][i % 4];
@@ -1553,9 +1555,7 @@ pub fn conv_grad(dev: &Device) -> Result<()> {
         check_grad(&format!("conv {act:?}"), dev, &inputs, 1e-2, |v| v[0].conv(&v[1], Some(&v[2]), &window, act))?;
     }
     for (window, n, spatial, c) in window_cases_large() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let filters = 6;
         let patch: usize = window.kernel.iter().product::<usize>() * c;
         let x = t(dev, &random_vals(&mut rng, dims.iter().product(), -1.0, 1.0), dims.clone())?.to_variable()?;
@@ -1587,9 +1587,7 @@ pub fn conv_grad(dev: &Device) -> Result<()> {
 pub fn max_pool_forward(dev: &Device) -> Result<()> {
     let mut rng = Rng::seed(37);
     for (window, n, spatial, c) in window_cases_large() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let x = random_vals(&mut rng, dims.iter().product(), -2.0, 2.0);
         let (pdims, src) = patch_reference(&window, n, &spatial, c);
         let got = t(dev, &x, dims.clone())?.max_pool(&window)?;
@@ -1641,9 +1639,7 @@ pub fn max_pool_grad(dev: &Device) -> Result<()> {
     }
     // Large: the same gradient as the arg-max through `unfold`.
     for (window, n, spatial, c) in window_cases_large() {
-        let mut dims = vec![n];
-        dims.extend(&spatial);
-        dims.push(c);
+        let dims = image_dims(n, &spatial, c);
         let xv = random_vals(&mut rng, dims.iter().product(), -2.0, 2.0);
         let (_, src) = patch_reference(&window, n, &spatial, c);
         let x = t(dev, &xv, dims.clone())?.to_variable()?;

@@ -119,15 +119,38 @@ impl Geometry {
         }
     }
 
+    /// `(batch, o_0, o_1)` of unfold row `r` (counted over the whole batch).
+    #[inline(always)]
+    fn coords(&self, r: usize) -> (usize, usize, usize) {
+        let o1 = r % self.a[1].output;
+        let o0 = (r / self.a[1].output) % self.a[0].output;
+        (r / self.rows_per_image, o0, o1)
+    }
+
+    /// Calls `f` for each cell of the window at position `(o0, o1, o2)`, in
+    /// window order (outer kernel offsets first): the cell's offset within
+    /// its image, or `None` for a padding cell.
+    #[inline(always)]
+    fn for_each_cell(&self, (o0, o1, o2): (usize, usize, usize), mut f: impl FnMut(Option<usize>)) {
+        let [a0, a1, a2] = &self.a;
+        let [t0, t1, t2] = &self.t;
+        for &i0 in &t0[o0 * a0.kernel..(o0 + 1) * a0.kernel] {
+            for &i1 in &t1[o1 * a1.kernel..(o1 + 1) * a1.kernel] {
+                for &i2 in &t2[o2 * a2.kernel..(o2 + 1) * a2.kernel] {
+                    let inside = i0 != PAD && i1 != PAD && i2 != PAD;
+                    f(inside.then(|| i0 * self.s0 + i1 * self.s1 + i2 * self.c));
+                }
+            }
+        }
+    }
+
     /// Writes unfold row `r` (over the whole batch) of the images `x` into `dst`.
     fn fill_row(&self, x: &[f32], r: usize, dst: &mut [MaybeUninit<f32>]) {
         let [_, a1, a2] = &self.a;
         let [t0, t1, t2] = &self.t;
         let (c, pad) = (self.c, self.pad);
         let run = a2.kernel * c;
-        let o1 = r % a1.output;
-        let o0 = (r / a1.output) % self.a[0].output;
-        let b = r / self.rows_per_image;
+        let (b, o0, o1) = self.coords(r);
         let (k0, k1) = (self.a[0].kernel, a1.kernel);
         let mut at = 0;
         for o2 in 0..a2.output {
@@ -163,25 +186,18 @@ impl Geometry {
     /// Adds unfold row `r` of one image (`r < rows_per_image`), `src`, back
     /// into that image, `dst`, at the cells it was read from.
     fn add_row(&self, r: usize, src: &[f32], dst: &mut [f32]) {
-        let [a0, a1, a2] = &self.a;
-        let [t0, t1, t2] = &self.t;
         let c = self.c;
-        let (o0, o1) = (r / a1.output, r % a1.output);
+        let (_, o0, o1) = self.coords(r);
         let mut at = 0;
-        for o2 in 0..a2.output {
-            for &i0 in &t0[o0 * a0.kernel..(o0 + 1) * a0.kernel] {
-                for &i1 in &t1[o1 * a1.kernel..(o1 + 1) * a1.kernel] {
-                    for &i2 in &t2[o2 * a2.kernel..(o2 + 1) * a2.kernel] {
-                        if i0 != PAD && i1 != PAD && i2 != PAD {
-                            let d = i0 * self.s0 + i1 * self.s1 + i2 * c;
-                            for (a, &v) in dst[d..d + c].iter_mut().zip(&src[at..at + c]) {
-                                *a += v;
-                            }
-                        }
-                        at += c;
+        for o2 in 0..self.a[2].output {
+            self.for_each_cell((o0, o1, o2), |cell| {
+                if let Some(d) = cell {
+                    for (a, &v) in dst[d..d + c].iter_mut().zip(&src[at..at + c]) {
+                        *a += v;
                     }
                 }
-            }
+                at += c;
+            });
         }
     }
 }
@@ -439,10 +455,8 @@ pub(crate) fn conv_kernel_grad(x: &[f32], grad: &[f32], spec: &ConvSpec) -> Vec<
 /// never win); `[batch, o.., channels]`.
 pub(crate) fn max_pool(x: &[f32], spec: &UnfoldSpec) -> Vec<f32> {
     let g = Geometry::new(spec);
-    let [a0, a1, a2] = &g.a;
-    let [t0, t1, t2] = &g.t;
     let c = g.c;
-    let out_row = a2.output * c;
+    let out_row = g.a[2].output * c;
     let rows = spec.batch * g.rows_per_image;
     let total = rows * out_row;
     if total == 0 {
@@ -456,31 +470,24 @@ pub(crate) fn max_pool(x: &[f32], spec: &UnfoldSpec) -> Vec<f32> {
             #[inline(always)]
             || {
                 for (i, dst) in chunk.chunks_mut(out_row).enumerate() {
-                    let r = r0 + i;
-                    let (o1, o0, b) = (r % a1.output, (r / a1.output) % a0.output, r / g.rows_per_image);
+                    let (b, o0, o1) = g.coords(r0 + i);
+                    let image = &x[b * g.image..(b + 1) * g.image];
                     for (o2, cell) in dst.chunks_mut(c).enumerate() {
                         let mut first = true;
-                        for &i0 in &t0[o0 * a0.kernel..(o0 + 1) * a0.kernel] {
-                            for &i1 in &t1[o1 * a1.kernel..(o1 + 1) * a1.kernel] {
-                                for &i2 in &t2[o2 * a2.kernel..(o2 + 1) * a2.kernel] {
-                                    if i0 == PAD || i1 == PAD || i2 == PAD {
-                                        continue;
-                                    }
-                                    let at = b * g.image + i0 * g.s0 + i1 * g.s1 + i2 * c;
-                                    let src = &x[at..at + c];
-                                    if first {
-                                        put(cell, src);
-                                        first = false;
-                                    } else {
-                                        // SAFETY: `cell` was written whole by `put` above.
-                                        let cell = unsafe { &mut *(cell as *mut [MaybeUninit<f32>] as *mut [f32]) };
-                                        for (m, &v) in cell.iter_mut().zip(src) {
-                                            *m = if v > *m { v } else { *m };
-                                        }
-                                    }
+                        g.for_each_cell((o0, o1, o2), |at| {
+                            let Some(at) = at else { return };
+                            let src = &image[at..at + c];
+                            if first {
+                                put(cell, src);
+                                first = false;
+                            } else {
+                                // SAFETY: `cell` was written whole by `put` above.
+                                let cell = unsafe { &mut *(cell as *mut [MaybeUninit<f32>] as *mut [f32]) };
+                                for (m, &v) in cell.iter_mut().zip(src) {
+                                    *m = if v > *m { v } else { *m };
                                 }
                             }
-                        }
+                        });
                         if first {
                             // Every cell of the window is padding.
                             fill(cell, f32::NEG_INFINITY);
@@ -511,15 +518,16 @@ pub(crate) fn max_pool(x: &[f32], spec: &UnfoldSpec) -> Vec<f32> {
 /// drops it. Images are split across threads.
 pub(crate) fn max_pool_grad(x: &[f32], grad: &[f32], spec: &UnfoldSpec) -> Vec<f32> {
     let g = Geometry::new(spec);
-    let [a0, a1, a2] = &g.a;
-    let [t0, t1, t2] = &g.t;
     let c = g.c;
+    let per_row = g.a[2].output;
     let mut out = crate::pool::take(spec.batch * g.image);
     out.resize(spec.batch * g.image, 0.0);
-    let per_image = g.rows_per_image * a2.output * c;
+    let per_image = g.rows_per_image * per_row * c;
     if out.is_empty() || per_image == 0 {
         return out;
     }
+    // Per window, 64 channels at a time: the running maximum and the cell
+    // holding it (`PAD` for a padding cell, which drops the gradient).
     let one = |dst: &mut [f32], src: &[f32], img: &[f32]| {
         simd(
             #[inline(always)]
@@ -527,42 +535,31 @@ pub(crate) fn max_pool_grad(x: &[f32], grad: &[f32], spec: &UnfoldSpec) -> Vec<f
                 let mut best = [0.0f32; 64];
                 let mut at = [PAD; 64];
                 for r in 0..g.rows_per_image {
-                    let (o0, o1) = (r / a1.output, r % a1.output);
-                    for o2 in 0..a2.output {
-                        let gpos = &src[(r * a2.output + o2) * c..][..c];
+                    let (_, o0, o1) = g.coords(r);
+                    for o2 in 0..per_row {
+                        let gpos = &src[(r * per_row + o2) * c..][..c];
                         for c0 in (0..c).step_by(64) {
                             let w = (c - c0).min(64);
                             let mut first = true;
-                            for &i0 in &t0[o0 * a0.kernel..(o0 + 1) * a0.kernel] {
-                                for &i1 in &t1[o1 * a1.kernel..(o1 + 1) * a1.kernel] {
-                                    for &i2 in &t2[o2 * a2.kernel..(o2 + 1) * a2.kernel] {
-                                        if i0 == PAD || i1 == PAD || i2 == PAD {
-                                            if first {
-                                                best[..w].fill(f32::NEG_INFINITY);
-                                                at[..w].fill(PAD);
-                                                first = false;
-                                            }
-                                            continue;
-                                        }
-                                        let cell = i0 * g.s0 + i1 * g.s1 + i2 * c + c0;
-                                        let vals = &img[cell..cell + w];
-                                        if first {
-                                            best[..w].copy_from_slice(vals);
-                                            for (j, a) in at[..w].iter_mut().enumerate() {
-                                                *a = cell + j;
-                                            }
-                                            first = false;
-                                            continue;
-                                        }
+                            g.for_each_cell((o0, o1, o2), |cell| {
+                                match cell {
+                                    None if first => {
+                                        best[..w].fill(f32::NEG_INFINITY);
+                                        at[..w].fill(PAD);
+                                    }
+                                    None => {}
+                                    Some(cell) => {
+                                        let vals = &img[cell + c0..cell + c0 + w];
                                         for j in 0..w {
-                                            if vals[j] > best[j] {
+                                            if first || vals[j] > best[j] {
                                                 best[j] = vals[j];
-                                                at[j] = cell + j;
+                                                at[j] = cell + c0 + j;
                                             }
                                         }
                                     }
                                 }
-                            }
+                                first = false;
+                            });
                             for j in 0..w {
                                 if at[j] != PAD {
                                     dst[at[j]] += gpos[c0 + j];
