@@ -78,4 +78,5 @@ pub mod prelude {
         CenterCrop, Cropping1D, Cropping2D, Normalization, RandomContrast, RandomFlip, RandomRotation,
         RandomTranslation, RandomZoom, Rescaling, Resizing, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     };
+    pub use strata_layers::{SimpleRNN, GRU, LSTM};
 }

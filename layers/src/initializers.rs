@@ -91,6 +91,14 @@ pub enum Initializer {
     LecunUniform,
     /// LeCun normal: truncated normal, stddev `sqrt(1 / fan_in)`.
     LecunNormal,
+    /// A random orthogonal matrix times `gain` (Keras' `Orthogonal`, the
+    /// default recurrent kernel of `LSTM`, `GRU` and `SimpleRNN`): the
+    /// weight flattened to `[rows, last axis]` has orthonormal rows or
+    /// columns, whichever are fewer.
+    Orthogonal {
+        /// Multiplies the orthogonal matrix (Keras default 1).
+        gain: f32,
+    },
 }
 
 /// The names [`Initializer::from_str`] accepts.
@@ -106,6 +114,7 @@ pub const NAMES: &[&str] = &[
     "he_normal",
     "lecun_uniform",
     "lecun_normal",
+    "orthogonal",
 ];
 
 /// Standard deviation of a unit normal truncated to `[-2, 2]`.
@@ -143,6 +152,7 @@ impl Initializer {
             Initializer::HeNormal => "he_normal",
             Initializer::LecunUniform => "lecun_uniform",
             Initializer::LecunNormal => "lecun_normal",
+            Initializer::Orthogonal { .. } => "orthogonal",
         }
     }
 
@@ -191,6 +201,7 @@ impl Initializer {
             Initializer::RandomNormal { mean, stddev } => {
                 return Tensor::rand_normal(shape.clone(), mean, stddev, rng, device)
             }
+            Initializer::Orthogonal { gain } => orthogonal(shape, gain, n, rng)?,
             Initializer::TruncatedNormal { mean, stddev } => {
                 if !(stddev >= 0.0 && stddev.is_finite() && mean.is_finite()) {
                     return Err(Error::invalid(
@@ -231,6 +242,50 @@ impl Initializer {
     }
 }
 
+/// Keras' orthogonal initializer: a normal `[max(r, c), min(r, c)]` matrix
+/// (`r` the product of the leading axes, `c` the last), orthonormalised
+/// column by column (Gram–Schmidt in f64, twice for accuracy, which gives
+/// the Q of a QR decomposition with a positive diagonal, as Keras' sign
+/// correction does), transposed when `r < c`, times `gain`.
+fn orthogonal(shape: &Shape, gain: f32, n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
+    let dims = shape.dims();
+    if dims.len() < 2 {
+        return Err(Error::invalid(
+            "orthogonal",
+            format!("needs a weight of rank >= 2, received shape {shape}"),
+        ));
+    }
+    if !gain.is_finite() {
+        return Err(Error::invalid("orthogonal", format!("gain must be finite, received {gain}")));
+    }
+    let cols = dims[dims.len() - 1];
+    let rows = n / cols.max(1);
+    let (tall, short) = (rows.max(cols), rows.min(cols));
+    // q is stored column by column: column j is q[j * tall..(j + 1) * tall].
+    let mut q: Vec<f64> = Vec::new();
+    q.try_reserve_exact(n).map_err(|_| Error::SizeOverflow {
+        op: "initializer".into(),
+        message: format!("cannot allocate {} bytes for a weight of shape {shape}", n.saturating_mul(8)),
+    })?;
+    q.extend((0..n).map(|_| rng.normal() as f64));
+    for j in 0..short {
+        let (done, rest) = q.split_at_mut(j * tall);
+        let col = &mut rest[..tall];
+        for _ in 0..2 {
+            for k in 0..j {
+                let prev = &done[k * tall..(k + 1) * tall];
+                let dot: f64 = prev.iter().zip(col.iter()).map(|(a, b)| a * b).sum();
+                col.iter_mut().zip(prev).for_each(|(c, p)| *c -= dot * p);
+            }
+        }
+        let norm = col.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+        col.iter_mut().for_each(|v| *v /= norm);
+    }
+    // Element (i, j) of the [rows, cols] result.
+    let value = |i: usize, j: usize| if rows >= cols { q[j * tall + i] } else { q[i * tall + j] };
+    Ok((0..rows).flat_map(|i| (0..cols).map(move |j| (i, j))).map(|(i, j)| (gain as f64 * value(i, j)) as f32).collect())
+}
+
 impl FromStr for Initializer {
     type Err = Error;
 
@@ -248,6 +303,7 @@ impl FromStr for Initializer {
             "he_normal" => Initializer::HeNormal,
             "lecun_uniform" => Initializer::LecunUniform,
             "lecun_normal" => Initializer::LecunNormal,
+            "orthogonal" => Initializer::Orthogonal { gain: 1.0 },
             other => {
                 return Err(Error::invalid(
                     "initializer",
@@ -273,6 +329,7 @@ fn class_name(init: &Initializer) -> &'static str {
         Initializer::HeNormal => "HeNormal",
         Initializer::LecunUniform => "LecunUniform",
         Initializer::LecunNormal => "LecunNormal",
+        Initializer::Orthogonal { .. } => "Orthogonal",
     }
 }
 
@@ -282,6 +339,7 @@ impl Initializer {
         use serde_json::json;
         let config = match *self {
             Initializer::Constant(value) => json!({ "value": value }),
+            Initializer::Orthogonal { gain } => json!({ "gain": gain }),
             Initializer::RandomUniform { minval, maxval } => json!({ "minval": minval, "maxval": maxval }),
             Initializer::RandomNormal { mean, stddev } | Initializer::TruncatedNormal { mean, stddev } => {
                 json!({ "mean": mean, "stddev": stddev })
@@ -358,6 +416,7 @@ impl Initializer {
             "HeNormal" => Initializer::HeNormal,
             "LecunUniform" => Initializer::LecunUniform,
             "LecunNormal" => Initializer::LecunNormal,
+            "Orthogonal" | "OrthogonalInitializer" => Initializer::Orthogonal { gain: num("gain", 1.0)? },
             other => return Err(bad(format!("unknown class `{other}`"))),
         })
     }
@@ -408,13 +467,39 @@ mod tests {
             Initializer::HeNormal,
             Initializer::LecunUniform,
             Initializer::LecunNormal,
+            Initializer::Orthogonal { gain: 1.5 },
         ];
         for init in all {
             assert_eq!(Initializer::from_config(&init.to_config()).unwrap(), init);
         }
         assert_eq!(Initializer::from_config(&serde_json::json!("he_normal")).unwrap(), Initializer::HeNormal);
-        let e = Initializer::from_config(&serde_json::json!({"class_name": "Orthogonal"})).unwrap_err();
-        assert!(e.to_string().contains("Orthogonal"), "{e}");
+        let e = Initializer::from_config(&serde_json::json!({"class_name": "Identityy"})).unwrap_err();
+        assert!(e.to_string().contains("Identityy"), "{e}");
+    }
+
+    /// `W·Wᵀ = gain²·I` when rows <= cols and `Wᵀ·W = gain²·I` otherwise,
+    /// for square, wide (an LSTM's `[units, 4·units]`), tall and rank-3 shapes.
+    #[test]
+    fn orthogonal_weights_are_orthogonal() {
+        for (shape, gain) in [(vec![6usize, 6], 1.0f64), (vec![4, 16], 1.0), (vec![10, 3], 2.0), (vec![2, 3, 5], 1.0)] {
+            let w: Vec<f64> =
+                draw(Initializer::Orthogonal { gain: gain as f32 }, &shape).iter().map(|&v| v as f64).collect();
+            let cols = *shape.last().unwrap();
+            let rows = w.len() / cols;
+            let (outer, inner) = if rows <= cols { (rows, cols) } else { (cols, rows) };
+            let at = |a: usize, k: usize| if rows <= cols { w[a * cols + k] } else { w[k * cols + a] };
+            for a in 0..outer {
+                for b in 0..outer {
+                    let dot: f64 = (0..inner).map(|k| at(a, k) * at(b, k)).sum();
+                    let want = if a == b { gain * gain } else { 0.0 };
+                    assert!((dot - want).abs() < 1e-5, "{shape:?}: <{a}, {b}> = {dot}");
+                }
+            }
+        }
+        let e = Initializer::Orthogonal { gain: 1.0 }
+            .init(&Shape::from([5]), &mut Rng::seed(0), &strata_native::device())
+            .unwrap_err();
+        assert!(e.to_string().contains("rank >= 2"), "{e}");
     }
 
     #[test]

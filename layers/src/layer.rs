@@ -187,6 +187,23 @@ impl<'a> BuildContext<'a> {
         trainable: bool,
         regularizer: Option<Regularizer>,
     ) -> Result<Tensor> {
+        let init = init.resolve();
+        self.add_weight_fn(name, shape, move |shape, rng, device| init?.init(shape, rng, device), trainable, regularizer)
+    }
+
+    /// [`add_weight_with`](Self::add_weight_with) with the initial value made
+    /// by `init(shape, rng, device)`, which runs only when the weight is
+    /// created (not when a shared layer is built again). For initial values
+    /// no [`Initializer`] describes, like `LSTM`'s bias with its forget gate
+    /// at one.
+    pub fn add_weight_fn(
+        &mut self,
+        name: &str,
+        shape: impl Into<Shape>,
+        init: impl FnOnce(&Shape, &mut Rng, &Device) -> Result<Tensor>,
+        trainable: bool,
+        regularizer: Option<Regularizer>,
+    ) -> Result<Tensor> {
         let shape = shape.into();
         if let Some(existing) = self.weights.iter().find(|w| w.name == name) {
             if existing.value.shape() != &shape {
@@ -208,8 +225,15 @@ impl<'a> BuildContext<'a> {
                 }
             }
         }
-        let init = init.resolve()?;
-        let value = init.init(&shape, self.rng, self.device)?.to_variable()?;
+        let value = init(&shape, self.rng, self.device)?;
+        if value.shape() != &shape || value.dtype() != DType::F32 {
+            return Err(Error::msg(format!(
+                "the initial value of weight `{name}` is {} {}, expected f32 {shape}",
+                value.dtype(),
+                value.shape()
+            )));
+        }
+        let value = value.to_variable()?;
         self.weights.push(Weight { name: name.to_string(), value: value.clone(), trainable, regularizer });
         Ok(value)
     }
@@ -326,6 +350,36 @@ pub trait Layer: Send + Sync + 'static {
     fn compute_mask(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
         let _ = inputs;
         Ok(if self.supports_masking() { masks.first().cloned().flatten() } else { None })
+    }
+
+    /// How many tensors a call returns (default one). A layer with several
+    /// outputs (`LSTM` with `return_state`, `MultiHeadAttention` returning its
+    /// scores) says how many here, from its arguments alone, and implements
+    /// [`build_multi`](Layer::build_multi) and [`call_multi`](Layer::call_multi);
+    /// the Functional API then hands out one symbolic tensor per output
+    /// (`let [out, h, c] = lstm.call_multi(&x)?`).
+    fn num_outputs(&self) -> usize {
+        1
+    }
+
+    /// The spec of every output, in order; by default `[build(..)]`. A layer
+    /// with several outputs overrides it (and makes `build` return the first
+    /// of them, so that it can be used where one output is expected).
+    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
+        Ok(vec![self.build(inputs, ctx)?])
+    }
+
+    /// Every output of the forward pass, in order; by default `[call(..)]`.
+    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        Ok(vec![self.call(inputs, ctx)?])
+    }
+
+    /// The mask of every output, in order; by default
+    /// `[compute_mask(..)]` followed by `None` for any further output.
+    fn compute_masks(&self, inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        let mut out = vec![self.compute_mask(inputs, masks)?];
+        out.resize(self.num_outputs().max(1), None);
+        Ok(out)
     }
 
     /// The constructor arguments as JSON, for saving and `from_config`.

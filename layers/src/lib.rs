@@ -1,7 +1,7 @@
 //! strata's layers: the [`Layer`] trait — the one way to write a layer,
 //! built-in or custom — the built-in layers (one file each, in one folder per family as Keras groups
 //! them: [`core`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
-//! [`preprocessing`], [`regularization`], [`reshaping`]), activations,
+//! [`preprocessing`], [`recurrent`], [`regularization`], [`reshaping`]), activations,
 //! weight [`initializers`] and regularizers.
 //!
 //! Layers use only the [`strata_core::Tensor`] API, so they run unchanged on
@@ -19,6 +19,7 @@ mod meta;
 pub mod normalization;
 pub mod pooling;
 pub mod preprocessing;
+pub mod recurrent;
 mod registry;
 pub mod regularization;
 pub mod regularizers;
@@ -48,6 +49,7 @@ pub use preprocessing::{
     CenterCrop, FlipMode, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
     Rescaling, Resizing, Stat,
 };
+pub use recurrent::{SimpleRNN, GRU, LSTM};
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;

@@ -11,26 +11,36 @@ use std::sync::{Arc, Mutex};
 use strata_core::{Device, Error, Result, Rng};
 use strata_layers::{snake_case, BuildContext, TensorSpec};
 
-use super::functional::{LayerCell, SymKind, SymbolicTensor};
+use super::functional::{CallSite, LayerCell, SymKind, SymbolicTensor};
 use super::model::{check_spec_size, BuildOptions, InputEntry, LayerEntry, Model, Node, Producer, WeightBudget};
 
 /// The values of the graph under construction: their specs, what produced
 /// them, and which symbolic tensor each one is.
 #[derive(Default)]
 struct Values {
-    /// Value index of each symbolic tensor (by id).
-    of: HashMap<u64, usize>,
+    /// Value index of each symbolic tensor, by [`key`].
+    of: HashMap<(u64, usize), usize>,
     specs: Vec<TensorSpec>,
     producers: Vec<Producer>,
 }
 
 impl Values {
-    fn push(&mut self, id: u64, spec: TensorSpec, producer: Producer) -> usize {
+    fn push(&mut self, key: (u64, usize), spec: TensorSpec, producer: Producer) -> usize {
         let v = self.specs.len();
-        self.of.insert(id, v);
+        self.of.insert(key, v);
         self.specs.push(spec);
         self.producers.push(producer);
         v
+    }
+}
+
+/// What identifies a symbolic tensor's value: an input's id, or its call's id
+/// and which output of the call it is (every output of one call is the same
+/// call, whichever of them the graph reaches it through).
+fn key(sym: &SymbolicTensor) -> (u64, usize) {
+    match &sym.0.kind {
+        SymKind::Input { .. } => (sym.0.id, 0),
+        SymKind::Call { site, index } => (site.id, *index),
     }
 }
 
@@ -71,7 +81,7 @@ pub(crate) fn assemble(
         .collect();
     let nodes = build_calls(&order.calls, &layer_index, &mut layers, &mut values, &mut rng, &device, limit.as_ref())?;
 
-    let outputs: Vec<usize> = outputs.iter().map(|o| values.of[&o.0.id]).collect();
+    let outputs: Vec<usize> = outputs.iter().map(|o| values.of[&key(o)]).collect();
     let inputs = input_names.into_iter().zip(declared).map(|(name, (_, spec))| InputEntry { name, spec }).collect();
     let named = options.name.is_some();
     Ok(Model {
@@ -107,14 +117,14 @@ fn declare_inputs(
                 "model input {i} is a layer's output; model inputs must be made with Input::new(shape)"
             )));
         };
-        if values.of.contains_key(&sym.0.id) {
+        if values.of.contains_key(&key(sym)) {
             return Err(Error::Graph(format!("model input {i} is listed twice")));
         }
         if bounded {
             check_spec_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
         }
         check_sample_size(spec).map_err(|e| Error::Graph(format!("model input {i}: {e}")))?;
-        values.push(sym.0.id, spec.clone(), Producer::Input(i));
+        values.push(key(sym), spec.clone(), Producer::Input(i));
         declared.push((name.clone(), spec.clone()));
     }
     Ok(declared)
@@ -123,7 +133,7 @@ fn declare_inputs(
 /// The calls a model runs, in an order where every call comes after the
 /// calls it reads, and the inputs they reach.
 struct CallOrder {
-    calls: Vec<SymbolicTensor>,
+    calls: Vec<Arc<CallSite>>,
     used_inputs: HashSet<u64>,
 }
 
@@ -131,19 +141,30 @@ struct CallOrder {
 /// overflow the stack) to order the calls; a cycle, or an input that is not
 /// among the model's, is an error.
 fn order_calls(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], values: &Values) -> Result<CallOrder> {
-    let mut calls: Vec<SymbolicTensor> = Vec::new();
+    let mut calls: Vec<Arc<CallSite>> = Vec::new();
     let mut state: HashMap<u64, bool> = HashMap::new(); // false: on the stack, true: done
     let mut used_inputs: HashSet<u64> = HashSet::new();
+    enum Visit {
+        Tensor(SymbolicTensor),
+        Done(Arc<CallSite>),
+    }
     for (oi, out) in outputs.iter().enumerate() {
-        let mut stack: Vec<(SymbolicTensor, bool)> = vec![(out.clone(), false)];
-        while let Some((sym, expanded)) = stack.pop() {
+        let mut stack: Vec<Visit> = vec![Visit::Tensor(out.clone())];
+        while let Some(visit) = stack.pop() {
+            let sym = match visit {
+                Visit::Done(site) => {
+                    state.insert(site.id, true);
+                    calls.push(site);
+                    continue;
+                }
+                Visit::Tensor(sym) => sym,
+            };
             if let Some(p) = &sym.0.pending {
                 return Err(Error::Graph(p.clone()));
             }
-            let id = sym.0.id;
             match &sym.0.kind {
                 SymKind::Input { name, .. } => {
-                    if !values.of.contains_key(&id) {
+                    if !values.of.contains_key(&key(&sym)) {
                         let name = name.as_deref().unwrap_or("input_layer");
                         return Err(Error::Graph(format!(
                             "disconnected: output {oi} depends on the input `{name}`, which is not among the \
@@ -151,23 +172,18 @@ fn order_calls(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], values: &V
                             inputs.len()
                         )));
                     }
-                    used_inputs.insert(id);
+                    used_inputs.insert(sym.0.id);
                 }
-                SymKind::Call { inputs: args, .. } => {
-                    if expanded {
-                        state.insert(id, true);
-                        calls.push(sym.clone());
-                        continue;
-                    }
-                    match state.get(&id) {
+                SymKind::Call { site, .. } => {
+                    match state.get(&site.id) {
                         Some(true) => continue,
                         Some(false) => return Err(Error::Graph("the graph has a cycle".into())),
                         None => {}
                     }
-                    state.insert(id, false);
-                    stack.push((sym.clone(), true));
-                    for a in args.iter().rev() {
-                        stack.push((a.clone(), false));
+                    state.insert(site.id, false);
+                    stack.push(Visit::Done(site.clone()));
+                    for a in site.inputs.iter().rev() {
+                        stack.push(Visit::Tensor(a.clone()));
                     }
                 }
             }
@@ -178,16 +194,14 @@ fn order_calls(inputs: &[SymbolicTensor], outputs: &[SymbolicTensor], values: &V
 
 /// Phase 3a: the distinct layers of the calls, in order of first use, and
 /// each layer's index by id (a shared layer is one layer called twice).
-fn unique_layers(calls: &[SymbolicTensor]) -> (Vec<Arc<LayerCell>>, HashMap<u64, usize>) {
+fn unique_layers(calls: &[Arc<CallSite>]) -> (Vec<Arc<LayerCell>>, HashMap<u64, usize>) {
     let mut layer_index: HashMap<u64, usize> = HashMap::new();
     let mut cells: Vec<Arc<LayerCell>> = Vec::new();
-    for sym in calls {
-        if let SymKind::Call { layer, .. } = &sym.0.kind {
-            layer_index.entry(layer.id).or_insert_with(|| {
-                cells.push(layer.clone());
-                cells.len() - 1
-            });
-        }
+    for site in calls {
+        layer_index.entry(site.layer.id).or_insert_with(|| {
+            cells.push(site.layer.clone());
+            cells.len() - 1
+        });
     }
     (cells, layer_index)
 }
@@ -239,7 +253,7 @@ fn assign_names(cells: &[Arc<LayerCell>], inputs: &[Option<String>]) -> Result<(
 /// call as a node. With a weight budget (loading a file), the weights
 /// created and every output spec are checked against it.
 fn build_calls(
-    calls: &[SymbolicTensor],
+    calls: &[Arc<CallSite>],
     layer_index: &HashMap<u64, usize>,
     layers: &mut [LayerEntry],
     values: &mut Values,
@@ -248,10 +262,9 @@ fn build_calls(
     limit: Option<&WeightBudget>,
 ) -> Result<Vec<Node>> {
     let mut nodes = Vec::with_capacity(calls.len());
-    for sym in calls {
-        let SymKind::Call { layer, inputs: args } = &sym.0.kind else { continue };
-        let li = layer_index[&layer.id];
-        let arg_values: Vec<usize> = args.iter().map(|a| values.of[&a.0.id]).collect();
+    for site in calls {
+        let li = layer_index[&site.layer.id];
+        let arg_values: Vec<usize> = site.inputs.iter().map(|a| values.of[&key(a)]).collect();
         let specs: Vec<TensorSpec> = arg_values.iter().map(|&v| values.specs[v].clone()).collect();
         let entry = &mut layers[li];
         let mut guard = entry.cell.layer.write().map_err(|_| Error::msg("layer lock poisoned"))?;
@@ -260,26 +273,43 @@ fn build_calls(
         if !arity.accepts(specs.len()) {
             return Err(Error::msg(format!("takes {arity}, received {}", specs.len())).in_layer(label));
         }
+        let declared = guard.num_outputs();
         let mut weights = entry.cell.weights.write().map_err(|_| Error::msg("layer lock poisoned"))?;
         let before = weights.len();
-        let spec = {
+        let out_specs = {
             let mut ctx = BuildContext::new(&mut weights, rng, device);
             if let Some(budget) = limit {
                 ctx = ctx.with_limit(budget.load(Ordering::Relaxed));
             }
-            crate::utils::catch_panic(|| guard.build(&specs, &mut ctx)).map_err(|e| e.in_layer(label.clone()))?
+            crate::utils::catch_panic(|| guard.build_multi(&specs, &mut ctx)).map_err(|e| e.in_layer(label.clone()))?
         };
+        if out_specs.len() != declared {
+            return Err(Error::msg(format!(
+                "build returned {} output spec(s), but num_outputs declares {declared}",
+                out_specs.len()
+            ))
+            .in_layer(label));
+        }
         if let Some(budget) = limit {
             let added: usize = weights[before..].iter().map(|w| w.value.numel()).sum();
             let left = budget.load(Ordering::Relaxed).saturating_sub(added);
             budget.store(left, Ordering::Relaxed);
-            check_spec_size(&spec).map_err(|e| e.in_layer(label.clone()))?;
+            for spec in &out_specs {
+                check_spec_size(spec).map_err(|e| e.in_layer(label.clone()))?;
+            }
         }
-        check_sample_size(&spec).map_err(|e| e.in_layer(label.clone()))?;
+        for spec in &out_specs {
+            check_sample_size(spec).map_err(|e| e.in_layer(label.clone()))?;
+        }
         drop((weights, guard));
-        entry.output_specs.push(spec.clone());
-        let output = values.push(sym.0.id, spec, Producer::Node(nodes.len()));
-        nodes.push(Node { layer: li, inputs: arg_values, output });
+        let n = nodes.len();
+        let outputs = out_specs
+            .iter()
+            .enumerate()
+            .map(|(k, spec)| values.push((site.id, k), spec.clone(), Producer::Node(n, k)))
+            .collect();
+        entry.output_specs.push(out_specs);
+        nodes.push(Node { layer: li, inputs: arg_values, outputs });
     }
     Ok(nodes)
 }

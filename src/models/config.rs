@@ -96,20 +96,27 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
-/// A tensor of the graph: the `call`-th output of the input or layer named
-/// `layer`, written `["layer", call]` (Keras' `keras_history`; a third
-/// element, the tensor index, is read when it is 0).
+/// A tensor of the graph: output `tensor` of the `call`-th call of the input
+/// or layer named `layer`, written `["layer", call]`, or
+/// `["layer", call, tensor]` for a layer's second or later output (Keras'
+/// `keras_history`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NodeRef {
     /// The producing input or layer.
     pub layer: String,
     /// Which call of it (0 for an input, and for a layer called once).
     pub call: usize,
+    /// Which of that call's outputs (0 but for layers with several outputs).
+    pub tensor: usize,
 }
 
 impl Serialize for NodeRef {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        (&self.layer, self.call).serialize(s)
+        if self.tensor == 0 {
+            (&self.layer, self.call).serialize(s)
+        } else {
+            (&self.layer, self.call, self.tensor).serialize(s)
+        }
     }
 }
 
@@ -119,15 +126,17 @@ impl<'de> Deserialize<'de> for NodeRef {
         let parsed = v.as_array().and_then(|a| {
             let name = a.first()?.as_str()?;
             let call = usize::try_from(a.get(1)?.as_u64()?).ok()?;
-            let tensor_ok = match a.get(2) {
-                None => a.len() == 2,
-                Some(t) => a.len() == 3 && t.as_u64() == Some(0),
-            };
-            tensor_ok.then(|| NodeRef { layer: name.to_string(), call })
+            let tensor = match a.get(2) {
+                None if a.len() == 2 => Some(0),
+                Some(t) if a.len() == 3 => usize::try_from(t.as_u64()?).ok(),
+                _ => None,
+            }?;
+            Some(NodeRef { layer: name.to_string(), call, tensor })
         });
         parsed.ok_or_else(|| {
             serde::de::Error::custom(format!(
-                "expected a tensor reference [\"layer_name\", call_index], received {}",
+                "expected a tensor reference [\"layer_name\", call_index] or [\"layer_name\", call_index, \
+                 tensor_index], received {}",
                 short(&v)
             ))
         })
@@ -234,8 +243,8 @@ impl Model {
     /// is its JSON).
     pub fn model_config(&self) -> ModelConfig {
         let node_ref = |v: usize| {
-            let (name, call) = self.value_source(v);
-            NodeRef { layer: name.to_string(), call }
+            let (name, call, tensor) = self.value_source(v);
+            NodeRef { layer: name.to_string(), call, tensor }
         };
         let inputs = self
             .inputs
@@ -366,8 +375,8 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
         options.name = config.name.clone();
     }
 
-    // Every tensor by (producer name, call index).
-    let mut values: HashMap<String, Vec<SymbolicTensor>> = HashMap::new();
+    // Every tensor by producer name, call index and output index.
+    let mut values: HashMap<String, Vec<Vec<SymbolicTensor>>> = HashMap::new();
     let mut names: HashSet<String> = HashSet::new();
     let mut inputs = Vec::new();
     for (i, entry) in config.inputs.iter().enumerate() {
@@ -384,7 +393,7 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
         dims.extend(entry.config.shape.iter().copied());
         let spec = TensorSpec::new(dims, entry.config.dtype.unwrap_or(DType::F32));
         let sym = SymbolicTensor::input(Some(name.clone()), spec);
-        values.insert(name.clone(), vec![sym.clone()]);
+        values.insert(name.clone(), vec![vec![sym.clone()]]);
         inputs.push(sym);
     }
 
@@ -415,20 +424,27 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
     }
 
     // Every reference must name a known producer and one of its calls.
-    let calls: HashMap<&str, usize> = layers
+    // (calls, outputs per call) of every producer.
+    let calls: HashMap<&str, (usize, usize)> = layers
         .iter()
-        .map(|(l, _)| (l.name.as_str(), l.inbound_nodes.len()))
+        .map(|(l, shared)| {
+            let outputs = shared.0.layer.read().map(|g| g.num_outputs()).unwrap_or(1);
+            (l.name.as_str(), (l.inbound_nodes.len(), outputs))
+        })
         .chain(inputs.iter().filter_map(|s| match &s.0.kind {
-            SymKind::Input { name: Some(n), .. } => Some((n.as_str(), 1)),
+            SymKind::Input { name: Some(n), .. } => Some((n.as_str(), (1, 1))),
             _ => None,
         }))
         .collect();
     let check_ref = |r: &NodeRef, what: &str| -> Result<()> {
-        let (name, call) = (&r.layer, r.call);
+        let (name, call, tensor) = (&r.layer, r.call, r.tensor);
         match calls.get(name.as_str()) {
             None => Err(bad(format!("{what} refers to `{name}`, which is neither an input nor a layer"))),
-            Some(&n) if call >= n => {
+            Some(&(n, _)) if call >= n => {
                 Err(bad(format!("{what} refers to call {call} of `{name}`, which is called {n} time(s)")))
+            }
+            Some(&(_, k)) if tensor >= k => {
+                Err(bad(format!("{what} refers to output {tensor} of `{name}`, which has {k} output(s)")))
             }
             Some(_) => Ok(()),
         }
@@ -485,8 +501,9 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
                     stack.push((dep.0, dep.1, 0));
                     continue;
                 }
-                let args: Vec<SymbolicTensor> = node.iter().map(|r| values[&r.layer][r.call].clone()).collect();
-                let y = layers[l].1.call(&args)?;
+                let args: Vec<SymbolicTensor> =
+                    node.iter().map(|r| values[&r.layer][r.call][r.tensor].clone()).collect();
+                let y = layers[l].1.call_outputs(&args)?;
                 values.entry(layers[l].0.name.clone()).or_default().push(y);
                 made[l] += 1;
                 pending.remove(&(l, c));
@@ -495,7 +512,8 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
         }
     }
 
-    let outputs: Vec<SymbolicTensor> = config.outputs.iter().map(|r| values[&r.layer][r.call].clone()).collect();
+    let outputs: Vec<SymbolicTensor> =
+        config.outputs.iter().map(|r| values[&r.layer][r.call][r.tensor].clone()).collect();
     super::compiler::assemble(&inputs, &outputs, options, sequential)
 }
 
@@ -516,14 +534,15 @@ mod tests {
     #[test]
     fn references_are_read_strictly() {
         let read = |v: Value| serde_json::from_value::<NodeRef>(v);
-        assert_eq!(read(json!(["dense", 1])).unwrap(), NodeRef { layer: "dense".into(), call: 1 });
-        assert_eq!(read(json!(["dense", 0, 0])).unwrap(), NodeRef { layer: "dense".into(), call: 0 });
-        for bad in [json!(["dense"]), json!(["dense", -1]), json!([1, 0]), json!(["d", 0, 1]), json!("dense")] {
+        assert_eq!(read(json!(["dense", 1])).unwrap(), NodeRef { layer: "dense".into(), call: 1, tensor: 0 });
+        assert_eq!(read(json!(["dense", 0, 0])).unwrap(), NodeRef { layer: "dense".into(), call: 0, tensor: 0 });
+        assert_eq!(read(json!(["lstm", 0, 2])).unwrap(), NodeRef { layer: "lstm".into(), call: 0, tensor: 2 });
+        for bad in [json!(["dense"]), json!(["dense", -1]), json!([1, 0]), json!(["d", 0, -1]), json!(["d", 0, 0, 0])] {
             let e = read(bad).unwrap_err().to_string();
             assert!(e.contains("call_index"), "{e}");
         }
         let config = json!({"class_name": "Functional", "inputs": [], "layers": [{"name": "x", "class_name": "Dense",
-                            "inbound_nodes": [[["a", 0, 1]]]}], "outputs": []});
+                            "inbound_nodes": [[["a", 0, "x"]]]}], "outputs": []});
         let e = ModelConfig::from_value(&config).unwrap_err().to_string();
         assert!(e.contains("layers[0].inbound_nodes[0][0]") && e.contains("call_index"), "{e}");
     }

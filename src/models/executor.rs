@@ -138,22 +138,43 @@ impl Model {
                 .in_layer(label()));
             }
             let mut ctx = CallContext::new(training, &ms, &weights, rng);
-            let y = catch_panic(|| layer.call(&xs, &mut ctx)).map_err(|e| e.in_layer(label()))?;
-            let declared = &self.value_specs[node.output];
-            if !declared.matches(&y) {
+            let ys = catch_panic(|| layer.call_multi(&xs, &mut ctx)).map_err(|e| e.in_layer(label()))?;
+            if ys.len() != node.outputs.len() {
                 return Err(Error::msg(format!(
-                    "call returned {} {} but build declared {} {}; a layer's call must return the spec its build \
-                     returns",
-                    crate::utils::shape_tuple(y.dims()),
-                    y.dtype(),
-                    declared,
-                    declared.dtype
+                    "call returned {} tensor(s) but build declared {}",
+                    ys.len(),
+                    node.outputs.len()
                 ))
                 .in_layer(label()));
             }
-            let m = catch_panic(|| layer.compute_mask(&xs, &ms)).map_err(|e| e.in_layer(label()))?;
-            values[node.output] = Some(y);
-            masks[node.output] = m;
+            for (k, (y, &v)) in ys.iter().zip(&node.outputs).enumerate() {
+                let declared = &self.value_specs[v];
+                if !declared.matches(y) {
+                    let which = if ys.len() > 1 { format!("output {k}: ") } else { String::new() };
+                    return Err(Error::msg(format!(
+                        "{which}call returned {} {} but build declared {} {}; a layer's call must return the spec \
+                         its build returns",
+                        crate::utils::shape_tuple(y.dims()),
+                        y.dtype(),
+                        declared,
+                        declared.dtype
+                    ))
+                    .in_layer(label()));
+                }
+            }
+            let ms_out = catch_panic(|| layer.compute_masks(&xs, &ms)).map_err(|e| e.in_layer(label()))?;
+            if ms_out.len() != ys.len() {
+                return Err(Error::msg(format!(
+                    "compute_masks returned {} mask(s) for {} output(s)",
+                    ms_out.len(),
+                    ys.len()
+                ))
+                .in_layer(label()));
+            }
+            for ((y, m), &v) in ys.into_iter().zip(ms_out).zip(&node.outputs) {
+                values[v] = Some(y);
+                masks[v] = m;
+            }
         }
         let mut outs = Vec::with_capacity(self.outputs.len());
         let mut out_masks = Vec::with_capacity(self.outputs.len());

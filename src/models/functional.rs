@@ -35,9 +35,17 @@ impl LayerCell {
     }
 }
 
+/// One call of a layer on symbolic inputs; each of its outputs is a
+/// [`SymbolicTensor`] pointing here with its index.
+pub(crate) struct CallSite {
+    pub(crate) id: u64,
+    pub(crate) layer: Arc<LayerCell>,
+    pub(crate) inputs: Vec<SymbolicTensor>,
+}
+
 pub(crate) enum SymKind {
     Input { name: Option<String>, spec: TensorSpec },
-    Call { layer: Arc<LayerCell>, inputs: Vec<SymbolicTensor> },
+    Call { site: Arc<CallSite>, index: usize },
 }
 
 pub(crate) struct SymNode {
@@ -62,7 +70,7 @@ impl SymbolicTensor {
     fn with_pending(&self, message: String) -> Self {
         let kind = match &self.0.kind {
             SymKind::Input { name, spec } => SymKind::Input { name: name.clone(), spec: spec.clone() },
-            SymKind::Call { layer, inputs } => SymKind::Call { layer: layer.clone(), inputs: inputs.clone() },
+            SymKind::Call { site, index } => SymKind::Call { site: site.clone(), index: *index },
         };
         let pending = self.0.pending.clone().or(Some(message));
         SymbolicTensor(Arc::new(SymNode { id: self.0.id, kind, pending }))
@@ -107,9 +115,9 @@ impl fmt::Debug for SymbolicTensor {
             SymKind::Input { name, spec } => {
                 write!(f, "SymbolicTensor(Input {} {spec} {})", name.as_deref().unwrap_or("input_layer"), spec.dtype)
             }
-            SymKind::Call { layer, inputs } => {
-                let class = layer.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default();
-                write!(f, "SymbolicTensor(output of {class} on {} input(s))", inputs.len())
+            SymKind::Call { site, index } => {
+                let class = site.layer.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default();
+                write!(f, "SymbolicTensor(output {index} of {class} on {} input(s))", site.inputs.len())
             }
         }
     }
@@ -232,23 +240,59 @@ impl SharedLayer {
 
     /// Applies the layer to symbolic inputs, recording the call in the graph.
     /// The number of inputs is checked here; shapes when the model is built.
+    /// A layer with several outputs is called with
+    /// [`call_multi`](Self::call_multi) instead.
     pub fn call(&self, inputs: impl CallInputs) -> Result<SymbolicTensor> {
+        let [y] = self.call_multi(inputs)?;
+        Ok(y)
+    }
+
+    /// Applies a layer with `N` outputs (`LSTM` with `return_state`) and
+    /// returns one symbolic tensor per output:
+    /// `let [out, h, c] = lstm.call_multi(&x)?`. A count that differs from
+    /// the layer's [`num_outputs`](Layer::num_outputs) is an error.
+    pub fn call_multi<const N: usize>(&self, inputs: impl CallInputs) -> Result<[SymbolicTensor; N]> {
+        let outputs = self.call_outputs(inputs)?;
+        let n = outputs.len();
+        outputs.try_into().map_err(|_| {
+            let hint = if N == 1 { "; use call_multi (`let [a, b, ..] = layer.call_multi(&x)?`) or call_outputs" } else { "" };
+            self.error(format!("returns {n} tensor(s), but {N} were asked for{hint}"))
+        })
+    }
+
+    /// Applies the layer and returns all of its outputs, however many.
+    pub fn call_outputs(&self, inputs: impl CallInputs) -> Result<Vec<SymbolicTensor>> {
         let inputs = inputs.into_symbols();
         let layer = self.0.layer.read().map_err(|_| Error::msg("layer lock poisoned"))?;
         let arity = layer.arity();
-        if !arity.accepts(inputs.len()) {
-            let class = layer.class_name();
-            let name = layer.name_hint().map(str::to_string).unwrap_or_else(|| strata_layers::snake_case(class));
-            return Err(
-                Error::msg(format!("takes {arity}, received {}", inputs.len())).in_layer(format!("{name} ({class})"))
-            );
-        }
+        let n = layer.num_outputs();
         drop(layer);
-        Ok(SymbolicTensor(Arc::new(SymNode {
-            id: next_id(),
-            kind: SymKind::Call { layer: self.0.clone(), inputs },
-            pending: None,
-        })))
+        if !arity.accepts(inputs.len()) {
+            return Err(self.error(format!("takes {arity}, received {}", inputs.len())));
+        }
+        if n == 0 {
+            return Err(self.error("declares 0 outputs; a layer returns at least one tensor".into()));
+        }
+        let site = Arc::new(CallSite { id: next_id(), layer: self.0.clone(), inputs });
+        Ok((0..n)
+            .map(|index| {
+                SymbolicTensor(Arc::new(SymNode {
+                    id: next_id(),
+                    kind: SymKind::Call { site: site.clone(), index },
+                    pending: None,
+                }))
+            })
+            .collect())
+    }
+
+    /// An error prefixed with the layer's name and class.
+    fn error(&self, message: String) -> Error {
+        let (class, hint) = match self.0.layer.read() {
+            Ok(l) => (l.class_name().to_string(), l.name_hint().map(str::to_string)),
+            Err(_) => (String::new(), None),
+        };
+        let name = self.0.name.clone().or(hint).unwrap_or_else(|| strata_layers::snake_case(&class));
+        Error::msg(message).in_layer(format!("{name} ({class})"))
     }
 }
 
@@ -265,6 +309,16 @@ pub trait LayerExt: Layer + Sized {
     /// Makes the layer shareable between several calls.
     fn shared(self) -> SharedLayer {
         SharedLayer::new(self)
+    }
+
+    /// Applies a new layer with `N` outputs: `let [out, h, c] = lstm.call_multi(&x)?`.
+    fn call_multi<const N: usize>(self, inputs: impl CallInputs) -> Result<[SymbolicTensor; N]> {
+        SharedLayer::new(self).call_multi(inputs)
+    }
+
+    /// Applies a new layer and returns all of its outputs.
+    fn call_outputs(self, inputs: impl CallInputs) -> Result<Vec<SymbolicTensor>> {
+        SharedLayer::new(self).call_outputs(inputs)
     }
 }
 

@@ -123,15 +123,16 @@ impl BuildOptions {
 pub(crate) struct LayerEntry {
     pub(crate) name: String,
     pub(crate) cell: Arc<LayerCell>,
-    /// Output spec of each call of this layer, in graph order.
-    pub(crate) output_specs: Vec<TensorSpec>,
+    /// Output specs of each call of this layer (one per output), in graph order.
+    pub(crate) output_specs: Vec<Vec<TensorSpec>>,
 }
 
 /// One call of a layer: which values it reads and which it writes.
 pub(crate) struct Node {
     pub(crate) layer: usize,
     pub(crate) inputs: Vec<usize>,
-    pub(crate) output: usize,
+    /// One value per output of the layer.
+    pub(crate) outputs: Vec<usize>,
 }
 
 /// One model input (its value index is its position).
@@ -144,7 +145,8 @@ pub(crate) struct InputEntry {
 #[derive(Clone)]
 pub(crate) enum Producer {
     Input(usize),
-    Node(usize),
+    /// Output `.1` of node `.0`.
+    Node(usize, usize),
 }
 
 /// A model: layers connected into a graph, built (weights created, shapes
@@ -239,7 +241,7 @@ impl LayerRef<'_> {
 
     /// The output spec of the layer's first call.
     pub fn output_spec(&self) -> Option<&TensorSpec> {
-        self.entry().output_specs.first()
+        self.entry().output_specs.first().and_then(|specs| specs.first())
     }
 
     /// The layer's weights, with their short names (`kernel`, `bias`).
@@ -363,15 +365,16 @@ impl Model {
         self.outputs.iter().map(|&o| self.value_source(o).0).collect()
     }
 
-    /// Which input or layer produced value `v`, and which call of that layer
-    /// it was (Keras' `name[call][0]` in "Connected to" and configs).
-    pub(crate) fn value_source(&self, v: usize) -> (&str, usize) {
+    /// Which input or layer produced value `v`, which call of that layer it
+    /// was, and which of the call's outputs (Keras' `name[call][tensor]` in
+    /// "Connected to" and configs).
+    pub(crate) fn value_source(&self, v: usize) -> (&str, usize, usize) {
         match &self.producers[v] {
-            Producer::Input(i) => (self.inputs[*i].name.as_str(), 0),
-            Producer::Node(n) => {
+            Producer::Input(i) => (self.inputs[*i].name.as_str(), 0, 0),
+            Producer::Node(n, k) => {
                 let layer = self.nodes[*n].layer;
                 let call = self.nodes[..*n].iter().filter(|m| m.layer == layer).count();
-                (self.layers[layer].name.as_str(), call)
+                (self.layers[layer].name.as_str(), call, *k)
             }
         }
     }
@@ -484,14 +487,23 @@ impl Layer for Model {
         strata_layers::Arity::Exactly(self.inputs.len())
     }
 
-    fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
-        if self.outputs.len() != 1 {
+    fn num_outputs(&self) -> usize {
+        self.outputs.len()
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
+        let mut specs = self.build_multi(inputs, ctx)?;
+        if specs.len() != 1 {
             return Err(Error::msg(format!(
-                "a model used as a layer must have one output; `{}` has {}",
+                "`{}` has {} outputs; call it with call_multi to use it as a layer",
                 self.name,
-                self.outputs.len()
+                specs.len()
             )));
         }
+        Ok(specs.remove(0))
+    }
+
+    fn build_multi(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
         for (entry, spec) in self.inputs.iter().zip(inputs) {
             let fits = spec.rank() == entry.spec.rank()
                 && spec.dims.iter().zip(&entry.spec.dims).all(|(a, b)| a.is_none() || b.is_none() || a == b);
@@ -499,14 +511,21 @@ impl Layer for Model {
                 return Err(Error::msg(format!("input `{}` expects {}, received {spec}", entry.name, entry.spec)));
             }
         }
-        Ok(self.value_specs[self.outputs[0]].clone())
+        Ok(self.outputs.iter().map(|&o| self.value_specs[o].clone()).collect())
     }
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        let mut outs = self.call_multi(inputs, ctx)?;
+        match outs.len() {
+            1 => Ok(outs.remove(0)),
+            n => Err(Error::msg(format!("`{}` has {n} outputs; call it with call_multi", self.name))),
+        }
+    }
+
+    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let masks = ctx.masks().to_vec();
         let training = ctx.training();
-        let (mut outs, _) = self.run(inputs, &masks, training, ctx.rng())?;
-        outs.pop().ok_or_else(|| Error::msg("the nested model produced no output"))
+        Ok(self.run(inputs, &masks, training, ctx.rng())?.0)
     }
 
     fn config(&self) -> Value {

@@ -81,8 +81,8 @@ impl Model {
         let functional = !self.sequential;
         let mut rows: Vec<Vec<Vec<String>>> = Vec::new();
         let value_label = |v: usize| -> String {
-            let (name, call) = self.value_source(v);
-            format!("{name}[{call}][0]")
+            let (name, call, tensor) = self.value_source(v);
+            format!("{name}[{call}][{tensor}]")
         };
         if functional {
             for i in &self.inputs {
@@ -103,7 +103,7 @@ impl Model {
             let params = if first { layer_weights(&entry.cell).iter().map(|w| w.value.numel()).sum() } else { 0 };
             let mut row = vec![
                 vec![format!("{} ({class})", entry.name)],
-                vec![self.value_specs[node.output].to_string()],
+                vec![self.outputs_label(&node.outputs)],
                 vec![thousands(params)],
             ];
             if functional {
@@ -128,6 +128,17 @@ impl Model {
         out += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable));
         out += &format!(" Non-trainable params: {} ({})\n", thousands(total - trainable), bytes(total - trainable));
         out
+    }
+
+    /// One output's spec, or `[spec, spec, ...]` for a layer with several.
+    pub(crate) fn outputs_label(&self, outputs: &[usize]) -> String {
+        match outputs {
+            [one] => self.value_specs[*one].to_string(),
+            many => {
+                let specs: Vec<String> = many.iter().map(|&v| self.value_specs[v].to_string()).collect();
+                format!("[{}]", specs.join(", "))
+            }
+        }
     }
 
     /// Prints [`summary_string`](Self::summary_string) to standard output.

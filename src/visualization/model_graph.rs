@@ -105,7 +105,7 @@ impl Model {
                     format!("[{}]", specs.join(", "))
                 }
             }));
-            let outputs = distinct(calls.iter().map(|n| self.value_specs[n.output].to_string()));
+            let outputs = distinct(calls.iter().map(|n| self.outputs_label(&n.outputs)));
             out += &node(&entry.name, &class, &inputs.join(" | "), &outputs.join(" | "));
         }
         let edges = distinct(self.nodes.iter().flat_map(|n| {
@@ -113,7 +113,7 @@ impl Model {
             n.inputs.iter().map(move |&v| {
                 let source = match &self.producers[v] {
                     Producer::Input(i) => &self.inputs[*i].name,
-                    Producer::Node(m) => &self.layers[self.nodes[*m].layer].name,
+                    Producer::Node(m, _) => &self.layers[self.nodes[*m].layer].name,
                 };
                 format!("  {} -> {};\n", quote(source), quote(target))
             })

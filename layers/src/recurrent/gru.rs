@@ -1,0 +1,248 @@
+//! `GRU`: Keras' gated recurrent unit layer.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Result, Rng, Tensor};
+
+use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
+use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
+use crate::meta::{named, Meta};
+use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
+
+/// Gated recurrent unit (Cho et al.), as Keras 3 computes it: with the
+/// gate blocks z (update), r (reset) and h,
+///
+/// ```text
+/// z = σ(x·W_z + b_z + h·U_z + b'_z)     r = σ(x·W_r + b_r + h·U_r + b'_r)
+/// ĥ = tanh(x·W_h + b_h + r·(h·U_h + b'_h))     (reset_after, the default)
+/// ĥ = tanh(x·W_h + b_h + (r·h)·U_h)            (reset_after = false)
+/// h' = z·h + (1 − z)·ĥ
+/// ```
+///
+/// Weights as Keras: `kernel` `[features, 3·units]`, `recurrent_kernel`
+/// `[units, 3·units]` (orthogonal) and `bias` `[2, 3·units]` (the input and
+/// the recurrent bias) with `reset_after`, `[3·units]` without.
+///
+/// # Shapes
+/// - inputs: `(batch, timesteps, features)` `f32`; optionally the initial
+///   state `(batch, units)` as a second input (Keras' `initial_state`)
+/// - output: `(batch, units)`, or `(batch, timesteps, units)` with
+///   [`return_sequences`](GRU::return_sequences); with
+///   [`return_state`](GRU::return_state) also the final state (use
+///   `call_multi`)
+///
+/// # Masks
+/// A masked timestep keeps the state and repeats the previous output. With
+/// `return_sequences` the mask passes on; otherwise the output has none.
+///
+/// ```
+/// use strata_core::{DType, Rng, Tensor};
+/// use strata_layers::{BuildContext, CallContext, Layer, GRU, TensorSpec};
+/// # let dev = strata_native::device();
+/// let mut gru = GRU::new(3);
+/// let (mut weights, mut rng) = (Vec::new(), Rng::seed(0));
+/// let spec = gru.build(&[TensorSpec::new([None, None, Some(2)], DType::F32)],
+///                      &mut BuildContext::new(&mut weights, &mut rng, &dev)).unwrap();
+/// assert_eq!(spec.to_string(), "(None, 3)");
+/// assert_eq!(weights[2].value.dims(), [2, 9]);   // reset_after: input and recurrent bias
+/// let x = Tensor::ones([4, 6, 2], DType::F32, &dev).unwrap();
+/// let y = gru.call(&[x], &mut CallContext::new(false, &[None], &weights, &mut rng)).unwrap();
+/// assert_eq!(y.dims(), [4, 3]);
+/// ```
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug)]
+pub struct GRU {
+    cell: GruCell,
+    seq: Sequence,
+    rng: Option<Mutex<Rng>>,
+    meta: Meta,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GruCell {
+    units: usize,
+    #[serde(default = "tanh")]
+    activation: Activation,
+    #[serde(default = "sigmoid")]
+    recurrent_activation: Activation,
+    #[serde(default = "yes")]
+    use_bias: bool,
+    #[serde(default = "glorot")]
+    kernel_initializer: Initializer,
+    #[serde(default = "orthogonal")]
+    recurrent_initializer: Initializer,
+    #[serde(default = "zeros")]
+    bias_initializer: Initializer,
+    #[serde(default = "yes")]
+    reset_after: bool,
+    #[serde(default)]
+    kernel_regularizer: Option<Regularizer>,
+    #[serde(default)]
+    recurrent_regularizer: Option<Regularizer>,
+    #[serde(default)]
+    bias_regularizer: Option<Regularizer>,
+}
+
+
+named!(GRU);
+super::recurrent_builders!(GRU, gated);
+
+impl Clone for GRU {
+    /// A copy whose own generator (if seeded) continues from the same state.
+    fn clone(&self) -> Self {
+        GRU { cell: self.cell.clone(), seq: self.seq.clone(), rng: super::clone_rng(&self.rng), meta: self.meta.clone() }
+    }
+}
+
+impl GRU {
+    /// A GRU with `units` outputs and Keras' defaults: tanh, sigmoid gates,
+    /// `reset_after`, the last output only.
+    pub fn new(units: usize) -> Self {
+        let mut meta = Meta::default();
+        meta.require(units > 0, || format!("units must be > 0, received {units}"));
+        GRU {
+            cell: GruCell {
+                units,
+                activation: tanh(),
+                recurrent_activation: sigmoid(),
+                use_bias: true,
+                kernel_initializer: glorot(),
+                recurrent_initializer: orthogonal(),
+                bias_initializer: zeros(),
+                reset_after: true,
+                kernel_regularizer: None,
+                recurrent_regularizer: None,
+                bias_regularizer: None,
+            },
+            seq: Sequence::default(),
+            rng: None,
+            meta,
+        }
+    }
+
+    /// Whether the reset gate applies after the recurrent product (default
+    /// true, Keras 3 and cuDNN's form) or before it (the original paper's).
+    pub fn reset_after(mut self, on: bool) -> Self {
+        self.cell.reset_after = on;
+        self
+    }
+}
+
+impl LayerClass for GRU {
+    const CLASS_NAME: &'static str = "GRU";
+
+    fn from_config(config: &Value) -> Result<Self> {
+        let (cell, seq): (GruCell, Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
+        let base = GRU::new(cell.units);
+        Ok(GRU { cell, ..base }.with_sequence(seq))
+    }
+}
+
+impl Cell for GruCell {
+    fn units(&self) -> usize {
+        self.units
+    }
+    fn num_states(&self) -> usize {
+        1
+    }
+    fn gates(&self) -> usize {
+        3
+    }
+    fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>> {
+        match (&w.bias, self.reset_after) {
+            (Some(b), true) => Ok(Some(b.narrow(0, 0, 1)?.reshape([3 * self.units])?)),
+            (b, _) => Ok(b.clone()),
+        }
+    }
+    fn step(&self, xw: &Tensor, states: &[Tensor], w: &CellWeights, masks: &DropMasks) -> Result<Vec<Tensor>> {
+        let (h, u) = (&states[0], self.units);
+        let (ra, a) = (self.recurrent_activation, self.activation);
+        let rec = &masks.recurrent;
+        let (z, hh) = if self.reset_after {
+            let mut inner = recurrent_product(h, &w.recurrent, u, 0, 3, rec)?;
+            if let Some(b) = &w.bias {
+                inner = inner.add(&b.narrow(0, 1, 1)?.reshape([3 * u])?)?;
+            }
+            let z = ra.apply(&gate(xw, u, 0)?.add(&gate(&inner, u, 0)?)?)?;
+            let r = ra.apply(&gate(xw, u, 1)?.add(&gate(&inner, u, 1)?)?)?;
+            (z, a.apply(&gate(xw, u, 2)?.add(&r.mul(&gate(&inner, u, 2)?)?)?)?)
+        } else {
+            let inner = recurrent_product(h, &w.recurrent, u, 0, 2, rec)?;
+            let z = ra.apply(&gate(xw, u, 0)?.add(&gate(&inner, u, 0)?)?)?;
+            let r = ra.apply(&gate(xw, u, 1)?.add(&gate(&inner, u, 1)?)?)?;
+            let rh = recurrent_product(&r.mul(h)?, &w.recurrent, u, 2, 1, rec)?;
+            (z, a.apply(&gate(xw, u, 2)?.add(&rh)?)?)
+        };
+        // z·h + (1 − z)·ĥ
+        let h = z.mul(h)?.add(&z.affine(-1.0, 1.0)?.mul(&hh)?)?;
+        Ok(vec![h])
+    }
+}
+
+impl Layer for GRU {
+    fn class_name(&self) -> &str {
+        Self::CLASS_NAME
+    }
+
+    fn arity(&self) -> Arity {
+        Arity::AtLeast(1)
+    }
+
+    fn num_outputs(&self) -> usize {
+        rnn::num_outputs(&self.seq, 1)
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
+        super::first_output(self.build_multi(inputs, ctx)?)
+    }
+
+    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
+        self.meta.check()?;
+        let c = &self.cell;
+        let (features, specs) = rnn::output_specs(inputs, c.units, 1, &self.seq)?;
+        let u = c.units;
+        let bias_init = c.bias_initializer;
+        let bias_shape = if c.reset_after { vec![2, 3 * u] } else { vec![3 * u] };
+        let bias = c.use_bias.then(|| {
+            let shape = bias_shape.clone();
+            let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&shape.into(), rng, dev);
+            (&bias_shape[..], Box::new(init) as Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>)
+        });
+        let args = WeightArgs {
+            kernel: (c.kernel_initializer, c.kernel_regularizer),
+            recurrent: (c.recurrent_initializer, c.recurrent_regularizer),
+            bias,
+            bias_regularizer: c.bias_regularizer,
+        };
+        rnn::add_cell_weights(ctx, features, 3 * u, u, args)?;
+        Ok(specs)
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        super::first_output(self.call_multi(inputs, ctx)?)
+    }
+
+    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+        rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
+    }
+
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
+    fn compute_masks(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Ok(rnn::output_masks(&self.seq, 1, masks))
+    }
+
+    fn config(&self) -> Value {
+        rnn::join_config(&self.cell, &self.seq)
+    }
+
+    fn name_hint(&self) -> Option<&str> {
+        self.meta.name.as_deref()
+    }
+}

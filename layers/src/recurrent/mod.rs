@@ -1,0 +1,194 @@
+//! The recurrent layers: [`SimpleRNN`], [`LSTM`] and [`GRU`] (Keras'
+//! `layers/rnn/`), with Keras' gate orders and weight layouts, masks,
+//! `return_sequences`, `return_state`, `go_backwards`, initial states and
+//! (recurrent) dropout.
+
+mod gru;
+mod lstm;
+mod rnn;
+mod simple_rnn;
+
+use std::sync::Mutex;
+
+pub use gru::GRU;
+pub use lstm::LSTM;
+pub use simple_rnn::SimpleRNN;
+use strata_core::{Error, Result, Rng};
+
+use crate::{Activation, Initializer};
+
+fn tanh() -> Activation {
+    Activation::Tanh
+}
+fn sigmoid() -> Activation {
+    Activation::Sigmoid
+}
+fn yes() -> bool {
+    true
+}
+fn glorot() -> Initializer {
+    Initializer::GlorotUniform
+}
+fn orthogonal() -> Initializer {
+    Initializer::Orthogonal { gain: 1.0 }
+}
+fn zeros() -> Initializer {
+    Initializer::Zeros
+}
+
+/// A copy of a layer's own generator, continuing from the same state.
+fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
+    rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+}
+
+/// The first of a recurrent layer's outputs (what `build` and `call`
+/// return; the states come from `build_multi` and `call_multi`).
+fn first_output<T>(outputs: Vec<T>) -> Result<T> {
+    outputs.into_iter().next().ok_or_else(|| Error::msg("the layer returned no output"))
+}
+
+/// The builder methods every recurrent layer has: its cell's activation,
+/// bias, initializers and regularizers, (with `gated`) the gates'
+/// activation, and Keras' `RNN` arguments.
+macro_rules! recurrent_builders {
+    ($t:ident, gated) => {
+        impl $t {
+            /// The activation of the gates (default `sigmoid`).
+            pub fn recurrent_activation(mut self, activation: impl $crate::Resolve<$crate::Activation>) -> Self {
+                if let Some(a) = self.meta.keep($crate::Resolve::resolve(activation)) {
+                    self.cell.recurrent_activation = a;
+                }
+                self
+            }
+        }
+        super::recurrent_builders!($t);
+    };
+    ($t:ident) => {
+        impl $t {
+            /// The activation of the candidate state and output (default `tanh`).
+            pub fn activation(mut self, activation: impl $crate::Resolve<$crate::Activation>) -> Self {
+                if let Some(a) = self.meta.keep($crate::Resolve::resolve(activation)) {
+                    self.cell.activation = a;
+                }
+                self
+            }
+
+            /// Whether to add a bias (default true).
+            pub fn use_bias(mut self, use_bias: bool) -> Self {
+                self.cell.use_bias = use_bias;
+                self
+            }
+
+            /// The kernel's initializer (default `glorot_uniform`).
+            pub fn kernel_initializer(mut self, init: impl $crate::Resolve<$crate::Initializer>) -> Self {
+                if let Some(i) = self.meta.keep($crate::Resolve::resolve(init)) {
+                    self.cell.kernel_initializer = i;
+                }
+                self
+            }
+
+            /// The recurrent kernel's initializer (default `orthogonal`).
+            pub fn recurrent_initializer(mut self, init: impl $crate::Resolve<$crate::Initializer>) -> Self {
+                if let Some(i) = self.meta.keep($crate::Resolve::resolve(init)) {
+                    self.cell.recurrent_initializer = i;
+                }
+                self
+            }
+
+            /// The bias' initializer (default `zeros`).
+            pub fn bias_initializer(mut self, init: impl $crate::Resolve<$crate::Initializer>) -> Self {
+                if let Some(i) = self.meta.keep($crate::Resolve::resolve(init)) {
+                    self.cell.bias_initializer = i;
+                }
+                self
+            }
+
+            /// Penalties on the kernel, the recurrent kernel and the bias,
+            /// added to the training loss.
+            pub fn regularizers(
+                mut self,
+                kernel: Option<$crate::Regularizer>,
+                recurrent: Option<$crate::Regularizer>,
+                bias: Option<$crate::Regularizer>,
+            ) -> Self {
+                for r in [&kernel, &recurrent, &bias].into_iter().flatten() {
+                    self.meta.keep(r.validate());
+                }
+                self.cell.kernel_regularizer = kernel;
+                self.cell.recurrent_regularizer = recurrent;
+                self.cell.bias_regularizer = bias;
+                self
+            }
+
+            /// Returns the output of every timestep, `(batch, timesteps,
+            /// units)`, instead of the last one (default false).
+            pub fn return_sequences(mut self, on: bool) -> Self {
+                self.seq.return_sequences = on;
+                self
+            }
+
+            /// Also returns the final states, as further outputs (default
+            /// false); call the layer with `call_multi`.
+            pub fn return_state(mut self, on: bool) -> Self {
+                self.seq.return_state = on;
+                self
+            }
+
+            /// Walks the sequence from its last timestep to its first and
+            /// returns the outputs in that order (default false).
+            pub fn go_backwards(mut self, on: bool) -> Self {
+                self.seq.go_backwards = on;
+                self
+            }
+
+            /// Outputs zeros at masked timesteps instead of repeating the
+            /// previous output (default false; `Bidirectional` sets it for
+            /// sequences).
+            pub fn zero_output_for_mask(mut self, on: bool) -> Self {
+                self.seq.zero_output_for_mask = on;
+                self
+            }
+
+            /// During training, drops inputs with probability `rate`, in
+            /// `[0, 1)` (one mask per call, used at every timestep).
+            pub fn dropout(mut self, rate: f32) -> Self {
+                self.seq.dropout = rate;
+                self.check_sequence();
+                self
+            }
+
+            /// During training, drops the previous output with probability
+            /// `rate`, in `[0, 1)`, for the recurrent product.
+            pub fn recurrent_dropout(mut self, rate: f32) -> Self {
+                self.seq.recurrent_dropout = rate;
+                self.check_sequence();
+                self
+            }
+
+            /// Draws the dropout masks from the layer's own generator seeded
+            /// with `seed` instead of the model's.
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.seq.seed = Some(seed);
+                self.rng = Some(std::sync::Mutex::new(strata_core::Rng::seed(seed)));
+                self
+            }
+
+            fn check_sequence(&mut self) {
+                if let Some(problem) = self.seq.problem() {
+                    self.meta.require(false, || problem);
+                }
+            }
+
+            fn with_sequence(mut self, seq: rnn::Sequence) -> Self {
+                let seed = seq.seed;
+                self.seq = seq;
+                self.check_sequence();
+                match seed {
+                    Some(s) => self.seed(s),
+                    None => self,
+                }
+            }
+        }
+    };
+}
+use recurrent_builders;

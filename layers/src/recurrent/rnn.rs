@@ -1,0 +1,393 @@
+//! What `SimpleRNN`, `LSTM` and `GRU` share (Keras' `RNN` base and
+//! `DropoutRNNCell`): the sequence arguments, the loop over timesteps with
+//! masks and `go_backwards`, initial states, dropout masks, and splitting a
+//! Keras config into the base's keys and the cell's.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use strata_core::{DType, Error, LinearActivation, Result, Rng, Tensor};
+
+use crate::meta::from_json;
+use crate::{BuildContext, CallContext, Initializer, Regularizer, TensorSpec};
+
+/// The arguments every recurrent layer takes besides its cell's (Keras'
+/// `RNN` arguments plus the cells' dropout).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Sequence {
+    #[serde(default)]
+    pub(crate) return_sequences: bool,
+    #[serde(default)]
+    pub(crate) return_state: bool,
+    #[serde(default)]
+    pub(crate) go_backwards: bool,
+    #[serde(default)]
+    pub(crate) stateful: bool,
+    #[serde(default)]
+    pub(crate) unroll: bool,
+    #[serde(default)]
+    pub(crate) zero_output_for_mask: bool,
+    #[serde(default)]
+    pub(crate) dropout: f32,
+    #[serde(default)]
+    pub(crate) recurrent_dropout: f32,
+    #[serde(default)]
+    pub(crate) seed: Option<u64>,
+}
+
+/// The config keys [`Sequence`] reads.
+const SEQUENCE_KEYS: &[&str] = &[
+    "return_sequences",
+    "return_state",
+    "go_backwards",
+    "stateful",
+    "unroll",
+    "zero_output_for_mask",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+];
+
+impl Sequence {
+    /// Problems with these arguments, for the layer's `Meta`.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if self.stateful {
+            return Some("stateful=True is not supported; pass the state with initial_state instead".into());
+        }
+        for (name, rate) in [("dropout", self.dropout), ("recurrent_dropout", self.recurrent_dropout)] {
+            if !(0.0..1.0).contains(&rate) {
+                return Some(format!("{name} must be in [0, 1), received {rate}"));
+            }
+        }
+        None
+    }
+}
+
+/// Splits a recurrent layer's config into its [`Sequence`] part and its
+/// cell's part, each read with serde (unknown keys are errors).
+pub(crate) fn split_config<C: serde::de::DeserializeOwned>(class: &str, config: &Value) -> Result<(C, Sequence)> {
+    let Some(object) = config.as_object() else {
+        return Err(Error::Config(format!("{class}: expected a JSON object, received {config}")));
+    };
+    let (mut seq, mut cell) = (Map::new(), Map::new());
+    for (k, v) in object {
+        if SEQUENCE_KEYS.contains(&k.as_str()) {
+            seq.insert(k.clone(), v.clone());
+        } else {
+            cell.insert(k.clone(), v.clone());
+        }
+    }
+    Ok((from_json(class, &Value::Object(cell))?, from_json(class, &Value::Object(seq))?))
+}
+
+/// The config a recurrent layer writes: its cell's keys, then the base's.
+pub(crate) fn join_config(cell: &impl Serialize, seq: &Sequence) -> Value {
+    let mut out = match serde_json::to_value(cell) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    if let Ok(Value::Object(m)) = serde_json::to_value(seq) {
+        out.extend(m);
+    }
+    Value::Object(out)
+}
+
+/// A cell's three weights, as Keras names them.
+pub(crate) struct CellWeights {
+    pub(crate) kernel: Tensor,
+    pub(crate) recurrent: Tensor,
+    pub(crate) bias: Option<Tensor>,
+}
+
+impl CellWeights {
+    pub(crate) fn from_ctx(ctx: &CallContext<'_>, use_bias: bool) -> Result<CellWeights> {
+        Ok(CellWeights {
+            kernel: ctx.weight("kernel")?,
+            recurrent: ctx.weight("recurrent_kernel")?,
+            bias: if use_bias { Some(ctx.weight("bias")?) } else { None },
+        })
+    }
+}
+
+/// The initializers and regularizers of a cell's three weights.
+pub(crate) struct WeightArgs<'a> {
+    pub(crate) kernel: (Initializer, Option<Regularizer>),
+    pub(crate) recurrent: (Initializer, Option<Regularizer>),
+    pub(crate) bias: Option<(&'a [usize], Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor> + 'a>)>,
+    pub(crate) bias_regularizer: Option<Regularizer>,
+}
+
+/// Creates `kernel` `[features, gates·units]`, `recurrent_kernel`
+/// `[units, gates·units]` and (if any) `bias`, in Keras' order.
+pub(crate) fn add_cell_weights(
+    ctx: &mut BuildContext<'_>,
+    features: usize,
+    width: usize,
+    units: usize,
+    args: WeightArgs<'_>,
+) -> Result<()> {
+    ctx.add_weight_with("kernel", [features, width], args.kernel.0, true, args.kernel.1)?;
+    ctx.add_weight_with("recurrent_kernel", [units, width], args.recurrent.0, true, args.recurrent.1)?;
+    if let Some((shape, init)) = args.bias {
+        ctx.add_weight_fn("bias", shape.to_vec(), |_, rng, dev| init(rng, dev), true, args.bias_regularizer)?;
+    }
+    Ok(())
+}
+
+/// The dropout masks of one call (Keras draws them once per call and uses
+/// them at every timestep): none, one shared, or one per gate.
+#[derive(Default)]
+pub(crate) struct DropMasks {
+    /// `[batch, features]` each.
+    pub(crate) input: Vec<Tensor>,
+    /// `[batch, units]` each.
+    pub(crate) recurrent: Vec<Tensor>,
+}
+
+/// One recurrent cell: its step from the projected input and the states.
+pub(crate) trait Cell {
+    /// Output size (the size of every state).
+    fn units(&self) -> usize;
+    /// How many states it carries (`h`, and `c` for an LSTM); the first is
+    /// the output.
+    fn num_states(&self) -> usize;
+    /// How many `units`-wide blocks the kernels hold (1, 4 or 3).
+    fn gates(&self) -> usize;
+    /// The part of the bias added to the input projection.
+    fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>>;
+    /// New states from the projected input `xw` `[batch, gates·units]` at
+    /// one step and the previous states.
+    fn step(&self, xw: &Tensor, states: &[Tensor], w: &CellWeights, masks: &DropMasks) -> Result<Vec<Tensor>>;
+}
+
+/// `h · U[:, gates]` for the gate blocks `first..first + count`; with
+/// recurrent dropout, each gate block sees `h` times its own mask.
+pub(crate) fn recurrent_product(
+    h: &Tensor,
+    u: &Tensor,
+    units: usize,
+    first: usize,
+    count: usize,
+    masks: &[Tensor],
+) -> Result<Tensor> {
+    let block = |g: usize, n: usize| -> Result<Tensor> {
+        if g == 0 && n * units == u.dims()[1] {
+            Ok(u.clone())
+        } else {
+            u.narrow(1, g * units, n * units)
+        }
+    };
+    match masks {
+        [] => h.matmul(&block(first, count)?),
+        [one] => h.mul(one)?.matmul(&block(first, count)?),
+        per_gate => {
+            let parts: Vec<Tensor> =
+                (first..first + count).map(|g| h.mul(&per_gate[g])?.matmul(&block(g, 1)?)).collect::<Result<_>>()?;
+            Tensor::concat(&parts.iter().collect::<Vec<_>>(), 1)
+        }
+    }
+}
+
+/// Gate block `g` of a `[batch, gates·units]` tensor.
+pub(crate) fn gate(z: &Tensor, units: usize, g: usize) -> Result<Tensor> {
+    z.narrow(1, g * units, units)
+}
+
+/// Checks a recurrent layer's inputs and returns the output specs: the
+/// sequence or the last output, then (with `return_state`) each state.
+pub(crate) fn output_specs(
+    inputs: &[TensorSpec],
+    units: usize,
+    num_states: usize,
+    seq: &Sequence,
+) -> Result<(usize, Vec<TensorSpec>)> {
+    let x = &inputs[0];
+    crate::layer::expect_float(x)?;
+    crate::layer::expect_rank(x, 3, "(batch, timesteps, features)")?;
+    let Some(features) = x.last() else {
+        return Err(Error::msg(format!("needs a known features axis, received {x}")));
+    };
+    if inputs.len() != 1 && inputs.len() != 1 + num_states {
+        return Err(Error::msg(format!(
+            "takes the sequence and optionally its {num_states} initial state(s), received {} inputs",
+            inputs.len()
+        )));
+    }
+    for (k, s) in inputs[1..].iter().enumerate() {
+        if s.dtype != DType::F32 || s.rank() != 2 || s.dims[1].is_some_and(|d| d != units) {
+            return Err(Error::msg(format!(
+                "initial state {k} must be f32 (batch, {units}), received {} {s}",
+                s.dtype
+            )));
+        }
+    }
+    let out = if seq.return_sequences {
+        TensorSpec::new(vec![x.dims[0], x.dims[1], Some(units)], DType::F32)
+    } else {
+        TensorSpec::new(vec![x.dims[0], Some(units)], DType::F32)
+    };
+    let mut specs = vec![out];
+    if seq.return_state {
+        specs.extend((0..num_states).map(|_| TensorSpec::new(vec![x.dims[0], Some(units)], DType::F32)));
+    }
+    Ok((features, specs))
+}
+
+/// How many tensors a recurrent layer returns.
+pub(crate) fn num_outputs(seq: &Sequence, num_states: usize) -> usize {
+    if seq.return_state {
+        1 + num_states
+    } else {
+        1
+    }
+}
+
+/// The output masks: the input mask on the sequence output when
+/// `return_sequences`, none on the last output and on the states.
+pub(crate) fn output_masks(seq: &Sequence, num_states: usize, masks: &[Option<Tensor>]) -> Vec<Option<Tensor>> {
+    let first = if seq.return_sequences { masks.first().cloned().flatten() } else { None };
+    let mut out = vec![first];
+    out.resize(num_outputs(seq, num_states), None);
+    out
+}
+
+/// Draws a dropout mask of `shape`: `0` with probability `rate`, else
+/// `1 / (1 - rate)`.
+fn dropout_mask(shape: [usize; 2], rate: f32, rng: &mut Rng, dev: &strata_core::Device) -> Result<Tensor> {
+    Tensor::rand_uniform(shape, 0.0, 1.0, rng, dev)?.ge_scalar(rate as f64)?.div_scalar(1.0 - rate as f64)
+}
+
+/// Runs `cell` over the sequence `inputs[0]` `[batch, time, features]`
+/// (from `inputs[1..]` as initial states, else zeros) and returns the
+/// layer's outputs (see [`output_specs`]).
+///
+/// As Keras: the input projection `x·W + b` is one product for every
+/// timestep; a masked timestep leaves the states unchanged and outputs the
+/// previous output (zeros with `zero_output_for_mask`); `go_backwards`
+/// walks the sequence from its end and returns the outputs in that order.
+pub(crate) fn run(
+    cell: &dyn Cell,
+    seq: &Sequence,
+    own_rng: Option<&Mutex<Rng>>,
+    inputs: &[Tensor],
+    w: &CellWeights,
+    ctx: &mut CallContext<'_>,
+) -> Result<Vec<Tensor>> {
+    let x = &inputs[0];
+    let (batch, steps, features) = (x.dims()[0], x.dims()[1], x.dims()[2]);
+    if steps == 0 {
+        return Err(Error::msg(format!("needs at least one timestep, received (batch, timesteps, features) {:?}", x.dims())));
+    }
+    let (units, gates) = (cell.units(), cell.gates());
+    let dev = x.device().clone();
+    let masks = if ctx.training() && (seq.dropout > 0.0 || seq.recurrent_dropout > 0.0) {
+        // Keras uses one input mask for every gate, or one per gate (and
+        // per-gate recurrent masks) when recurrent dropout is on.
+        let per_gate = seq.recurrent_dropout > 0.0;
+        let n = if per_gate { gates } else { 1 };
+        let draw = |rng: &mut Rng| -> Result<DropMasks> {
+            let mut m = DropMasks::default();
+            if seq.dropout > 0.0 {
+                m.input = (0..n).map(|_| dropout_mask([batch, features], seq.dropout, rng, &dev)).collect::<Result<_>>()?;
+            }
+            if per_gate {
+                m.recurrent =
+                    (0..n).map(|_| dropout_mask([batch, units], seq.recurrent_dropout, rng, &dev)).collect::<Result<_>>()?;
+            }
+            Ok(m)
+        };
+        match own_rng {
+            Some(own) => draw(&mut own.lock().unwrap_or_else(|e| e.into_inner()))?,
+            None => draw(ctx.rng())?,
+        }
+    } else {
+        DropMasks::default()
+    };
+
+    // The input projection of every timestep, time-major: [time, batch, gates·units].
+    let bias = cell.input_bias(w)?;
+    let xt = x.transpose(0, 1)?;
+    let xw = match masks.input.as_slice() {
+        [] => xt.linear(&w.kernel, bias.as_ref(), LinearActivation::Identity)?,
+        [one] => xt.mul(one)?.linear(&w.kernel, bias.as_ref(), LinearActivation::Identity)?,
+        per_gate => {
+            let parts: Vec<Tensor> = per_gate
+                .iter()
+                .enumerate()
+                .map(|(g, m)| {
+                    let b = bias.as_ref().map(|b| b.narrow(0, g * units, units)).transpose()?;
+                    xt.mul(m)?.linear(&w.kernel.narrow(1, g * units, units)?, b.as_ref(), LinearActivation::Identity)
+                })
+                .collect::<Result<_>>()?;
+            Tensor::concat(&parts.iter().collect::<Vec<_>>(), 2)?
+        }
+    };
+
+    let mut states: Vec<Tensor> = if inputs.len() > 1 {
+        for (k, s) in inputs[1..].iter().enumerate() {
+            if s.dims() != [batch, units] {
+                return Err(Error::msg(format!(
+                    "initial state {k} must be (batch, units) = ({batch}, {units}), received {:?}",
+                    s.dims()
+                )));
+            }
+        }
+        inputs[1..].to_vec()
+    } else {
+        let zeros = Tensor::zeros([batch, units], DType::F32, &dev)?;
+        vec![zeros; cell.num_states()]
+    };
+    let mask = ctx.mask().cloned();
+    if let Some(m) = &mask {
+        if m.dims() != [batch, steps] {
+            return Err(Error::msg(format!(
+                "expects a (batch, timesteps) = ({batch}, {steps}) mask, received {:?}",
+                m.dims()
+            )));
+        }
+    }
+    let mask_t = mask.as_ref().map(|m| m.transpose(0, 1)).transpose()?;
+    let zeros = if seq.zero_output_for_mask && mask.is_some() {
+        Some(Tensor::zeros([batch, units], DType::F32, &dev)?)
+    } else {
+        None
+    };
+    let mut outputs: Vec<Tensor> = Vec::with_capacity(if seq.return_sequences { steps } else { 1 });
+    for s in 0..steps {
+        let t = if seq.go_backwards { steps - 1 - s } else { s };
+        let xw_t = xw.narrow(0, t, 1)?.reshape([batch, gates * units])?;
+        let new = cell.step(&xw_t, &states, w, &masks)?;
+        let out = match &mask_t {
+            None => {
+                states = new;
+                states[0].clone()
+            }
+            Some(m) => {
+                let keep = m.narrow(0, t, 1)?.reshape([batch, 1])?;
+                let out = Tensor::where_cond(&keep, &new[0], zeros.as_ref().unwrap_or(&states[0]))?;
+                states = new
+                    .iter()
+                    .zip(&states)
+                    .map(|(n, old)| Tensor::where_cond(&keep, n, old))
+                    .collect::<Result<_>>()?;
+                out
+            }
+        };
+        if seq.return_sequences || s + 1 == steps {
+            outputs.push(out);
+        }
+    }
+    let first = if seq.return_sequences {
+        let rows: Vec<Tensor> = outputs.iter().map(|o| o.unsqueeze(1)).collect::<Result<_>>()?;
+        Tensor::concat(&rows.iter().collect::<Vec<_>>(), 1)?
+    } else {
+        outputs.pop().ok_or_else(|| Error::msg("no timestep was run"))?
+    };
+    let mut result = vec![first];
+    if seq.return_state {
+        result.extend(states);
+    }
+    Ok(result)
+}

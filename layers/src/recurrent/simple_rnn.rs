@@ -1,0 +1,202 @@
+//! `SimpleRNN`: Keras' fully-connected recurrent layer.
+
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use strata_core::{Result, Rng, Tensor};
+
+use super::rnn::{self, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
+use super::{glorot, orthogonal, tanh, yes, zeros};
+use crate::meta::{named, Meta};
+use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
+
+/// A fully-connected recurrent layer, as Keras 3 computes it:
+/// `h' = tanh(x·kernel + bias + h·recurrent_kernel)`.
+///
+/// Weights as Keras: `kernel` `[features, units]`, `recurrent_kernel`
+/// `[units, units]` (orthogonal), `bias` `[units]`.
+///
+/// # Shapes
+/// - inputs: `(batch, timesteps, features)` `f32`; optionally the initial
+///   state `(batch, units)` as a second input (Keras' `initial_state`)
+/// - output: `(batch, units)`, or `(batch, timesteps, units)` with
+///   [`return_sequences`](SimpleRNN::return_sequences); with
+///   [`return_state`](SimpleRNN::return_state) also the final state (use
+///   `call_multi`)
+///
+/// # Masks
+/// A masked timestep keeps the state and repeats the previous output. With
+/// `return_sequences` the mask passes on; otherwise the output has none.
+///
+/// ```
+/// use strata_core::{DType, Rng, Tensor};
+/// use strata_layers::{BuildContext, CallContext, Layer, SimpleRNN, TensorSpec};
+/// # let dev = strata_native::device();
+/// let mut rnn = SimpleRNN::new(2).use_bias(false).kernel_initializer("ones").recurrent_initializer("zeros");
+/// let (mut weights, mut rng) = (Vec::new(), Rng::seed(0));
+/// rnn.build(&[TensorSpec::new([None, Some(1), Some(1)], DType::F32)],
+///           &mut BuildContext::new(&mut weights, &mut rng, &dev)).unwrap();
+/// let x = Tensor::new(vec![0.5f32], [1, 1, 1], &dev).unwrap();
+/// let y = rnn.call(&[x], &mut CallContext::new(false, &[None], &weights, &mut rng)).unwrap();
+/// assert_eq!(y.to_vec::<f32>().unwrap(), [0.5f32.tanh(); 2]);
+/// ```
+#[allow(clippy::upper_case_acronyms)]
+#[derive(Debug)]
+pub struct SimpleRNN {
+    cell: RnnCell,
+    seq: Sequence,
+    rng: Option<Mutex<Rng>>,
+    meta: Meta,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RnnCell {
+    units: usize,
+    #[serde(default = "tanh")]
+    activation: Activation,
+    #[serde(default = "yes")]
+    use_bias: bool,
+    #[serde(default = "glorot")]
+    kernel_initializer: Initializer,
+    #[serde(default = "orthogonal")]
+    recurrent_initializer: Initializer,
+    #[serde(default = "zeros")]
+    bias_initializer: Initializer,
+    #[serde(default)]
+    kernel_regularizer: Option<Regularizer>,
+    #[serde(default)]
+    recurrent_regularizer: Option<Regularizer>,
+    #[serde(default)]
+    bias_regularizer: Option<Regularizer>,
+}
+
+
+named!(SimpleRNN);
+super::recurrent_builders!(SimpleRNN);
+
+impl Clone for SimpleRNN {
+    /// A copy whose own generator (if seeded) continues from the same state.
+    fn clone(&self) -> Self {
+        SimpleRNN { cell: self.cell.clone(), seq: self.seq.clone(), rng: super::clone_rng(&self.rng), meta: self.meta.clone() }
+    }
+}
+
+impl SimpleRNN {
+    /// A recurrent layer with `units` outputs and Keras' defaults: tanh, a
+    /// bias, the last output only.
+    pub fn new(units: usize) -> Self {
+        let mut meta = Meta::default();
+        meta.require(units > 0, || format!("units must be > 0, received {units}"));
+        SimpleRNN {
+            cell: RnnCell {
+                units,
+                activation: tanh(),
+                use_bias: true,
+                kernel_initializer: glorot(),
+                recurrent_initializer: orthogonal(),
+                bias_initializer: zeros(),
+                kernel_regularizer: None,
+                recurrent_regularizer: None,
+                bias_regularizer: None,
+            },
+            seq: Sequence::default(),
+            rng: None,
+            meta,
+        }
+    }
+}
+
+impl LayerClass for SimpleRNN {
+    const CLASS_NAME: &'static str = "SimpleRNN";
+
+    fn from_config(config: &Value) -> Result<Self> {
+        let (cell, seq): (RnnCell, Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
+        let base = SimpleRNN::new(cell.units);
+        Ok(SimpleRNN { cell, ..base }.with_sequence(seq))
+    }
+}
+
+impl Cell for RnnCell {
+    fn units(&self) -> usize {
+        self.units
+    }
+    fn num_states(&self) -> usize {
+        1
+    }
+    fn gates(&self) -> usize {
+        1
+    }
+    fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>> {
+        Ok(w.bias.clone())
+    }
+    fn step(&self, xw: &Tensor, states: &[Tensor], w: &CellWeights, masks: &DropMasks) -> Result<Vec<Tensor>> {
+        let rec = recurrent_product(&states[0], &w.recurrent, self.units, 0, 1, &masks.recurrent)?;
+        Ok(vec![self.activation.apply(&xw.add(&rec)?)?])
+    }
+}
+
+impl Layer for SimpleRNN {
+    fn class_name(&self) -> &str {
+        Self::CLASS_NAME
+    }
+
+    fn arity(&self) -> Arity {
+        Arity::AtLeast(1)
+    }
+
+    fn num_outputs(&self) -> usize {
+        rnn::num_outputs(&self.seq, 1)
+    }
+
+    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
+        super::first_output(self.build_multi(inputs, ctx)?)
+    }
+
+    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
+        self.meta.check()?;
+        let c = &self.cell;
+        let (features, specs) = rnn::output_specs(inputs, c.units, 1, &self.seq)?;
+        let u = c.units;
+        let bias_init = c.bias_initializer;
+        let bias_shape = [u];
+        let bias = c.use_bias.then(|| {
+            let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&[u].into(), rng, dev);
+            (&bias_shape[..], Box::new(init) as Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>)
+        });
+        let args = WeightArgs {
+            kernel: (c.kernel_initializer, c.kernel_regularizer),
+            recurrent: (c.recurrent_initializer, c.recurrent_regularizer),
+            bias,
+            bias_regularizer: c.bias_regularizer,
+        };
+        rnn::add_cell_weights(ctx, features, u, u, args)?;
+        Ok(specs)
+    }
+
+    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
+        super::first_output(self.call_multi(inputs, ctx)?)
+    }
+
+    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+        rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
+    }
+
+    fn supports_masking(&self) -> bool {
+        true
+    }
+
+    fn compute_masks(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
+        Ok(rnn::output_masks(&self.seq, 1, masks))
+    }
+
+    fn config(&self) -> Value {
+        rnn::join_config(&self.cell, &self.seq)
+    }
+
+    fn name_hint(&self) -> Option<&str> {
+        self.meta.name.as_deref()
+    }
+}
