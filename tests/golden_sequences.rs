@@ -77,7 +77,13 @@ fn run_case(case: &Value, dev: &Device) -> Result<()> {
     let outs = layer.call_multi(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(0)))?;
     let want = case["outputs"].as_array().context("outputs")?;
     if outs.len() != want.len() || out_specs.len() != want.len() || layer.num_outputs() != want.len() {
-        bail!("{name}: {} outputs ({} specs, num_outputs {}), Keras {}", outs.len(), out_specs.len(), layer.num_outputs(), want.len());
+        bail!(
+            "{name}: {} outputs ({} specs, num_outputs {}), Keras {}",
+            outs.len(),
+            out_specs.len(),
+            layer.num_outputs(),
+            want.len()
+        );
     }
     for (k, ((y, spec), w)) in outs.iter().zip(&out_specs).zip(want).enumerate() {
         if !spec.matches(y) {

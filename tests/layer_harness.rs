@@ -190,6 +190,34 @@ fn cases() -> Vec<LayerTest> {
             .output("(None, 4, 4, 2)")
             .weights([])
             .masks(Rejects),
+        LayerTest::new(|| SimpleRNN::new(4))
+            .input([5, 3])
+            .output("(None, 4)")
+            .weights([("kernel", &[3, 4][..]), ("recurrent_kernel", &[4, 4][..]), ("bias", &[4][..])])
+            .masks(Consumes),
+        LayerTest::new(|| SimpleRNN::new(2).return_sequences(true).go_backwards(true))
+            .input([5, 3])
+            .output("(None, 5, 2)")
+            .masks(Passes),
+        LayerTest::new(|| LSTM::new(4).return_sequences(true))
+            .input([5, 3])
+            .output("(None, 5, 4)")
+            .weights([("kernel", &[3, 16][..]), ("recurrent_kernel", &[4, 16][..]), ("bias", &[16][..])])
+            .masks(Passes),
+        LayerTest::new(|| LSTM::new(2).return_state(true))
+            .input([5, 3])
+            .output("[(None, 2), (None, 2), (None, 2)]")
+            .masks(Consumes),
+        LayerTest::new(|| GRU::new(4))
+            .input([5, 3])
+            .output("(None, 4)")
+            .weights([("kernel", &[3, 12][..]), ("recurrent_kernel", &[4, 12][..]), ("bias", &[2, 12][..])])
+            .masks(Consumes),
+        LayerTest::new(|| GRU::new(3).reset_after(false).return_sequences(true).return_state(true))
+            .input([5, 2])
+            .output("[(None, 5, 3), (None, 3)]")
+            .weights([("kernel", &[2, 9][..]), ("recurrent_kernel", &[3, 9][..]), ("bias", &[9][..])])
+            .masks(Passes),
     ]
 }
 

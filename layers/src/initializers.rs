@@ -250,10 +250,7 @@ impl Initializer {
 fn orthogonal(shape: &Shape, gain: f32, n: usize, rng: &mut Rng) -> Result<Vec<f32>> {
     let dims = shape.dims();
     if dims.len() < 2 {
-        return Err(Error::invalid(
-            "orthogonal",
-            format!("needs a weight of rank >= 2, received shape {shape}"),
-        ));
+        return Err(Error::invalid("orthogonal", format!("needs a weight of rank >= 2, received shape {shape}")));
     }
     if !gain.is_finite() {
         return Err(Error::invalid("orthogonal", format!("gain must be finite, received {gain}")));
@@ -283,7 +280,10 @@ fn orthogonal(shape: &Shape, gain: f32, n: usize, rng: &mut Rng) -> Result<Vec<f
     }
     // Element (i, j) of the [rows, cols] result.
     let value = |i: usize, j: usize| if rows >= cols { q[j * tall + i] } else { q[i * tall + j] };
-    Ok((0..rows).flat_map(|i| (0..cols).map(move |j| (i, j))).map(|(i, j)| (gain as f64 * value(i, j)) as f32).collect())
+    Ok((0..rows)
+        .flat_map(|i| (0..cols).map(move |j| (i, j)))
+        .map(|(i, j)| (gain as f64 * value(i, j)) as f32)
+        .collect())
 }
 
 impl FromStr for Initializer {

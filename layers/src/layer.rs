@@ -188,7 +188,13 @@ impl<'a> BuildContext<'a> {
         regularizer: Option<Regularizer>,
     ) -> Result<Tensor> {
         let init = init.resolve();
-        self.add_weight_fn(name, shape, move |shape, rng, device| init?.init(shape, rng, device), trainable, regularizer)
+        self.add_weight_fn(
+            name,
+            shape,
+            move |shape, rng, device| init?.init(shape, rng, device),
+            trainable,
+            regularizer,
+        )
     }
 
     /// [`add_weight_with`](Self::add_weight_with) with the initial value made

@@ -255,7 +255,8 @@ impl SharedLayer {
         let outputs = self.call_outputs(inputs)?;
         let n = outputs.len();
         outputs.try_into().map_err(|_| {
-            let hint = if N == 1 { "; use call_multi (`let [a, b, ..] = layer.call_multi(&x)?`) or call_outputs" } else { "" };
+            let hint =
+                if N == 1 { "; use call_multi (`let [a, b, ..] = layer.call_multi(&x)?`) or call_outputs" } else { "" };
             self.error(format!("returns {n} tensor(s), but {N} were asked for{hint}"))
         })
     }

@@ -96,7 +96,8 @@ impl LayerTest {
     }
 
     /// The output spec shape inference must give, as Keras prints it
-    /// (`"(None, 4)"`).
+    /// (`"(None, 4)"`; for a layer with several outputs, all of them as the
+    /// summary prints them: `"[(None, 4), (None, 4)]"`).
     pub fn output(mut self, spec: &str) -> Self {
         self.output = Some(spec.to_string());
         self
@@ -175,11 +176,15 @@ pub fn run_layer_test(test: &LayerTest, device: &Device) -> Result<()> {
 
     // 2–3. Shape inference and weights, through a Functional model.
     let xs = test.symbols();
-    let y = SharedLayer::from_box(layer).call(&xs).map_err(fail)?;
-    let model = Model::new_with(&xs, &[y], BuildOptions::new().device(device).seed(test.seed)).map_err(fail)?;
-    let spec = model.output_specs()[0].clone();
+    let ys = SharedLayer::from_box(layer).call_outputs(&xs).map_err(fail)?;
+    let model = Model::new_with(&xs, &ys, BuildOptions::new().device(device).seed(test.seed)).map_err(fail)?;
+    let specs = model.output_specs();
     if let Some(want) = &test.output {
-        ensure(spec.to_string() == *want, || format!("{class}: output spec {spec}, expected {want}"))?;
+        let got = match specs.as_slice() {
+            [one] => one.to_string(),
+            many => format!("[{}]", many.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", ")),
+        };
+        ensure(got == *want, || format!("{class}: output spec {got}, expected {want}"))?;
     }
     let name = model.layer_names()[0].to_string();
     if let Some(want) = &test.weights {
@@ -188,14 +193,16 @@ pub fn run_layer_test(test: &LayerTest, device: &Device) -> Result<()> {
         ensure(got == *want, || format!("{class}: weights {got:?}, expected {want:?}"))?;
     }
 
-    // 4. A forward pass: the concrete shape fits the spec, values are finite.
+    // 4. A forward pass: the concrete shapes fit the specs, values are finite.
     let x = test.data(device)?;
     let (out, out_masks) = model.forward_masked(&x, false).map_err(fail)?;
-    ensure(spec.with_dtype(out[0].dtype()).matches(&out[0]), || {
-        format!("{class}: output of shape {:?} does not fit the spec {spec}", out[0].dims())
-    })?;
-    if out[0].dtype() == DType::F32 {
-        ensure(out[0].to_vec::<f32>()?.iter().all(|v| v.is_finite()), || format!("{class}: non-finite output"))?;
+    for (k, (o, spec)) in out.iter().zip(&specs).enumerate() {
+        ensure(spec.with_dtype(o.dtype()).matches(o), || {
+            format!("{class}: output {k} of shape {:?} does not fit the spec {spec}", o.dims())
+        })?;
+        if o.dtype() == DType::F32 {
+            ensure(o.to_vec::<f32>()?.iter().all(|v| v.is_finite()), || format!("{class}: non-finite output {k}"))?;
+        }
     }
 
     // 5. Masks.
@@ -244,8 +251,8 @@ fn check_masks(
             // Feed a mask in: a Masking layer in front of every input.
             let xs = test.symbols();
             let masked: Vec<SymbolicTensor> = xs.iter().map(|x| Masking::new(0.0).call(x)).collect::<Result<_>>()?;
-            let y = SharedLayer::from_box((test.make)()).call(&masked)?;
-            let built = Model::new_with(&xs, &[y], BuildOptions::new().device(device).seed(test.seed));
+            let ys = SharedLayer::from_box((test.make)()).call_outputs(&masked)?;
+            let built = Model::new_with(&xs, &ys, BuildOptions::new().device(device).seed(test.seed));
             let result = built.and_then(|m| m.forward_masked(x, false));
             match (behavior, result) {
                 (MaskBehavior::Passes, Ok((o, m))) => {

@@ -86,14 +86,18 @@ struct GruCell {
     bias_regularizer: Option<Regularizer>,
 }
 
-
 named!(GRU);
 super::recurrent_builders!(GRU, gated);
 
 impl Clone for GRU {
     /// A copy whose own generator (if seeded) continues from the same state.
     fn clone(&self) -> Self {
-        GRU { cell: self.cell.clone(), seq: self.seq.clone(), rng: super::clone_rng(&self.rng), meta: self.meta.clone() }
+        GRU {
+            cell: self.cell.clone(),
+            seq: self.seq.clone(),
+            rng: super::clone_rng(&self.rng),
+            meta: self.meta.clone(),
+        }
     }
 }
 
@@ -209,7 +213,7 @@ impl Layer for GRU {
         let bias = c.use_bias.then(|| {
             let shape = bias_shape.clone();
             let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&shape.into(), rng, dev);
-            (&bias_shape[..], Box::new(init) as Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>)
+            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
         });
         let args = WeightArgs {
             kernel: (c.kernel_initializer, c.kernel_regularizer),

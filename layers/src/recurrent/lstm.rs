@@ -89,14 +89,18 @@ struct LstmCell {
     bias_regularizer: Option<Regularizer>,
 }
 
-
 named!(LSTM);
 super::recurrent_builders!(LSTM, gated);
 
 impl Clone for LSTM {
     /// A copy whose own generator (if seeded) continues from the same state.
     fn clone(&self) -> Self {
-        LSTM { cell: self.cell.clone(), seq: self.seq.clone(), rng: super::clone_rng(&self.rng), meta: self.meta.clone() }
+        LSTM {
+            cell: self.cell.clone(),
+            seq: self.seq.clone(),
+            rng: super::clone_rng(&self.rng),
+            meta: self.meta.clone(),
+        }
     }
 }
 
@@ -204,7 +208,7 @@ impl Layer for LSTM {
                 let rest = bias_init.init(&[2 * u].into(), rng, dev)?;
                 Tensor::concat(&[&i, &f, &rest], 0)
             };
-            (&bias_shape[..], Box::new(init) as Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>)
+            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
         });
         let args = WeightArgs {
             kernel: (c.kernel_initializer, c.kernel_regularizer),

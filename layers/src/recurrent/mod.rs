@@ -192,3 +192,6 @@ macro_rules! recurrent_builders {
     };
 }
 use recurrent_builders;
+
+#[cfg(test)]
+mod tests;

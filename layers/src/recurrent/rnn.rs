@@ -111,11 +111,15 @@ impl CellWeights {
     }
 }
 
-/// The initializers and regularizers of a cell's three weights.
-pub(crate) struct WeightArgs<'a> {
+/// Makes a bias' initial value (LSTM's has its forget block at one).
+pub(crate) type BiasInit = Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>;
+
+/// The initializers and regularizers of a cell's three weights, and the
+/// bias' shape and initial value (none without a bias).
+pub(crate) struct WeightArgs {
     pub(crate) kernel: (Initializer, Option<Regularizer>),
     pub(crate) recurrent: (Initializer, Option<Regularizer>),
-    pub(crate) bias: Option<(&'a [usize], Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor> + 'a>)>,
+    pub(crate) bias: Option<(Vec<usize>, BiasInit)>,
     pub(crate) bias_regularizer: Option<Regularizer>,
 }
 
@@ -126,12 +130,12 @@ pub(crate) fn add_cell_weights(
     features: usize,
     width: usize,
     units: usize,
-    args: WeightArgs<'_>,
+    args: WeightArgs,
 ) -> Result<()> {
     ctx.add_weight_with("kernel", [features, width], args.kernel.0, true, args.kernel.1)?;
     ctx.add_weight_with("recurrent_kernel", [units, width], args.recurrent.0, true, args.recurrent.1)?;
     if let Some((shape, init)) = args.bias {
-        ctx.add_weight_fn("bias", shape.to_vec(), |_, rng, dev| init(rng, dev), true, args.bias_regularizer)?;
+        ctx.add_weight_fn("bias", shape, |_, rng, dev| init(rng, dev), true, args.bias_regularizer)?;
     }
     Ok(())
 }
@@ -278,7 +282,10 @@ pub(crate) fn run(
     let x = &inputs[0];
     let (batch, steps, features) = (x.dims()[0], x.dims()[1], x.dims()[2]);
     if steps == 0 {
-        return Err(Error::msg(format!("needs at least one timestep, received (batch, timesteps, features) {:?}", x.dims())));
+        return Err(Error::msg(format!(
+            "needs at least one timestep, received (batch, timesteps, features) {:?}",
+            x.dims()
+        )));
     }
     let (units, gates) = (cell.units(), cell.gates());
     let dev = x.device().clone();
@@ -290,11 +297,13 @@ pub(crate) fn run(
         let draw = |rng: &mut Rng| -> Result<DropMasks> {
             let mut m = DropMasks::default();
             if seq.dropout > 0.0 {
-                m.input = (0..n).map(|_| dropout_mask([batch, features], seq.dropout, rng, &dev)).collect::<Result<_>>()?;
+                m.input =
+                    (0..n).map(|_| dropout_mask([batch, features], seq.dropout, rng, &dev)).collect::<Result<_>>()?;
             }
             if per_gate {
-                m.recurrent =
-                    (0..n).map(|_| dropout_mask([batch, units], seq.recurrent_dropout, rng, &dev)).collect::<Result<_>>()?;
+                m.recurrent = (0..n)
+                    .map(|_| dropout_mask([batch, units], seq.recurrent_dropout, rng, &dev))
+                    .collect::<Result<_>>()?;
             }
             Ok(m)
         };
@@ -367,11 +376,8 @@ pub(crate) fn run(
             Some(m) => {
                 let keep = m.narrow(0, t, 1)?.reshape([batch, 1])?;
                 let out = Tensor::where_cond(&keep, &new[0], zeros.as_ref().unwrap_or(&states[0]))?;
-                states = new
-                    .iter()
-                    .zip(&states)
-                    .map(|(n, old)| Tensor::where_cond(&keep, n, old))
-                    .collect::<Result<_>>()?;
+                states =
+                    new.iter().zip(&states).map(|(n, old)| Tensor::where_cond(&keep, n, old)).collect::<Result<_>>()?;
                 out
             }
         };

@@ -72,14 +72,18 @@ struct RnnCell {
     bias_regularizer: Option<Regularizer>,
 }
 
-
 named!(SimpleRNN);
 super::recurrent_builders!(SimpleRNN);
 
 impl Clone for SimpleRNN {
     /// A copy whose own generator (if seeded) continues from the same state.
     fn clone(&self) -> Self {
-        SimpleRNN { cell: self.cell.clone(), seq: self.seq.clone(), rng: super::clone_rng(&self.rng), meta: self.meta.clone() }
+        SimpleRNN {
+            cell: self.cell.clone(),
+            seq: self.seq.clone(),
+            rng: super::clone_rng(&self.rng),
+            meta: self.meta.clone(),
+        }
     }
 }
 
@@ -163,7 +167,7 @@ impl Layer for SimpleRNN {
         let bias_shape = [u];
         let bias = c.use_bias.then(|| {
             let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&[u].into(), rng, dev);
-            (&bias_shape[..], Box::new(init) as Box<dyn FnOnce(&mut Rng, &strata_core::Device) -> Result<Tensor>>)
+            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
         });
         let args = WeightArgs {
             kernel: (c.kernel_initializer, c.kernel_regularizer),
