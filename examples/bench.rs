@@ -8,13 +8,16 @@
 //! "Simple MNIST convnet" (`shared/bench/keras_bench.py convnet`: Conv2D 32
 //! → MaxPooling2D → Conv2D 64 → MaxPooling2D → Flatten → Dropout 0.5 →
 //! Dense 10, Adam, batch 128, no metrics), 2 epochs on the first
-//! `BENCH_SAMPLES` (default 12000) training images, Keras given the same.
+//! `BENCH_SAMPLES` (default 12000) training images, Keras given the same,
+//! and the `lstm` case (`keras_bench.py lstm`: the 28 rows of each image
+//! as 28 timesteps → LSTM(128) → Dense 10, on the same images and epochs).
 //!
 //! ```text
 //! cargo run --release --example bench                          # every case, 1 round
 //! cargo run --release --example bench -- --rounds 3 --keras ../keras-venv/bin/python
 //! cargo run --release --example bench -- --cases mlp --backends native
 //! cargo run --release --example bench -- --cases convnet --rounds 3 --keras ../keras-venv/bin/python
+//! cargo run --release --example bench -- --cases lstm --rounds 3 --keras ../keras-venv/bin/python
 //! ```
 //!
 //! Each case runs in a fresh child process (so its peak RSS and allocator
@@ -169,7 +172,10 @@ fn child(case: &str, backend_name: &str, data_dir: &str) -> anyhow::Result<Strin
         "embedding" => embedding(backend_name)?,
         "convnet" => convnet(backend_name, data_dir)?,
         "candle_convnet_loop" => candle_convnet_loop(data_dir)?,
-        other => bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet, candle_convnet_loop"),
+        "lstm" => lstm(backend_name, data_dir)?,
+        other => {
+            bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet, candle_convnet_loop, lstm")
+        }
     };
     out["case"] = json!(case);
     out["threads"] = json!(rayon_threads());
@@ -259,6 +265,30 @@ fn convnet(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
         .add(MaxPooling2D::new(2))
         .add(Flatten::new())
         .add(Dropout::new(0.5))
+        .add(Dense::new(10).activation("softmax"))
+        .seed(0)
+        .build_on(&dev)?;
+    model.compile(Adam::new(1e-3), "sparse_categorical_crossentropy", ())?;
+    let (mut out, probs) = train_and_predict_for(&mut model, &x, &y, &xt, loaded, CONVNET_EPOCHS)?;
+    out["test_accuracy"] = json!(accuracy(&probs.argmax(-1, false)?.to_vec::<i64>()?, &data.test.y.to_vec::<i64>()?));
+    Ok(out)
+}
+
+/// `shared/bench/keras_bench.py lstm`: each MNIST image as 28 timesteps of
+/// its 28 rows, LSTM(128) → Dense(10, softmax), on the convnet case's
+/// training images and epochs.
+fn lstm(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
+    let dev = backend::by_name(backend_name)?;
+    let data = mnist::load_from(data_dir)?.to_device(&dev)?;
+    let n = convnet_samples().min(data.train.len());
+    let x = data.train.x.narrow(0, 0, n)?.reshape([n, 28, 28])?;
+    let y = data.train.y.narrow(0, 0, n)?;
+    let nt = data.test.len();
+    let xt = data.test.x.reshape([nt, 28, 28])?;
+    let loaded = Instant::now();
+    let mut model = Sequential::new()
+        .add(Input::new([28, 28]))
+        .add(LSTM::new(128))
         .add(Dense::new(10).activation("softmax"))
         .seed(0)
         .build_on(&dev)?;
@@ -493,7 +523,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         let key = match a.as_str() {
             "--cases" | "--backends" | "--rounds" | "--keras" | "--data" | "--keras-script" => a.as_str(),
             "-h" | "--help" => {
-                println!("bench [--cases mlp,candle_loop,embedding,convnet,candle_convnet_loop] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
+                println!("bench [--cases mlp,candle_loop,embedding,convnet,candle_convnet_loop,lstm] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (see --help)"),
@@ -532,8 +562,8 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
     let mut results: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for round in 0..rounds {
         if let Some((py, script)) = &keras {
-            // keras_mlp.py for the MLP, keras_bench.py (beside it) for the convnet.
-            for case in cases.iter().filter(|c| ["mlp", "convnet"].contains(&c.as_str())) {
+            // keras_mlp.py for the MLP, keras_bench.py (beside it) for the convnet and the LSTM.
+            for case in cases.iter().filter(|c| ["mlp", "convnet", "lstm"].contains(&c.as_str())) {
                 let mut cmd = Command::new(py);
                 if case == "mlp" {
                     cmd.arg(script);
@@ -594,11 +624,18 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
             s.insert("first_step_ms_after_load".into(), json!(v));
         }
         let convnet = key.starts_with("convnet/");
-        let (keras_base, loop_base) =
-            if convnet { ("keras_convnet", "candle_convnet_loop") } else { ("keras_mlp", "candle_loop") };
+        let lstm = key.starts_with("lstm/");
+        let (keras_base, loop_base) = if convnet {
+            ("keras_convnet", "candle_convnet_loop")
+        } else if lstm {
+            ("keras_lstm", "")
+        } else {
+            ("keras_mlp", "candle_loop")
+        };
         for (base, name) in [(keras_base, "vs_keras"), (loop_base, "vs_candle_loop")] {
             let compared = key.starts_with("mlp/")
                 || convnet
+                || lstm
                 || (key == "candle_loop" && base == "keras_mlp")
                 || (key == "candle_convnet_loop" && base == "keras_convnet");
             if compared {

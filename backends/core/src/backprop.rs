@@ -17,7 +17,8 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    BinaryOp, ConvSpec, DType, Error, LinearActivation, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp, UnfoldSpec,
+    BinaryOp, ConvSpec, DType, Error, LinearActivation, LstmSpec, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp,
+    UnfoldSpec,
 };
 
 /// The elementwise steps derivative rules are written in: implemented for
@@ -106,7 +107,12 @@ pub(crate) enum Op {
     Binary(BinaryOp, Tensor, Tensor),
     BinaryScalar(BinaryOp, Tensor, f64),
     Reduce(ReduceOp, Tensor, Vec<usize>),
-    Matmul { lhs: Tensor, rhs: Tensor, trans_lhs: bool, trans_rhs: bool },
+    Matmul {
+        lhs: Tensor,
+        rhs: Tensor,
+        trans_lhs: bool,
+        trans_rhs: bool,
+    },
     Reshape(Tensor),
     Permute(Tensor, Vec<usize>),
     Broadcast(Tensor),
@@ -117,12 +123,32 @@ pub(crate) enum Op {
     Where(Tensor, Tensor, Tensor),
     Softmax(Tensor),
     LogSoftmax(Tensor),
-    Linear { x: Tensor, w: Tensor, b: Option<Tensor>, act: LinearActivation },
+    Linear {
+        x: Tensor,
+        w: Tensor,
+        b: Option<Tensor>,
+        act: LinearActivation,
+    },
     SoftmaxCrossEntropy(Tensor, Tensor),
     Unfold(Tensor, Box<UnfoldSpec>),
     Fold(Tensor, Box<UnfoldSpec>),
-    Conv { x: Tensor, w: Tensor, b: Option<Tensor>, spec: Box<ConvSpec> },
+    Conv {
+        x: Tensor,
+        w: Tensor,
+        b: Option<Tensor>,
+        spec: Box<ConvSpec>,
+    },
     MaxPool(Tensor, Box<UnfoldSpec>),
+    /// The fused recurrence; `gates` is its second result, kept for the gradient.
+    Lstm {
+        xw: Tensor,
+        u: Tensor,
+        h0: Tensor,
+        c0: Tensor,
+        mask: Option<Tensor>,
+        gates: Tensor,
+        spec: LstmSpec,
+    },
 }
 
 impl Op {
@@ -148,6 +174,7 @@ impl Op {
             Op::Fold(..) => "fold",
             Op::Conv { .. } => "conv",
             Op::MaxPool(..) => "max_pool",
+            Op::Lstm { .. } => "lstm",
         }
     }
 
@@ -173,6 +200,7 @@ impl Op {
                 vec![a, b]
             }
             Op::Concat(xs, _) => xs.iter().collect(),
+            Op::Lstm { xw, u, h0, c0, .. } => vec![xw, u, h0, c0],
         }
     }
 }
@@ -557,5 +585,12 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
             out
         }
         Op::MaxPool(x, spec) => vec![(x, x.max_pool_grad(g, spec)?)],
+        Op::Lstm { xw, u, h0, c0, mask, gates, spec } => {
+            let grads = g.lstm_grad(u, h0, c0, mask.as_ref(), y, gates, spec)?;
+            [(xw, grads[0].clone()), (u, grads[1].clone()), (h0, grads[2].clone()), (c0, grads[3].clone())]
+                .into_iter()
+                .filter(|(t, _)| needs(t))
+                .collect()
+        }
     })
 }

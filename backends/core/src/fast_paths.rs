@@ -10,7 +10,10 @@
 //! [`LinearActivation::grad`], [`FusedUpdate::apply`]), an override must
 //! match it bit for bit.
 
-use crate::{Backend, BinaryOp, DType, Error, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec};
+use crate::{
+    Backend, BinaryOp, DType, Error, LstmGrads, LstmSpec, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp,
+    UnfoldSpec,
+};
 
 /// The sizes and activation of a [`FastPaths::linear`]: `x` is `m × k`, `w`
 /// is `k × n`, the output (and the bias, by row) `m × n`.
@@ -278,6 +281,42 @@ pub trait FastPaths: Backend {
         defaults::max_pool_grad(self, x, g, spec)
     }
 
+    /// The whole recurrence of an LSTM layer as [`LstmSpec`] describes it:
+    /// every step's states `h`, `c` (`spec.states_shape()`) and activated
+    /// gates (`spec.gates_shape()`, kept for [`lstm_grad`](Self::lstm_grad)).
+    /// A row whose `mask` is 0 at a step keeps its states. The default runs
+    /// each step as a matrix product and elementwise kernels; a backend may
+    /// fuse each step's gate arithmetic into one pass.
+    fn lstm(
+        &self,
+        xw: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        mask: Option<&Storage>,
+        spec: &LstmSpec,
+    ) -> Result<(Storage, Storage)> {
+        crate::recurrence::lstm(self, xw, u, h0, c0, mask, spec)
+    }
+
+    /// The gradients of an [`lstm`](Self::lstm) with respect to `xw`, `u`,
+    /// `h0` and `c0` from `dy`, the gradient of its states
+    /// (`spec.states_shape()`), given its `states` and `gates`.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_grad(
+        &self,
+        dy: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        mask: Option<&Storage>,
+        states: &Storage,
+        gates: &Storage,
+        spec: &LstmSpec,
+    ) -> Result<LstmGrads> {
+        crate::recurrence::lstm_grad(self, dy, u, h0, c0, mask, states, gates, spec)
+    }
+
     /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length
     /// `f32` storages of `shape`), as the derivative rule
     /// [`LinearActivation::grad`] computes it. The default evaluates that
@@ -361,6 +400,7 @@ pub trait FastPaths: Backend {
 /// back to the default for the rest.
 pub mod defaults {
     use super::*;
+    pub use crate::recurrence::{lstm, lstm_grad};
 
     /// The default [`FastPaths::conv`]: [`Backend::unfold`], then [`FastPaths::linear`].
     pub fn conv<B: FastPaths + ?Sized>(

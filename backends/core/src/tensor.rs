@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::backprop::{grad_enabled, Op};
 use crate::{
-    BinaryOp, ConvSpec, DType, Device, Error, LinearActivation, LinearSpec, MatmulSpec, ReduceOp, Result, Rng, Shape,
-    Storage, UnaryOp, UnfoldSpec, Window,
+    BinaryOp, ConvSpec, DType, Device, Error, LinearActivation, LinearSpec, LstmSpec, MatmulSpec, ReduceOp, Result,
+    Rng, Shape, Storage, UnaryOp, UnfoldSpec, Window,
 };
 
 /// A unique id per tensor node (used to key gradients).
@@ -1175,6 +1175,106 @@ impl Tensor {
         let s = self.device().backend().conv_kernel_grad(&self.storage(), &g.storage(), spec)?;
         let shape = Shape::from([spec.window.patch_len(), spec.filters]);
         Ok(Self::make(s, shape, self.device().clone(), None))
+    }
+
+    /// An LSTM's whole recurrence in one op (see [`LstmSpec`]): from the
+    /// input projection `xw` `[steps, batch, 4·units]` (time-major, in the
+    /// order the steps run, gate blocks i, f, c, o), the recurrent kernel
+    /// `u` `[units, 4·units]`, the initial states `h0`, `c0` `[batch,
+    /// units]` and an optional `mask` `[steps, batch]` (0: the row skips
+    /// that step and keeps its states), the states after every step,
+    /// `[steps, batch, 2·units]` with `h` in the first `units` columns and
+    /// `c` in the rest. Sigmoid gates and tanh, Keras' defaults; gradients
+    /// flow to `xw`, `u`, `h0` and `c0`.
+    ///
+    /// ```
+    /// # use strata_core::{DType, Tensor};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// // One unit, one step, z = (0, 0, 0, 0): i = f = o = ½, g = 0.
+    /// let xw = Tensor::zeros([1, 1, 4], DType::F32, dev)?;
+    /// let u = Tensor::zeros([1, 4], DType::F32, dev)?;
+    /// let (h0, c0) = (Tensor::zeros([1, 1], DType::F32, dev)?, Tensor::ones([1, 1], DType::F32, dev)?);
+    /// let y = Tensor::lstm(&xw, &u, &h0, &c0, None)?.to_vec::<f32>()?;
+    /// assert_eq!(y, [0.5 * 0.5f32.tanh(), 0.5]);   // h = o·tanh(c), c = f·c0 + i·g
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn lstm(xw: &Tensor, u: &Tensor, h0: &Tensor, c0: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "lstm";
+        for t in [u, h0, c0].into_iter().chain(mask) {
+            xw.same_device(OP, t)?;
+        }
+        for t in [xw, u, h0, c0].into_iter().chain(mask) {
+            t.expect_dtype(OP, DType::F32)?;
+        }
+        let bad = |t: &Tensor, reason: String| Error::ShapeMismatch {
+            op: OP,
+            lhs: xw.shape().clone(),
+            rhs: t.shape().clone(),
+            reason,
+        };
+        if xw.rank() != 3 || xw.dims()[2] % 4 != 0 {
+            return Err(bad(xw, "xw must be [steps, batch, 4·units]".into()));
+        }
+        let (steps, batch, units) = (xw.dims()[0], xw.dims()[1], xw.dims()[2] / 4);
+        if u.dims() != [units, 4 * units] {
+            return Err(bad(u, format!("the recurrent kernel must be [{units}, {}]", 4 * units)));
+        }
+        for s in [h0, c0] {
+            if s.dims() != [batch, units] {
+                return Err(bad(s, format!("the initial states must be [{batch}, {units}]")));
+            }
+        }
+        if let Some(m) = mask {
+            if m.dims() != [steps, batch] {
+                return Err(bad(m, format!("the mask must be [{steps}, {batch}]")));
+            }
+        }
+        let spec = LstmSpec { steps, batch, units };
+        let (states, gates) = {
+            let (x, us, h, c) = (xw.storage(), u.storage(), h0.storage(), c0.storage());
+            let ms = mask.map(|m| m.storage());
+            xw.device().backend().lstm(&x, &us, &h, &c, ms.as_deref(), &spec)?
+        };
+        let gates = Self::make(gates, spec.gates_shape(), xw.device().clone(), None);
+        Ok(xw.result(states, spec.states_shape(), &[xw, u, h0, c0], || Op::Lstm {
+            xw: xw.clone(),
+            u: u.clone(),
+            h0: h0.clone(),
+            c0: c0.clone(),
+            mask: mask.cloned(),
+            gates,
+            spec,
+        }))
+    }
+
+    /// The gradients of a [`Tensor::lstm`] from `self`, the gradient of its
+    /// states: of `xw`, `u`, `h0` and `c0`, in that order; not recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn lstm_grad(
+        &self,
+        u: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+        mask: Option<&Tensor>,
+        states: &Tensor,
+        gates: &Tensor,
+        spec: &LstmSpec,
+    ) -> Result<[Tensor; 4]> {
+        let g = {
+            let (d, us, h, c, s, gs) =
+                (self.storage(), u.storage(), h0.storage(), c0.storage(), states.storage(), gates.storage());
+            let ms = mask.map(|m| m.storage());
+            self.device().backend().lstm_grad(&d, &us, &h, &c, ms.as_deref(), &s, &gs, spec)?
+        };
+        let dev = self.device().clone();
+        let unit = Shape::from([spec.batch, spec.units]);
+        Ok([
+            Self::make(g.xw, spec.gates_shape(), dev.clone(), None),
+            Self::make(g.u, Shape::from([spec.units, 4 * spec.units]), dev.clone(), None),
+            Self::make(g.h0, unit.clone(), dev.clone(), None),
+            Self::make(g.c0, unit, dev, None),
+        ])
     }
 
     /// Max pooling in one op: the largest value of each `window` over the

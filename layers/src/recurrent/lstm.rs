@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Result, Rng, Tensor};
 
-use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
+use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Prepared, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
 use crate::meta::{named, Meta};
 use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
@@ -174,6 +174,37 @@ impl Cell for LstmCell {
     }
 }
 
+impl LSTM {
+    /// [`Layer::call_multi`] one step at a time, always: the reference the
+    /// fused path is tested against.
+    #[cfg(test)]
+    pub(crate) fn call_unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+        let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
+        rnn::unrolled(&self.cell, &self.seq, p, &w)
+    }
+}
+
+/// The recurrence as one [`Tensor::lstm`] op: the same outputs as
+/// [`rnn::unrolled`] on the default activations, in a few ops instead of
+/// dozens per timestep.
+fn fused(seq: &Sequence, p: Prepared, w: &CellWeights) -> Result<Vec<Tensor>> {
+    let Prepared { mut xw, states, mut mask, .. } = p;
+    let (steps, batch, units) = (xw.dims()[0], xw.dims()[1], states[0].dims()[1]);
+    if seq.go_backwards {
+        let reversed = Tensor::new((0..steps as i64).rev().collect::<Vec<_>>(), [steps], xw.device())?;
+        xw = xw.gather(0, &reversed)?;
+        mask = mask.map(|m| m.gather(0, &reversed)).transpose()?;
+    }
+    let all = Tensor::lstm(&xw, &w.recurrent, &states[0], &states[1], mask.as_ref())?;
+    let mut outputs = all.narrow(2, 0, units)?;
+    if let (true, Some(m)) = (seq.zero_output_for_mask, &mask) {
+        outputs = Tensor::where_cond(&m.unsqueeze(2)?, &outputs, &outputs.zeros_like()?)?;
+    }
+    let last = all.narrow(0, steps - 1, 1)?.reshape([batch, 2 * units])?;
+    rnn::finish(seq, outputs, vec![last.narrow(1, 0, units)?, last.narrow(1, units, units)?])
+}
+
 impl Layer for LSTM {
     fn class_name(&self) -> &str {
         Self::CLASS_NAME
@@ -226,7 +257,14 @@ impl Layer for LSTM {
 
     fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
-        rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
+        let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
+        // Keras' default activations without recurrent dropout (the common
+        // case) run as one fused op; anything else one step at a time.
+        let fusable = self.cell.activation == Activation::Tanh && self.cell.recurrent_activation == Activation::Sigmoid;
+        if fusable && p.drop.recurrent.is_empty() {
+            return fused(&self.seq, p, &w);
+        }
+        rnn::unrolled(&self.cell, &self.seq, p, &w)
     }
 
     fn supports_masking(&self) -> bool {

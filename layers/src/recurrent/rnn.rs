@@ -263,22 +263,30 @@ fn dropout_mask(shape: [usize; 2], rate: f32, rng: &mut Rng, dev: &strata_core::
     Tensor::rand_uniform(shape, 0.0, 1.0, rng, dev)?.ge_scalar(rate as f64)?.div_scalar(1.0 - rate as f64)
 }
 
-/// Runs `cell` over the sequence `inputs[0]` `[batch, time, features]`
-/// (from `inputs[1..]` as initial states, else zeros) and returns the
-/// layer's outputs (see [`output_specs`]).
-///
-/// As Keras: the input projection `x·W + b` is one product for every
-/// timestep; a masked timestep leaves the states unchanged and outputs the
-/// previous output (zeros with `zero_output_for_mask`); `go_backwards`
-/// walks the sequence from its end and returns the outputs in that order.
-pub(crate) fn run(
+/// A recurrent call's inputs made ready for the loop over timesteps.
+pub(crate) struct Prepared {
+    /// The input projection `x·W + b` of every timestep, time-major:
+    /// `[time, batch, gates·units]`, in the sequence's order.
+    pub(crate) xw: Tensor,
+    /// The initial states, `[batch, units]` each.
+    pub(crate) states: Vec<Tensor>,
+    /// The mask, time-major: `[time, batch]`.
+    pub(crate) mask: Option<Tensor>,
+    /// The dropout masks of this call.
+    pub(crate) drop: DropMasks,
+}
+
+/// Checks a call's inputs and mask, draws its dropout masks and projects
+/// the whole sequence at once: as Keras, `x·W + b` for every timestep is
+/// one product (one per gate with per-gate input dropout).
+pub(crate) fn prepare(
     cell: &dyn Cell,
     seq: &Sequence,
     own_rng: Option<&Mutex<Rng>>,
     inputs: &[Tensor],
     w: &CellWeights,
     ctx: &mut CallContext<'_>,
-) -> Result<Vec<Tensor>> {
+) -> Result<Prepared> {
     let x = &inputs[0];
     let (batch, steps, features) = (x.dims()[0], x.dims()[1], x.dims()[2]);
     if steps == 0 {
@@ -289,7 +297,7 @@ pub(crate) fn run(
     }
     let (units, gates) = (cell.units(), cell.gates());
     let dev = x.device().clone();
-    let masks = if ctx.training() && (seq.dropout > 0.0 || seq.recurrent_dropout > 0.0) {
+    let drop = if ctx.training() && (seq.dropout > 0.0 || seq.recurrent_dropout > 0.0) {
         // Keras uses one input mask for every gate, or one per gate (and
         // per-gate recurrent masks) when recurrent dropout is on.
         let per_gate = seq.recurrent_dropout > 0.0;
@@ -315,10 +323,9 @@ pub(crate) fn run(
         DropMasks::default()
     };
 
-    // The input projection of every timestep, time-major: [time, batch, gates·units].
     let bias = cell.input_bias(w)?;
     let xt = x.transpose(0, 1)?;
-    let xw = match masks.input.as_slice() {
+    let xw = match drop.input.as_slice() {
         [] => xt.linear(&w.kernel, bias.as_ref(), LinearActivation::Identity)?,
         [one] => xt.mul(one)?.linear(&w.kernel, bias.as_ref(), LinearActivation::Identity)?,
         per_gate => {
@@ -334,7 +341,7 @@ pub(crate) fn run(
         }
     };
 
-    let mut states: Vec<Tensor> = if inputs.len() > 1 {
+    let states: Vec<Tensor> = if inputs.len() > 1 {
         for (k, s) in inputs[1..].iter().enumerate() {
             if s.dims() != [batch, units] {
                 return Err(Error::msg(format!(
@@ -348,27 +355,71 @@ pub(crate) fn run(
         let zeros = Tensor::zeros([batch, units], DType::F32, &dev)?;
         vec![zeros; cell.num_states()]
     };
-    let mask = ctx.mask().cloned();
-    if let Some(m) = &mask {
-        if m.dims() != [batch, steps] {
+    let mask = match ctx.mask() {
+        Some(m) if m.dims() != [batch, steps] => {
             return Err(Error::msg(format!(
                 "expects a (batch, timesteps) = ({batch}, {steps}) mask, received {:?}",
                 m.dims()
-            )));
+            )))
         }
-    }
-    let mask_t = mask.as_ref().map(|m| m.transpose(0, 1)).transpose()?;
-    let zeros = if seq.zero_output_for_mask && mask.is_some() {
-        Some(Tensor::zeros([batch, units], DType::F32, &dev)?)
-    } else {
-        None
+        Some(m) => Some(m.transpose(0, 1)?),
+        None => None,
     };
-    let mut outputs: Vec<Tensor> = Vec::with_capacity(if seq.return_sequences { steps } else { 1 });
+    Ok(Prepared { xw, states, mask, drop })
+}
+
+/// The layer's outputs (see [`output_specs`]) from the outputs of every
+/// step `[time, batch, units]` (time-major, in the order the steps ran) and
+/// the final states.
+pub(crate) fn finish(seq: &Sequence, outputs: Tensor, states: Vec<Tensor>) -> Result<Vec<Tensor>> {
+    let (steps, batch, units) = (outputs.dims()[0], outputs.dims()[1], outputs.dims()[2]);
+    let first = if seq.return_sequences {
+        outputs.transpose(0, 1)?
+    } else {
+        outputs.narrow(0, steps - 1, 1)?.reshape([batch, units])?
+    };
+    let mut result = vec![first];
+    if seq.return_state {
+        result.extend(states);
+    }
+    Ok(result)
+}
+
+/// Runs `cell` over the sequence `inputs[0]` `[batch, time, features]`
+/// (from `inputs[1..]` as initial states, else zeros) and returns the
+/// layer's outputs (see [`output_specs`]), one step at a time with the
+/// [`Tensor`] API: the reference every fused path is checked against.
+///
+/// As Keras: a masked timestep leaves the states unchanged and outputs the
+/// previous output (zeros with `zero_output_for_mask`); `go_backwards`
+/// walks the sequence from its end and returns the outputs in that order.
+pub(crate) fn run(
+    cell: &dyn Cell,
+    seq: &Sequence,
+    own_rng: Option<&Mutex<Rng>>,
+    inputs: &[Tensor],
+    w: &CellWeights,
+    ctx: &mut CallContext<'_>,
+) -> Result<Vec<Tensor>> {
+    let p = prepare(cell, seq, own_rng, inputs, w, ctx)?;
+    unrolled(cell, seq, p, w)
+}
+
+/// The loop of [`run`] over prepared inputs.
+pub(crate) fn unrolled(cell: &dyn Cell, seq: &Sequence, p: Prepared, w: &CellWeights) -> Result<Vec<Tensor>> {
+    let Prepared { xw, mut states, mask, drop } = p;
+    let (steps, batch) = (xw.dims()[0], xw.dims()[1]);
+    let width = cell.gates() * cell.units();
+    let zeros = match &mask {
+        Some(_) if seq.zero_output_for_mask => Some(Tensor::zeros([batch, cell.units()], DType::F32, xw.device())?),
+        _ => None,
+    };
+    let mut outputs: Vec<Tensor> = Vec::with_capacity(steps);
     for s in 0..steps {
         let t = if seq.go_backwards { steps - 1 - s } else { s };
-        let xw_t = xw.narrow(0, t, 1)?.reshape([batch, gates * units])?;
-        let new = cell.step(&xw_t, &states, w, &masks)?;
-        let out = match &mask_t {
+        let xw_t = xw.narrow(0, t, 1)?.reshape([batch, width])?;
+        let new = cell.step(&xw_t, &states, w, &drop)?;
+        let out = match &mask {
             None => {
                 states = new;
                 states[0].clone()
@@ -381,19 +432,8 @@ pub(crate) fn run(
                 out
             }
         };
-        if seq.return_sequences || s + 1 == steps {
-            outputs.push(out);
-        }
+        outputs.push(out.unsqueeze(0)?);
     }
-    let first = if seq.return_sequences {
-        let rows: Vec<Tensor> = outputs.iter().map(|o| o.unsqueeze(1)).collect::<Result<_>>()?;
-        Tensor::concat(&rows.iter().collect::<Vec<_>>(), 1)?
-    } else {
-        outputs.pop().ok_or_else(|| Error::msg("no timestep was run"))?
-    };
-    let mut result = vec![first];
-    if seq.return_state {
-        result.extend(states);
-    }
-    Ok(result)
+    let outputs = Tensor::concat(&outputs.iter().collect::<Vec<_>>(), 0)?;
+    finish(seq, outputs, states)
 }

@@ -182,3 +182,65 @@ fn configs_round_trip_with_keras_keys() {
     let rnn = SimpleRNN::new(2).activation("relu");
     assert_eq!(SimpleRNN::from_config(&rnn.config()).unwrap().config(), rnn.config());
 }
+
+/// The fused LSTM gives the unrolled reference's outputs and gradients (to
+/// the sequence, every weight and the initial states) with masks,
+/// `go_backwards`, `zero_output_for_mask` and initial states.
+#[test]
+fn the_fused_lstm_matches_the_unrolled_reference() {
+    let mask = t(&[1., 1., 1., 0., 0., 0., 0., 1., 1., 1., 1., 0., 1., 0., 1.], &[3, 5]);
+    for (backwards, zero_out, with_state, with_mask) in
+        [(false, false, false, false), (false, false, true, true), (true, false, true, true), (true, true, false, true)]
+    {
+        let mut layer = LSTM::new(4)
+            .return_sequences(true)
+            .return_state(true)
+            .go_backwards(backwards)
+            .zero_output_for_mask(zero_out);
+        let mut specs = vec![seq_spec(5, 3)];
+        if with_state {
+            specs.extend([spec(&[None, Some(4)]), spec(&[None, Some(4)])]);
+        }
+        let weights = built(&mut layer, &specs);
+        let x = Tensor::rand_normal([3, 5, 3], 0.0, 1.0, &mut Rng::seed(2), &dev()).unwrap().to_variable().unwrap();
+        let mut inputs = vec![x.clone()];
+        if with_state {
+            for k in 0..2 {
+                inputs.push(
+                    Tensor::rand_normal([3, 4], 0.0, 0.5, &mut Rng::seed(30 + k), &dev())
+                        .unwrap()
+                        .to_variable()
+                        .unwrap(),
+                );
+            }
+        }
+        let masks: Vec<Option<Tensor>> =
+            (0..inputs.len()).map(|k| if k == 0 && with_mask { Some(mask.clone()) } else { None }).collect();
+        let weigh = |outs: &[Tensor]| -> Tensor {
+            // Σ_k Σ outs[k] · (k + 1) · sin(index): every output and element counts.
+            let mut total: Option<Tensor> = None;
+            for (k, o) in outs.iter().enumerate() {
+                let w: Vec<f32> = (0..o.numel()).map(|i| (k as f32 + 1.0) * (i as f32).sin()).collect();
+                let s = o.mul(&Tensor::new(w, o.shape().clone(), &dev()).unwrap()).unwrap().sum_all().unwrap();
+                total = Some(match total {
+                    Some(t) => t.add(&s).unwrap(),
+                    None => s,
+                });
+            }
+            total.unwrap()
+        };
+        let fused =
+            layer.call_multi(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(1))).unwrap();
+        let reference =
+            layer.call_unrolled(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(1))).unwrap();
+        for (a, b) in fused.iter().zip(&reference) {
+            close(&vals(a), &vals(b), 1e-6);
+        }
+        let (gf, gr) = (weigh(&fused).backward().unwrap(), weigh(&reference).backward().unwrap());
+        let vars: Vec<Tensor> = weights.iter().map(|w| w.value.clone()).chain(inputs.iter().cloned()).collect();
+        for v in &vars {
+            let (a, b) = (gf.get(v).expect("fused gradient"), gr.get(v).expect("reference gradient"));
+            close(&vals(&a), &vals(&b), 1e-5);
+        }
+    }
+}
