@@ -91,6 +91,7 @@ declare_cases! { $;
     errors_shapes, errors_matmul, errors_index, errors_dtype, errors_axes, errors_size_overflow,
     unfold_forward, fold_forward, unfold_fold_grad, convolution_by_unfold, unfold_edge_cases, errors_unfold,
     conv_forward, conv_grad, max_pool_forward, max_pool_grad, errors_conv_pool,
+    lstm_forward, lstm_grad, errors_lstm,
 }
 
 /// The body of one generated `#[test]`: skips an opted-out case (saying
@@ -1692,6 +1693,115 @@ pub fn errors_conv_pool(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// The LSTM recurrence in f64, as [`strata_core::LstmSpec`] defines it:
+/// the states `[h, c]` after every step.
+#[allow(clippy::too_many_arguments)]
+fn lstm_reference(
+    xw: &[f32],
+    u: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    mask: Option<&[f32]>,
+    steps: usize,
+    batch: usize,
+    n: usize,
+) -> Vec<f64> {
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let mut h: Vec<f64> = h0.iter().map(|&v| v as f64).collect();
+    let mut c: Vec<f64> = c0.iter().map(|&v| v as f64).collect();
+    let mut out = Vec::new();
+    for t in 0..steps {
+        for b in 0..batch {
+            let skip = mask.is_some_and(|m| m[t * batch + b] == 0.0);
+            let z: Vec<f64> = (0..4 * n)
+                .map(|k| {
+                    let rec: f64 = (0..n).map(|j| h[b * n + j] * u[j * 4 * n + k] as f64).sum();
+                    xw[(t * batch + b) * 4 * n + k] as f64 + rec
+                })
+                .collect();
+            let mut row = vec![0.0; 2 * n];
+            for j in 0..n {
+                let (i, f, g, o) = (sig(z[j]), sig(z[n + j]), z[2 * n + j].tanh(), sig(z[3 * n + j]));
+                let cj = f * c[b * n + j] + i * g;
+                row[j] = o * cj.tanh();
+                row[n + j] = cj;
+            }
+            if skip {
+                row[..n].copy_from_slice(&h[b * n..(b + 1) * n]);
+                row[n..].copy_from_slice(&c[b * n..(b + 1) * n]);
+            }
+            out.push(row);
+        }
+        for (b, row) in out[t * batch..].iter().enumerate() {
+            h[b * n..(b + 1) * n].copy_from_slice(&row[..n]);
+            c[b * n..(b + 1) * n].copy_from_slice(&row[n..]);
+        }
+    }
+    out.into_iter().flatten().collect()
+}
+
+/// [`Tensor::lstm`] against an f64 reference: plain, with a mask (rows
+/// skipping steps at the start, middle and end), and one unit, one row.
+pub fn lstm_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(41);
+    for (steps, batch, n, masked) in [(4, 3, 5, false), (5, 3, 4, true), (1, 1, 1, false), (6, 9, 17, true)] {
+        let xw = random_vals(&mut rng, steps * batch * 4 * n, -1.5, 1.5);
+        let u = random_vals(&mut rng, n * 4 * n, -0.8, 0.8);
+        let h0 = random_vals(&mut rng, batch * n, -0.5, 0.5);
+        let c0 = random_vals(&mut rng, batch * n, -0.5, 0.5);
+        let mask: Vec<f32> = (0..steps * batch).map(|i| if (i * 7 + i / batch) % 3 == 0 { 0.0 } else { 1.0 }).collect();
+        let m = masked.then_some(&mask[..]);
+        let want = lstm_reference(&xw, &u, &h0, &c0, m, steps, batch, n);
+        let mt = m.map(|m| t(dev, m, [steps, batch])).transpose()?;
+        let y = Tensor::lstm(
+            &t(dev, &xw, [steps, batch, 4 * n])?,
+            &t(dev, &u, [n, 4 * n])?,
+            &t(dev, &h0, [batch, n])?,
+            &t(dev, &c0, [batch, n])?,
+            mt.as_ref(),
+        )?;
+        ensure(y.dims() == [steps, batch, 2 * n], || format!("lstm: shape {:?}", y.dims()))?;
+        assert_close(&format!("lstm {steps}x{batch}x{n} masked={masked}"), &vals(&y)?, &want, 1e-5, 1e-5)?;
+    }
+    Ok(())
+}
+
+/// [`Tensor::lstm`]'s gradients to the projection, the recurrent kernel and
+/// both initial states against finite differences, with and without a mask.
+pub fn lstm_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(42);
+    let (steps, batch, n) = (4, 3, 2);
+    let mask = t(dev, &[1., 1., 0., 0., 1., 1., 1., 1., 0., 1., 0., 1.], [steps, batch])?;
+    for masked in [false, true] {
+        let inputs = vec![
+            (random_vals(&mut rng, steps * batch * 4 * n, -1.0, 1.0), Shape::from([steps, batch, 4 * n])),
+            (random_vals(&mut rng, n * 4 * n, -0.7, 0.7), Shape::from([n, 4 * n])),
+            (random_vals(&mut rng, batch * n, -0.5, 0.5), Shape::from([batch, n])),
+            (random_vals(&mut rng, batch * n, -0.5, 0.5), Shape::from([batch, n])),
+        ];
+        let m = masked.then_some(&mask);
+        check_grad(&format!("lstm masked={masked}"), dev, &inputs, 1e-2, |v| {
+            Tensor::lstm(&v[0], &v[1], &v[2], &v[3], m)
+        })?;
+    }
+    Ok(())
+}
+
+/// Inconsistent LSTM operands are errors naming what was wrong.
+pub fn errors_lstm(dev: &Device) -> Result<()> {
+    let z = |shape: &[usize]| Tensor::zeros(shape.to_vec(), DType::F32, dev);
+    let (xw, u, s) = (z(&[3, 2, 8])?, z(&[2, 8])?, z(&[2, 2])?);
+    Tensor::lstm(&xw, &u, &s, &s, None)?;
+    expect_err("lstm xw", Tensor::lstm(&z(&[3, 2, 7])?, &u, &s, &s, None), &["lstm", "4·units"])?;
+    expect_err("lstm u", Tensor::lstm(&xw, &z(&[2, 4])?, &s, &s, None), &["lstm", "[2, 8]"])?;
+    expect_err("lstm state", Tensor::lstm(&xw, &u, &z(&[3, 2])?, &s, None), &["lstm", "[2, 2]"])?;
+    expect_err("lstm mask", Tensor::lstm(&xw, &u, &s, &s, Some(&z(&[2, 3])?)), &["lstm", "[3, 2]"])?;
+    expect_err("lstm steps", Tensor::lstm(&z(&[0, 2, 8])?, &u, &s, &s, None), &["lstm", "at least one step"])?;
+    let ids = Tensor::zeros([3, 2, 8], DType::I64, dev)?;
+    expect_err("lstm dtype", Tensor::lstm(&ids, &u, &s, &s, None), &["lstm", "f32"])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1709,7 +1819,7 @@ mod tests {
         let mut listed = CASES.to_vec();
         listed.sort_unstable();
         assert_eq!(found, listed);
-        assert_eq!(CASES.len(), 56);
+        assert_eq!(CASES.len(), 59);
     }
 
     #[test]

@@ -1217,6 +1217,9 @@ impl Tensor {
             return Err(bad(xw, "xw must be [steps, batch, 4·units]".into()));
         }
         let (steps, batch, units) = (xw.dims()[0], xw.dims()[1], xw.dims()[2] / 4);
+        if steps == 0 {
+            return Err(bad(xw, "needs at least one step".into()));
+        }
         if u.dims() != [units, 4 * units] {
             return Err(bad(u, format!("the recurrent kernel must be [{units}, {}]", 4 * units)));
         }

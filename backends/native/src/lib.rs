@@ -34,6 +34,7 @@ mod layout;
 mod math;
 mod matmul;
 mod pool;
+mod recurrence;
 mod reduce;
 mod storage;
 mod update;
@@ -42,8 +43,8 @@ mod window;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, ConvSpec, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec,
-    MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
+    Backend, BinaryOp, ConvSpec, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, LstmGrads,
+    LstmSpec, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
@@ -413,6 +414,58 @@ impl FastPaths for NativeBackend {
         Ok(NativeStorage::F32(window::max_pool_grad(x, g, spec)).into_storage())
     }
 
+    fn lstm(
+        &self,
+        xw: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        mask: Option<&Storage>,
+        spec: &LstmSpec,
+    ) -> Result<(Storage, Storage)> {
+        const OP: &str = "lstm";
+        let [xw, u, h0, c0] = lstm_args(
+            OP,
+            [(xw, spec.gates_shape()), (u, lstm_kernel(spec)), (h0, lstm_state(spec)), (c0, lstm_state(spec))],
+        )?;
+        let mask = lstm_mask(OP, mask, spec)?;
+        for shape in [spec.states_shape(), spec.gates_shape()] {
+            probe_alloc(OP, shape.numel(), 4, &shape)?;
+        }
+        let (states, gates) = recurrence::lstm(xw, u, h0, c0, mask, spec);
+        Ok((NativeStorage::F32(states).into_storage(), NativeStorage::F32(gates).into_storage()))
+    }
+
+    fn lstm_grad(
+        &self,
+        dy: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        c0: &Storage,
+        mask: Option<&Storage>,
+        states: &Storage,
+        gates: &Storage,
+        spec: &LstmSpec,
+    ) -> Result<LstmGrads> {
+        const OP: &str = "lstm_grad";
+        let [dy, u, h0, c0, states, gates] = lstm_args(
+            OP,
+            [
+                (dy, spec.states_shape()),
+                (u, lstm_kernel(spec)),
+                (h0, lstm_state(spec)),
+                (c0, lstm_state(spec)),
+                (states, spec.states_shape()),
+                (gates, spec.gates_shape()),
+            ],
+        )?;
+        let mask = lstm_mask(OP, mask, spec)?;
+        probe_alloc(OP, spec.gates_shape().numel(), 4, &spec.gates_shape())?;
+        let (xw, u, h0, c0) = recurrence::lstm_grad(dy, u, h0, c0, mask, states, gates, spec);
+        let s = |v: Vec<f32>| NativeStorage::F32(v).into_storage();
+        Ok(LstmGrads { xw: s(xw), u: s(u), h0: s(h0), c0: s(c0) })
+    }
+
     fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {
         let y = expect_f32("activation_grad", native_shaped("activation_grad", y, shape)?)?;
         let g = expect_f32("activation_grad", native_shaped("activation_grad", g, shape)?)?;
@@ -445,6 +498,36 @@ impl FastPaths for NativeBackend {
         let n = last_dim("log_softmax", shape)?;
         Ok(NativeStorage::F32(reduce::log_softmax(v, n)).into_storage())
     }
+}
+
+/// `[units, 4·units]`: an LSTM's recurrent kernel.
+fn lstm_kernel(spec: &LstmSpec) -> Shape {
+    Shape::from([spec.units, 4 * spec.units])
+}
+
+/// `[batch, units]`: an LSTM's state.
+fn lstm_state(spec: &LstmSpec) -> Shape {
+    Shape::from([spec.batch, spec.units])
+}
+
+/// The `f32` values of an LSTM kernel's operands, each checked against its
+/// shape; a spec without steps is an error.
+fn lstm_args<'a, const N: usize>(op: &'static str, args: [(&'a Storage, Shape); N]) -> Result<[&'a [f32]; N]> {
+    let mut out = [&[][..]; N];
+    for (slot, (s, shape)) in out.iter_mut().zip(&args) {
+        *slot = expect_f32(op, native_shaped(op, s, shape)?)?;
+    }
+    if let Some((_, shape)) = args.first() {
+        if shape.dims().first() == Some(&0) {
+            return Err(backend_err(format!("{op}: needs at least one step, received {shape}")));
+        }
+    }
+    Ok(out)
+}
+
+/// An LSTM's optional `[steps, batch]` mask.
+fn lstm_mask<'a>(op: &'static str, mask: Option<&'a Storage>, spec: &LstmSpec) -> Result<Option<&'a [f32]>> {
+    mask.map(|m| expect_f32(op, native_shaped(op, m, &Shape::from([spec.steps, spec.batch]))?)).transpose()
 }
 
 /// The cross-entropy kernels' arguments: the logits of `shape`, their rows

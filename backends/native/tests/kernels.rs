@@ -888,3 +888,31 @@ fn results_do_not_depend_on_the_thread_count() {
         assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{a} vs {b}");
     }
 }
+
+/// The fused LSTM kernels against the storage-level defaults, on a step
+/// large enough for the threaded row passes and products, with a mask.
+#[test]
+fn lstm_kernels_match_the_defaults() {
+    use strata_core::{fast_path_defaults as defaults, LstmSpec};
+    let spec = LstmSpec { steps: 5, batch: 70, units: 130 };
+    let (s, b, n) = (spec.steps, spec.batch, spec.units);
+    let mut g = Gen::new(77);
+    let xw = g.vec(s * b * 4 * n);
+    let u: Vec<f32> = g.vec(n * 4 * n).iter().map(|v| v * 0.2).collect();
+    let (h0, c0) = (g.vec(b * n), g.vec(b * n));
+    let mask: Vec<f32> = (0..s * b).map(|i| if i % 5 == 3 { 0.0 } else { 1.0 }).collect();
+    let dy = g.vec(s * b * 2 * n);
+    let (xw, u, h0, c0, mask, dy) = (f32s(xw), f32s(u), f32s(h0), f32s(c0), f32s(mask), f32s(dy));
+    let (fused_y, fused_g) = B.lstm(&xw, &u, &h0, &c0, Some(&mask), &spec).unwrap();
+    let (want_y, want_g) = defaults::lstm(&B, &xw, &u, &h0, &c0, Some(&mask), &spec).unwrap();
+    let as64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+    assert_close(&get_f32(&fused_y), &as64(get_f32(&want_y)), 1e-5, "lstm states");
+    assert_close(&get_f32(&fused_g), &as64(get_f32(&want_g)), 1e-5, "lstm gates");
+    let got = B.lstm_grad(&dy, &u, &h0, &c0, Some(&mask), &fused_y, &fused_g, &spec).unwrap();
+    let want = defaults::lstm_grad(&B, &dy, &u, &h0, &c0, Some(&mask), &want_y, &want_g, &spec).unwrap();
+    for (what, a, w) in
+        [("dxw", &got.xw, &want.xw), ("du", &got.u, &want.u), ("dh0", &got.h0, &want.h0), ("dc0", &got.c0, &want.c0)]
+    {
+        assert_close(&get_f32(a), &as64(get_f32(w)), 1e-4, what);
+    }
+}

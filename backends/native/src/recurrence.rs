@@ -1,0 +1,226 @@
+//! The fused LSTM recurrence: per step one matrix product accumulated onto
+//! the step's input projection, then one pass over the rows for the gates,
+//! the state update and (backward) the gate gradients; the recurrent
+//! kernel's gradient is one product over every step at the end.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+use strata_core::LstmSpec;
+
+use crate::math::sigmoid;
+
+/// Rows × units below which a step's row pass stays on one thread.
+const PAR_ELEMENTS: usize = 8192;
+
+/// Multiply-adds from which a product is split into row bands, one per thread.
+const PAR_FLOPS: usize = 64 * 64 * 64;
+
+/// One operand of a product: its elements and the strides of its rows and
+/// columns as used (a transposed matrix is its strides swapped).
+#[derive(Clone, Copy)]
+struct Operand<'a> {
+    data: &'a [f32],
+    row: usize,
+    col: usize,
+}
+
+/// `dst (m × n, row stride dst_rs) (+)= lhs · rhs`, with `k` inner terms;
+/// split into bands of output rows across threads when large enough.
+#[allow(clippy::too_many_arguments)]
+fn product(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: Operand<'_>,
+    rhs: Operand<'_>,
+    m: usize,
+    n: usize,
+    k: usize,
+    add: bool,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    let last = |rows: usize, op: Operand<'_>, cols: usize| (rows - 1) * op.row + (cols - 1) * op.col + 1;
+    assert!(dst.len() >= (m - 1) * dst_rs + n);
+    if k == 0 {
+        if !add {
+            dst.chunks_mut(dst_rs).take(m).for_each(|r| r[..n].fill(0.0));
+        }
+        return;
+    }
+    assert!(lhs.data.len() >= last(m, lhs, k) && rhs.data.len() >= last(k, rhs, n));
+    let band = |d: &mut [f32], r0: usize, rows: usize| {
+        // SAFETY: the band's output rows `r0..r0 + rows` lie in `d` (it holds
+        // `(rows - 1)·dst_rs + n` elements from row `r0`, checked by the
+        // callers' split and the assertion above); lhs reads rows
+        // `r0..r0 + rows` within `lhs.data` and rhs `k × n` within
+        // `rhs.data` (both asserted). `d` is exclusively borrowed and does
+        // not alias the shared operands. With `read_dst = add`, `d` is read
+        // only when accumulating, and it is always initialised.
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                k,
+                d.as_mut_ptr(),
+                1,
+                dst_rs as isize,
+                add,
+                lhs.data.as_ptr().add(r0 * lhs.row),
+                lhs.col as isize,
+                lhs.row as isize,
+                rhs.data.as_ptr(),
+                rhs.col as isize,
+                rhs.row as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                Parallelism::None,
+            );
+        }
+    };
+    let threads = rayon::current_num_threads();
+    if threads > 1 && m >= 16 && m * n * k >= PAR_FLOPS {
+        let rows = m.div_ceil(threads).next_multiple_of(8);
+        dst[..(m - 1) * dst_rs + n].par_chunks_mut(rows * dst_rs).enumerate().for_each(|(i, d)| {
+            let r0 = i * rows;
+            let r = rows.min(m - r0);
+            band(d, r0, r);
+        });
+    } else {
+        band(dst, 0, m);
+    }
+}
+
+/// Runs `f(row, item...)` over the rows of a step, in parallel when the step is large.
+fn rows<T: Send>(items: Vec<T>, units: usize, f: impl Fn(usize, T) + Sync + Send) {
+    if items.len() * units >= PAR_ELEMENTS && rayon::current_num_threads() > 1 {
+        items.into_par_iter().enumerate().for_each(|(b, item)| f(b, item));
+    } else {
+        items.into_iter().enumerate().for_each(|(b, item)| f(b, item));
+    }
+}
+
+/// [`FastPaths::lstm`](strata_core::FastPaths::lstm): the states after every
+/// step and the activated gates.
+pub(crate) fn lstm(
+    xw: &[f32],
+    u: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    mask: Option<&[f32]>,
+    spec: &LstmSpec,
+) -> (Vec<f32>, Vec<f32>) {
+    let LstmSpec { steps, batch, units: n } = *spec;
+    let (w, pair) = (4 * n, 2 * n);
+    let mut states = vec![0.0f32; steps * batch * pair];
+    let mut gates = xw.to_vec();
+    for t in 0..steps {
+        let (done, rest) = states.split_at_mut(t * batch * pair);
+        let now = &mut rest[..batch * pair];
+        let prev: Option<&[f32]> = (t > 0).then(|| &done[(t - 1) * batch * pair..]);
+        // z = xw[t] + h·u, in place in the gate buffer.
+        let z = &mut gates[t * batch * w..(t + 1) * batch * w];
+        let h = match prev {
+            Some(p) => Operand { data: p, row: pair, col: 1 },
+            None => Operand { data: h0, row: n, col: 1 },
+        };
+        product(z, w, h, Operand { data: u, row: w, col: 1 }, batch, w, n, true);
+        let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
+        let work: Vec<(&mut [f32], &mut [f32])> = z.chunks_mut(w).zip(now.chunks_mut(pair)).collect();
+        rows(work, n, |b, (z, out)| {
+            let (h_prev, c_prev) = match prev {
+                Some(p) => (&p[b * pair..b * pair + n], &p[b * pair + n..(b + 1) * pair]),
+                None => (&h0[b * n..(b + 1) * n], &c0[b * n..(b + 1) * n]),
+            };
+            let (zi, rest) = z.split_at_mut(n);
+            let (zf, rest) = rest.split_at_mut(n);
+            let (zg, zo) = rest.split_at_mut(n);
+            let (h_out, c_out) = out.split_at_mut(n);
+            for j in 0..n {
+                let (i, f, g, o) = (sigmoid(zi[j]), sigmoid(zf[j]), zg[j].tanh(), sigmoid(zo[j]));
+                let c = f * c_prev[j] + i * g;
+                (zi[j], zf[j], zg[j], zo[j]) = (i, f, g, o);
+                (h_out[j], c_out[j]) = (o * c.tanh(), c);
+            }
+            if keep.is_some_and(|k| k[b] == 0.0) {
+                h_out.copy_from_slice(h_prev);
+                c_out.copy_from_slice(c_prev);
+            }
+        });
+    }
+    (states, gates)
+}
+
+/// The gradients [`FastPaths::lstm_grad`](strata_core::FastPaths::lstm_grad)
+/// returns: of `xw`, `u`, `h0`, `c0`.
+pub(crate) type Grads = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// [`FastPaths::lstm_grad`](strata_core::FastPaths::lstm_grad):
+/// backpropagation through time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn lstm_grad(
+    dy: &[f32],
+    u: &[f32],
+    h0: &[f32],
+    c0: &[f32],
+    mask: Option<&[f32]>,
+    states: &[f32],
+    gates: &[f32],
+    spec: &LstmSpec,
+) -> Grads {
+    let LstmSpec { steps, batch, units: n } = *spec;
+    let (w, pair) = (4 * n, 2 * n);
+    let mut dz = vec![0.0f32; steps * batch * w];
+    // The gradients carried to the previous step's h and c.
+    let (mut dh, mut dc) = (vec![0.0f32; batch * n], vec![0.0f32; batch * n]);
+    for t in (0..steps).rev() {
+        let dz_t = &mut dz[t * batch * w..(t + 1) * batch * w];
+        let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
+        let work: Vec<_> = dz_t.chunks_mut(w).zip(dh.chunks_mut(n)).zip(dc.chunks_mut(n)).collect();
+        rows(work, n, |b, ((dz, dh), dc)| {
+            let at = (t * batch + b) * pair;
+            let dy = &dy[at..at + pair];
+            if keep.is_some_and(|k| k[b] == 0.0) {
+                // A skipped step passes the state gradients straight through.
+                for j in 0..n {
+                    dh[j] += dy[j];
+                    dc[j] += dy[n + j];
+                }
+                dz.fill(0.0);
+                return;
+            }
+            let g = &gates[(t * batch + b) * w..(t * batch + b + 1) * w];
+            let c = &states[at + n..at + pair];
+            let c_prev =
+                if t == 0 { &c0[b * n..(b + 1) * n] } else { &states[at - batch * pair + n..at - batch * pair + pair] };
+            for j in 0..n {
+                let (i, f, gg, o) = (g[j], g[n + j], g[2 * n + j], g[3 * n + j]);
+                let dh_t = dh[j] + dy[j];
+                let tc = c[j].tanh();
+                let dcf = dc[j] + dy[n + j] + dh_t * o * (1.0 - tc * tc);
+                dz[j] = dcf * gg * (i * (1.0 - i));
+                dz[n + j] = dcf * c_prev[j] * (f * (1.0 - f));
+                dz[2 * n + j] = dcf * i * (1.0 - gg * gg);
+                dz[3 * n + j] = dh_t * tc * (o * (1.0 - o));
+                dc[j] = dcf * f;
+                dh[j] = 0.0;
+            }
+        });
+        // dh += dz · uᵀ (a skipped row has dz = 0 and keeps its passed-on dh).
+        let ut = Operand { data: u, row: 1, col: w };
+        product(&mut dh, n, Operand { data: dz_t, row: w, col: 1 }, ut, batch, n, w, true);
+    }
+    // du = Σ_t h_{t-1}ᵀ · dz_t, one product over the previous states of every step.
+    let mut prev = Vec::with_capacity(steps * batch * n);
+    prev.extend_from_slice(h0);
+    for row in states[..(steps - 1) * batch * pair].chunks(pair) {
+        prev.extend_from_slice(&row[..n]);
+    }
+    let mut du = vec![0.0f32; n * w];
+    let prev_t = Operand { data: &prev, row: 1, col: n };
+    product(&mut du, w, prev_t, Operand { data: &dz, row: w, col: 1 }, n, w, steps * batch, false);
+    (dz, du, dh, dc)
+}
