@@ -283,7 +283,8 @@ pub trait FastPaths: Backend {
 
     /// The whole recurrence of an LSTM layer as [`LstmSpec`] describes it:
     /// every step's states `h`, `c` (`spec.states_shape()`) and activated
-    /// gates (`spec.gates_shape()`, kept for [`lstm_grad`](Self::lstm_grad)).
+    /// gates (`spec.gates_shape()`, kept for [`lstm_grad`](Self::lstm_grad);
+    /// may be empty unless `spec.keep_gates`).
     /// A row whose `mask` is 0 at a step keeps its states. The default runs
     /// each step as a matrix product and elementwise kernels; a backend may
     /// fuse each step's gate arithmetic into one pass.

@@ -25,6 +25,10 @@ pub struct LstmSpec {
     pub batch: usize,
     /// State size.
     pub units: usize,
+    /// Whether the gates are wanted for a gradient; without, a backend may
+    /// return an empty storage in their place and never hold every step's
+    /// gates at once (inference).
+    pub keep_gates: bool,
 }
 
 impl LstmSpec {
@@ -96,7 +100,7 @@ impl<B: FastPaths + ?Sized> Ops<'_, B> {
 }
 
 fn check(spec: &LstmSpec) -> Result<()> {
-    let LstmSpec { steps, batch, units } = *spec;
+    let LstmSpec { steps, batch, units, .. } = *spec;
     if steps == 0 {
         return Err(Error::InvalidShape {
             op: "lstm",
@@ -115,7 +119,7 @@ fn check(spec: &LstmSpec) -> Result<()> {
 }
 
 /// The default [`FastPaths::lstm`]: per step, a matrix product and the
-/// gate arithmetic as separate kernels.
+/// gate arithmetic as separate kernels (it always returns the gates).
 pub fn lstm<B: FastPaths + ?Sized>(
     backend: &B,
     xw: &Storage,
@@ -127,7 +131,7 @@ pub fn lstm<B: FastPaths + ?Sized>(
 ) -> Result<(Storage, Storage)> {
     check(spec)?;
     let ops = Ops { b: backend };
-    let LstmSpec { steps, batch, units } = *spec;
+    let LstmSpec { steps, batch, units, .. } = *spec;
     let (all, wide, unit) = (spec.gates_shape(), Shape::from([batch, 4 * units]), Shape::from([batch, units]));
     let masks = Shape::from([steps, batch]);
     let (mut h, mut c) = (ops.copy(h0, &unit)?, ops.copy(c0, &unit)?);
@@ -181,7 +185,7 @@ pub fn lstm_grad<B: FastPaths + ?Sized>(
 ) -> Result<LstmGrads> {
     check(spec)?;
     let ops = Ops { b: backend };
-    let LstmSpec { steps, batch, units } = *spec;
+    let LstmSpec { steps, batch, units, .. } = *spec;
     let (all_states, all_gates) = (spec.states_shape(), spec.gates_shape());
     let (pair, wide, unit) =
         (Shape::from([batch, 2 * units]), Shape::from([batch, 4 * units]), Shape::from([batch, units]));

@@ -1233,13 +1233,21 @@ impl Tensor {
                 return Err(bad(m, format!("the mask must be [{steps}, {batch}]")));
             }
         }
-        let spec = LstmSpec { steps, batch, units };
+        let track = grad_enabled() && [xw, u, h0, c0].iter().any(|t| t.requires_grad());
+        let spec = LstmSpec { steps, batch, units, keep_gates: track };
         let (states, gates) = {
             let (x, us, h, c) = (xw.storage(), u.storage(), h0.storage(), c0.storage());
             let ms = mask.map(|m| m.storage());
             xw.device().backend().lstm(&x, &us, &h, &c, ms.as_deref(), &spec)?
         };
-        let gates = Self::make(gates, spec.gates_shape(), xw.device().clone(), None);
+        let gates_shape = if track { spec.gates_shape() } else { Shape::from([gates.len()]) };
+        if gates.len() != gates_shape.numel() {
+            return Err(Error::Backend {
+                backend: xw.device().name().to_string(),
+                message: format!("lstm: returned {} gate values, expected {gates_shape}", gates.len()),
+            });
+        }
+        let gates = Self::make(gates, gates_shape, xw.device().clone(), None);
         Ok(xw.result(states, spec.states_shape(), &[xw, u, h0, c0], || Op::Lstm {
             xw: xw.clone(),
             u: u.clone(),

@@ -429,8 +429,9 @@ impl FastPaths for NativeBackend {
             [(xw, spec.gates_shape()), (u, lstm_kernel(spec)), (h0, lstm_state(spec)), (c0, lstm_state(spec))],
         )?;
         let mask = lstm_mask(OP, mask, spec)?;
-        for shape in [spec.states_shape(), spec.gates_shape()] {
-            probe_alloc(OP, shape.numel(), 4, &shape)?;
+        probe_alloc(OP, spec.states_shape().numel(), 4, &spec.states_shape())?;
+        if spec.keep_gates {
+            probe_alloc(OP, spec.gates_shape().numel(), 4, &spec.gates_shape())?;
         }
         let (states, gates) = recurrence::lstm(xw, u, h0, c0, mask, spec);
         Ok((NativeStorage::F32(states).into_storage(), NativeStorage::F32(gates).into_storage()))

@@ -7,7 +7,8 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 use strata_core::LstmSpec;
 
-use crate::math::sigmoid;
+use crate::layout::{simd, uninit_vec};
+use crate::math::{sigmoid, tanh};
 
 /// Rows × units below which a step's row pass stays on one thread.
 const PAR_ELEMENTS: usize = 8192;
@@ -94,10 +95,21 @@ fn product(
     }
 }
 
+/// `n` zeros in a buffer from the native pool of freed ones (recycled pages
+/// instead of fresh ones, which cost a page fault each).
+fn zeroed(n: usize) -> Vec<f32> {
+    // SAFETY: the fill writes all `n` elements.
+    unsafe { uninit_vec(n, |v| v.iter_mut().for_each(|x| _ = x.write(0.0))) }
+}
+
 /// Runs `f(row, item...)` over the rows of a step, in parallel when the step is large.
 fn rows<T: Send>(items: Vec<T>, units: usize, f: impl Fn(usize, T) + Sync + Send) {
-    if items.len() * units >= PAR_ELEMENTS && rayon::current_num_threads() > 1 {
-        items.into_par_iter().enumerate().for_each(|(b, item)| f(b, item));
+    let threads = rayon::current_num_threads();
+    if items.len() * units >= PAR_ELEMENTS && threads > 1 {
+        // One band of rows per thread: a task per row costs more in
+        // scheduling than the row's arithmetic.
+        let band = items.len().div_ceil(threads);
+        items.into_par_iter().enumerate().with_min_len(band).for_each(|(b, item)| f(b, item));
     } else {
         items.into_iter().enumerate().for_each(|(b, item)| f(b, item));
     }
@@ -113,45 +125,94 @@ pub(crate) fn lstm(
     mask: Option<&[f32]>,
     spec: &LstmSpec,
 ) -> (Vec<f32>, Vec<f32>) {
-    let LstmSpec { steps, batch, units: n } = *spec;
+    let LstmSpec { steps, batch, units: n, keep_gates } = *spec;
     let (w, pair) = (4 * n, 2 * n);
-    let mut states = vec![0.0f32; steps * batch * pair];
-    let mut gates = xw.to_vec();
+    let mut states = zeroed(steps * batch * pair);
+    // Every step's gates for the gradient, or one step's as scratch.
+    let mut gates = zeroed(if keep_gates { steps } else { 1 } * batch * w);
     for t in 0..steps {
         let (done, rest) = states.split_at_mut(t * batch * pair);
         let now = &mut rest[..batch * pair];
         let prev: Option<&[f32]> = (t > 0).then(|| &done[(t - 1) * batch * pair..]);
-        // z = xw[t] + h·u, in place in the gate buffer.
-        let z = &mut gates[t * batch * w..(t + 1) * batch * w];
+        // z = h·u here, plus xw[t] in the row pass.
+        let at = if keep_gates { t * batch * w } else { 0 };
+        let z = &mut gates[at..at + batch * w];
         let h = match prev {
             Some(p) => Operand { data: p, row: pair, col: 1 },
             None => Operand { data: h0, row: n, col: 1 },
         };
-        product(z, w, h, Operand { data: u, row: w, col: 1 }, batch, w, n, true);
+        product(z, w, h, Operand { data: u, row: w, col: 1 }, batch, w, n, false);
         let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
+        let x_t = &xw[t * batch * w..(t + 1) * batch * w];
         let work: Vec<(&mut [f32], &mut [f32])> = z.chunks_mut(w).zip(now.chunks_mut(pair)).collect();
         rows(work, n, |b, (z, out)| {
             let (h_prev, c_prev) = match prev {
                 Some(p) => (&p[b * pair..b * pair + n], &p[b * pair + n..(b + 1) * pair]),
                 None => (&h0[b * n..(b + 1) * n], &c0[b * n..(b + 1) * n]),
             };
-            let (zi, rest) = z.split_at_mut(n);
-            let (zf, rest) = rest.split_at_mut(n);
-            let (zg, zo) = rest.split_at_mut(n);
-            let (h_out, c_out) = out.split_at_mut(n);
-            for j in 0..n {
-                let (i, f, g, o) = (sigmoid(zi[j]), sigmoid(zf[j]), zg[j].tanh(), sigmoid(zo[j]));
-                let c = f * c_prev[j] + i * g;
-                (zi[j], zf[j], zg[j], zo[j]) = (i, f, g, o);
-                (h_out[j], c_out[j]) = (o * c.tanh(), c);
-            }
+            let x = &x_t[b * w..(b + 1) * w];
+            simd(
+                #[inline(always)]
+                || forward_row(z, x, out, c_prev, n),
+            );
             if keep.is_some_and(|k| k[b] == 0.0) {
+                let (h_out, c_out) = out.split_at_mut(n);
                 h_out.copy_from_slice(h_prev);
                 c_out.copy_from_slice(c_prev);
             }
         });
     }
+    if !keep_gates {
+        gates = Vec::new();
+    }
     (states, gates)
+}
+
+/// One row of a step: the gates from `z + x` (`[i, f, g, o]` before their
+/// activations: the recurrent product and the input projection; `z` gets
+/// the activated gates) and the new `[h, c]` into `out`.
+#[inline(always)]
+fn forward_row(z: &mut [f32], x: &[f32], out: &mut [f32], c_prev: &[f32], n: usize) {
+    let (zi, rest) = z.split_at_mut(n);
+    let (zf, rest) = rest.split_at_mut(n);
+    let (zg, zo) = rest.split_at_mut(n);
+    let (h_out, c_out) = out.split_at_mut(n);
+    for j in 0..n {
+        let (i, f) = (sigmoid(x[j] + zi[j]), sigmoid(x[n + j] + zf[j]));
+        let (g, o) = (tanh(x[2 * n + j] + zg[j]), sigmoid(x[3 * n + j] + zo[j]));
+        let c = f * c_prev[j] + i * g;
+        (zi[j], zf[j], zg[j], zo[j]) = (i, f, g, o);
+        (h_out[j], c_out[j]) = (o * tanh(c), c);
+    }
+}
+
+/// One row of a step backward: the gate gradients into `dz` and the
+/// gradients carried to the previous `h` (zeroed, for the product to fill)
+/// and `c`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn backward_row(
+    dz: &mut [f32],
+    dh: &mut [f32],
+    dc: &mut [f32],
+    dy: &[f32],
+    g: &[f32],
+    c: &[f32],
+    c_prev: &[f32],
+    n: usize,
+) {
+    for j in 0..n {
+        let (i, f, gg, o) = (g[j], g[n + j], g[2 * n + j], g[3 * n + j]);
+        let dh_t = dh[j] + dy[j];
+        let tc = tanh(c[j]);
+        let dcf = dc[j] + dy[n + j] + dh_t * o * (1.0 - tc * tc);
+        dz[j] = dcf * gg * (i * (1.0 - i));
+        dz[n + j] = dcf * c_prev[j] * (f * (1.0 - f));
+        dz[2 * n + j] = dcf * i * (1.0 - gg * gg);
+        dz[3 * n + j] = dh_t * tc * (o * (1.0 - o));
+        dc[j] = dcf * f;
+        dh[j] = 0.0;
+    }
 }
 
 /// The gradients [`FastPaths::lstm_grad`](strata_core::FastPaths::lstm_grad)
@@ -171,9 +232,9 @@ pub(crate) fn lstm_grad(
     gates: &[f32],
     spec: &LstmSpec,
 ) -> Grads {
-    let LstmSpec { steps, batch, units: n } = *spec;
+    let LstmSpec { steps, batch, units: n, .. } = *spec;
     let (w, pair) = (4 * n, 2 * n);
-    let mut dz = vec![0.0f32; steps * batch * w];
+    let mut dz = zeroed(steps * batch * w);
     // The gradients carried to the previous step's h and c.
     let (mut dh, mut dc) = (vec![0.0f32; batch * n], vec![0.0f32; batch * n]);
     for t in (0..steps).rev() {
@@ -196,18 +257,10 @@ pub(crate) fn lstm_grad(
             let c = &states[at + n..at + pair];
             let c_prev =
                 if t == 0 { &c0[b * n..(b + 1) * n] } else { &states[at - batch * pair + n..at - batch * pair + pair] };
-            for j in 0..n {
-                let (i, f, gg, o) = (g[j], g[n + j], g[2 * n + j], g[3 * n + j]);
-                let dh_t = dh[j] + dy[j];
-                let tc = c[j].tanh();
-                let dcf = dc[j] + dy[n + j] + dh_t * o * (1.0 - tc * tc);
-                dz[j] = dcf * gg * (i * (1.0 - i));
-                dz[n + j] = dcf * c_prev[j] * (f * (1.0 - f));
-                dz[2 * n + j] = dcf * i * (1.0 - gg * gg);
-                dz[3 * n + j] = dh_t * tc * (o * (1.0 - o));
-                dc[j] = dcf * f;
-                dh[j] = 0.0;
-            }
+            simd(
+                #[inline(always)]
+                || backward_row(dz, dh, dc, dy, g, c, c_prev, n),
+            );
         });
         // dh += dz · uᵀ (a skipped row has dz = 0 and keeps its passed-on dh).
         let ut = Operand { data: u, row: 1, col: w };

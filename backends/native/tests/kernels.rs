@@ -894,7 +894,7 @@ fn results_do_not_depend_on_the_thread_count() {
 #[test]
 fn lstm_kernels_match_the_defaults() {
     use strata_core::{fast_path_defaults as defaults, LstmSpec};
-    let spec = LstmSpec { steps: 5, batch: 70, units: 130 };
+    let spec = LstmSpec { steps: 5, batch: 70, units: 130, keep_gates: true };
     let (s, b, n) = (spec.steps, spec.batch, spec.units);
     let mut g = Gen::new(77);
     let xw = g.vec(s * b * 4 * n);
@@ -908,6 +908,9 @@ fn lstm_kernels_match_the_defaults() {
     let as64 = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
     assert_close(&get_f32(&fused_y), &as64(get_f32(&want_y)), 1e-5, "lstm states");
     assert_close(&get_f32(&fused_g), &as64(get_f32(&want_g)), 1e-5, "lstm gates");
+    // Without the gates, the same states.
+    let (lean_y, _) = B.lstm(&xw, &u, &h0, &c0, Some(&mask), &LstmSpec { keep_gates: false, ..spec }).unwrap();
+    assert_eq!(get_f32(&lean_y), get_f32(&fused_y));
     let got = B.lstm_grad(&dy, &u, &h0, &c0, Some(&mask), &fused_y, &fused_g, &spec).unwrap();
     let want = defaults::lstm_grad(&B, &dy, &u, &h0, &c0, Some(&mask), &want_y, &want_g, &spec).unwrap();
     for (what, a, w) in

@@ -197,9 +197,12 @@ fn fused(seq: &Sequence, p: Prepared, w: &CellWeights) -> Result<Vec<Tensor>> {
         mask = mask.map(|m| m.gather(0, &reversed)).transpose()?;
     }
     let all = Tensor::lstm(&xw, &w.recurrent, &states[0], &states[1], mask.as_ref())?;
-    let mut outputs = all.narrow(2, 0, units)?;
+    // Only the steps the outputs need: every one for the sequence, else the last.
+    let (from, len) = if seq.return_sequences { (0, steps) } else { (steps - 1, 1) };
+    let mut outputs = all.narrow(0, from, len)?.narrow(2, 0, units)?;
     if let (true, Some(m)) = (seq.zero_output_for_mask, &mask) {
-        outputs = Tensor::where_cond(&m.unsqueeze(2)?, &outputs, &outputs.zeros_like()?)?;
+        let m = m.narrow(0, from, len)?.unsqueeze(2)?;
+        outputs = Tensor::where_cond(&m, &outputs, &outputs.zeros_like()?)?;
     }
     let last = all.narrow(0, steps - 1, 1)?.reshape([batch, 2 * units])?;
     rnn::finish(seq, outputs, vec![last.narrow(1, 0, units)?, last.narrow(1, units, units)?])

@@ -369,7 +369,8 @@ pub(crate) fn prepare(
 }
 
 /// The layer's outputs (see [`output_specs`]) from the outputs of every
-/// step `[time, batch, units]` (time-major, in the order the steps ran) and
+/// step `[time, batch, units]` (time-major, in the order the steps ran; only
+/// the last step is read without `return_sequences`) and
 /// the final states.
 pub(crate) fn finish(seq: &Sequence, outputs: Tensor, states: Vec<Tensor>) -> Result<Vec<Tensor>> {
     let (steps, batch, units) = (outputs.dims()[0], outputs.dims()[1], outputs.dims()[2]);
