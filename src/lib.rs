@@ -74,9 +74,9 @@ pub mod prelude {
         GroupNormalization, Initializer, Lambda, Layer, LayerClass, LayerNormalization, Masking, MaxPooling1D,
         MaxPooling2D, Regularizer, Reshape, SeparableConv2D, SpatialDropout1D, SpatialDropout2D, TensorSpec, Weight,
     };
+    pub use strata_layers::{Average, Maximum, Minimum, Multiply, SimpleRNN, Subtract, GRU, LSTM};
     pub use strata_layers::{
         CenterCrop, Cropping1D, Cropping2D, Normalization, RandomContrast, RandomFlip, RandomRotation,
         RandomTranslation, RandomZoom, Rescaling, Resizing, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,
     };
-    pub use strata_layers::{SimpleRNN, GRU, LSTM};
 }

@@ -190,6 +190,11 @@ fn cases() -> Vec<LayerTest> {
             .output("(None, 4, 4, 2)")
             .weights([])
             .masks(Rejects),
+        LayerTest::new(Subtract::new).input([5, 3]).input([5, 3]).output("(None, 5, 3)").weights([]).masks(Passes),
+        LayerTest::new(Average::new).input([4]).input([4]).input([4]).output("(None, 4)").weights([]),
+        LayerTest::new(Maximum::new).input([2, 3]).input([2, 3]).output("(None, 2, 3)").masks(Passes),
+        LayerTest::new(Minimum::new).input([3]).input([3]).output("(None, 3)").masks(Passes),
+        LayerTest::new(Multiply::new).input([3]).input([3]).input([3]).output("(None, 3)").masks(Passes),
         LayerTest::new(|| SimpleRNN::new(4))
             .input([5, 3])
             .output("(None, 4)")

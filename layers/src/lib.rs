@@ -39,7 +39,7 @@ pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
 };
-pub use merging::{Add, Concatenate};
+pub use merging::{Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract};
 pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,

@@ -8,7 +8,8 @@ and every output (and output mask) Keras 3 computes on the JAX CPU backend.
 Covers SimpleRNN, LSTM and GRU: last output and return_sequences,
 return_state (several outputs), go_backwards, initial_state, right- and
 left-padded masks (and a fully masked row), zero_output_for_mask,
-reset_after False, use_bias False, non-default activations.
+reset_after False, use_bias False, non-default activations; and the merges
+Subtract, Multiply, Average, Maximum, Minimum.
 ``tests/golden_sequences.rs`` checks strata against it on every backend.
 
 How to run (from the repository root)
@@ -155,6 +156,31 @@ add_case("GRU_reset_before_masked", "GRU", {"units": U, "reset_after": False, "r
 add_case("GRU_reset_before_no_bias", "GRU", {"units": U, "reset_after": False, "use_bias": False})
 add_case("GRU_activations", "GRU", {"units": U, "activation": "sigmoid", "recurrent_activation": "tanh"})
 add_case("LSTM_wide", "LSTM", {"units": 7, "return_sequences": True}, features=2)
+
+
+
+def add_merge_case(name, class_name, n_inputs, shape=(B, 3, 4)):
+    layer = getattr(L, class_name)()
+    xs = [rand(shape) for _ in range(n_inputs)]
+    out = layer(xs)
+    cases.append({
+        "name": name,
+        "class_name": class_name,
+        "config": {},
+        "weights": {},
+        "weight_order": [],
+        "inputs": [tensor_json(x) for x in xs],
+        "input_mask": None,
+        "outputs": [tensor_json(out)],
+        "output_masks": [None],
+    })
+
+
+add_merge_case("Subtract", "Subtract", 2)
+add_merge_case("Multiply_3", "Multiply", 3)
+add_merge_case("Average_3", "Average", 3)
+add_merge_case("Maximum_2", "Maximum", 2, shape=(B, 5))
+add_merge_case("Minimum_4", "Minimum", 4)
 
 with open(OUT_PATH, "w") as f:
     json.dump({"keras_version": keras.__version__, "jax_version": jax.__version__, "cases": cases}, f)

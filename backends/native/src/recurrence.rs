@@ -26,17 +26,16 @@ struct Operand<'a> {
 }
 
 /// `dst (m × n, row stride dst_rs) (+)= lhs · rhs`, with `k` inner terms;
-/// split into bands of output rows across threads when large enough.
-#[allow(clippy::too_many_arguments)]
+/// split into bands of output rows across threads when `split` and large
+/// enough.
 fn product(
     dst: &mut [f32],
     dst_rs: usize,
     lhs: Operand<'_>,
     rhs: Operand<'_>,
-    m: usize,
-    n: usize,
-    k: usize,
+    (m, n, k): (usize, usize, usize),
     add: bool,
+    split: bool,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -83,7 +82,7 @@ fn product(
         }
     };
     let threads = rayon::current_num_threads();
-    if threads > 1 && m >= 16 && m * n * k >= PAR_FLOPS {
+    if split && threads > 1 && m >= 16 && m * n * k >= PAR_FLOPS {
         let rows = m.div_ceil(threads).next_multiple_of(8);
         dst[..(m - 1) * dst_rs + n].par_chunks_mut(rows * dst_rs).enumerate().for_each(|(i, d)| {
             let r0 = i * rows;
@@ -102,16 +101,35 @@ fn zeroed(n: usize) -> Vec<f32> {
     unsafe { uninit_vec(n, |v| v.iter_mut().for_each(|x| _ = x.write(0.0))) }
 }
 
-/// Runs `f(row, item...)` over the rows of a step, in parallel when the step is large.
-fn rows<T: Send>(items: Vec<T>, units: usize, f: impl Fn(usize, T) + Sync + Send) {
+/// Rows a step handles at once: one block's gate buffer (`rows × 4·units`)
+/// stays in cache between its product and its row pass.
+const BLOCK_ROWS: usize = 32;
+
+/// Runs `f(first_row, rows, a, b)` over the row blocks of a step, `a` and
+/// `b` the blocks' slices of two buffers of `a_row` and `b_row` values per
+/// row; one band of blocks per thread when the step is large enough.
+fn blocks<A: Send, B: Send>(
+    batch: usize,
+    units: usize,
+    (a, a_row): (&mut [A], usize),
+    (b, b_row): (&mut [B], usize),
+    f: impl Fn(usize, usize, &mut [A], &mut [B]) + Sync + Send,
+) {
+    let run = |first: usize, a: &mut [A], b: &mut [B]| {
+        let rows = a.len() / a_row;
+        for (k, (a, b)) in a.chunks_mut(BLOCK_ROWS * a_row).zip(b.chunks_mut(BLOCK_ROWS * b_row)).enumerate() {
+            f(first + k * BLOCK_ROWS, (rows - k * BLOCK_ROWS).min(BLOCK_ROWS), a, b);
+        }
+    };
     let threads = rayon::current_num_threads();
-    if items.len() * units >= PAR_ELEMENTS && threads > 1 {
-        // One band of rows per thread: a task per row costs more in
-        // scheduling than the row's arithmetic.
-        let band = items.len().div_ceil(threads);
-        items.into_par_iter().enumerate().with_min_len(band).for_each(|(b, item)| f(b, item));
+    if batch * units >= PAR_ELEMENTS && threads > 1 {
+        let band = batch.div_ceil(threads).next_multiple_of(BLOCK_ROWS.min(8));
+        a.par_chunks_mut(band * a_row)
+            .zip(b.par_chunks_mut(band * b_row))
+            .enumerate()
+            .for_each(|(i, (a, b))| run(i * band, a, b));
     } else {
-        items.into_iter().enumerate().for_each(|(b, item)| f(b, item));
+        run(0, a, b);
     }
 }
 
@@ -134,31 +152,33 @@ pub(crate) fn lstm(
         let (done, rest) = states.split_at_mut(t * batch * pair);
         let now = &mut rest[..batch * pair];
         let prev: Option<&[f32]> = (t > 0).then(|| &done[(t - 1) * batch * pair..]);
-        // z = h·u here, plus xw[t] in the row pass.
+        // Per block of rows: z = h·u, then the row pass adds xw[t].
         let at = if keep_gates { t * batch * w } else { 0 };
         let z = &mut gates[at..at + batch * w];
-        let h = match prev {
-            Some(p) => Operand { data: p, row: pair, col: 1 },
-            None => Operand { data: h0, row: n, col: 1 },
-        };
-        product(z, w, h, Operand { data: u, row: w, col: 1 }, batch, w, n, false);
         let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
         let x_t = &xw[t * batch * w..(t + 1) * batch * w];
-        let work: Vec<(&mut [f32], &mut [f32])> = z.chunks_mut(w).zip(now.chunks_mut(pair)).collect();
-        rows(work, n, |b, (z, out)| {
-            let (h_prev, c_prev) = match prev {
-                Some(p) => (&p[b * pair..b * pair + n], &p[b * pair + n..(b + 1) * pair]),
-                None => (&h0[b * n..(b + 1) * n], &c0[b * n..(b + 1) * n]),
+        blocks(batch, n, (z, w), (now, pair), |r0, count, z, out| {
+            let h = match prev {
+                Some(p) => Operand { data: &p[r0 * pair..], row: pair, col: 1 },
+                None => Operand { data: &h0[r0 * n..], row: n, col: 1 },
             };
-            let x = &x_t[b * w..(b + 1) * w];
-            simd(
-                #[inline(always)]
-                || forward_row(z, x, out, c_prev, n),
-            );
-            if keep.is_some_and(|k| k[b] == 0.0) {
-                let (h_out, c_out) = out.split_at_mut(n);
-                h_out.copy_from_slice(h_prev);
-                c_out.copy_from_slice(c_prev);
+            product(z, w, h, Operand { data: u, row: w, col: 1 }, (count, w, n), false, false);
+            for (k, (z, out)) in z.chunks_mut(w).zip(out.chunks_mut(pair)).enumerate() {
+                let b = r0 + k;
+                let (h_prev, c_prev) = match prev {
+                    Some(p) => (&p[b * pair..b * pair + n], &p[b * pair + n..(b + 1) * pair]),
+                    None => (&h0[b * n..(b + 1) * n], &c0[b * n..(b + 1) * n]),
+                };
+                let x = &x_t[b * w..(b + 1) * w];
+                simd(
+                    #[inline(always)]
+                    || forward_row(z, x, out, c_prev, n),
+                );
+                if keep.is_some_and(|k| k[b] == 0.0) {
+                    let (h_out, c_out) = out.split_at_mut(n);
+                    h_out.copy_from_slice(h_prev);
+                    c_out.copy_from_slice(c_prev);
+                }
             }
         });
     }
@@ -236,35 +256,47 @@ pub(crate) fn lstm_grad(
     let (w, pair) = (4 * n, 2 * n);
     let mut dz = zeroed(steps * batch * w);
     // The gradients carried to the previous step's h and c.
-    let (mut dh, mut dc) = (vec![0.0f32; batch * n], vec![0.0f32; batch * n]);
+    // dh and dc side by side per row, so that one block holds both.
+    let mut carry = vec![0.0f32; batch * pair];
     for t in (0..steps).rev() {
         let dz_t = &mut dz[t * batch * w..(t + 1) * batch * w];
         let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
-        let work: Vec<_> = dz_t.chunks_mut(w).zip(dh.chunks_mut(n)).zip(dc.chunks_mut(n)).collect();
-        rows(work, n, |b, ((dz, dh), dc)| {
-            let at = (t * batch + b) * pair;
-            let dy = &dy[at..at + pair];
-            if keep.is_some_and(|k| k[b] == 0.0) {
-                // A skipped step passes the state gradients straight through.
-                for j in 0..n {
-                    dh[j] += dy[j];
-                    dc[j] += dy[n + j];
+        blocks(batch, n, (dz_t, w), (&mut carry, pair), |r0, count, dz, carry| {
+            for (k, (dz, carry)) in dz.chunks_mut(w).zip(carry.chunks_mut(pair)).enumerate() {
+                let b = r0 + k;
+                let at = (t * batch + b) * pair;
+                let dy = &dy[at..at + pair];
+                let (dh, dc) = carry.split_at_mut(n);
+                if keep.is_some_and(|k| k[b] == 0.0) {
+                    // A skipped step passes the state gradients straight through.
+                    for j in 0..n {
+                        dh[j] += dy[j];
+                        dc[j] += dy[n + j];
+                    }
+                    dz.fill(0.0);
+                    continue;
                 }
-                dz.fill(0.0);
-                return;
+                let g = &gates[(t * batch + b) * w..(t * batch + b + 1) * w];
+                let c = &states[at + n..at + pair];
+                let c_prev = if t == 0 {
+                    &c0[b * n..(b + 1) * n]
+                } else {
+                    &states[at - batch * pair + n..at - batch * pair + pair]
+                };
+                simd(
+                    #[inline(always)]
+                    || backward_row(dz, dh, dc, dy, g, c, c_prev, n),
+                );
             }
-            let g = &gates[(t * batch + b) * w..(t * batch + b + 1) * w];
-            let c = &states[at + n..at + pair];
-            let c_prev =
-                if t == 0 { &c0[b * n..(b + 1) * n] } else { &states[at - batch * pair + n..at - batch * pair + pair] };
-            simd(
-                #[inline(always)]
-                || backward_row(dz, dh, dc, dy, g, c, c_prev, n),
-            );
+            // dh += dz · uᵀ (a skipped row has dz = 0 and keeps its passed-on dh).
+            let ut = Operand { data: u, row: 1, col: w };
+            product(carry, pair, Operand { data: dz, row: w, col: 1 }, ut, (count, n, w), true, false);
         });
-        // dh += dz · uᵀ (a skipped row has dz = 0 and keeps its passed-on dh).
-        let ut = Operand { data: u, row: 1, col: w };
-        product(&mut dh, n, Operand { data: dz_t, row: w, col: 1 }, ut, batch, n, w, true);
+    }
+    let (mut dh, mut dc) = (Vec::with_capacity(batch * n), Vec::with_capacity(batch * n));
+    for row in carry.chunks(pair) {
+        dh.extend_from_slice(&row[..n]);
+        dc.extend_from_slice(&row[n..]);
     }
     // du = Σ_t h_{t-1}ᵀ · dz_t, one product over the previous states of every step.
     let mut prev = Vec::with_capacity(steps * batch * n);
@@ -274,6 +306,6 @@ pub(crate) fn lstm_grad(
     }
     let mut du = vec![0.0f32; n * w];
     let prev_t = Operand { data: &prev, row: 1, col: n };
-    product(&mut du, w, prev_t, Operand { data: &dz, row: w, col: 1 }, n, w, steps * batch, false);
+    product(&mut du, w, prev_t, Operand { data: &dz, row: w, col: 1 }, (n, w, steps * batch), false, true);
     (dz, du, dh, dc)
 }

@@ -26,7 +26,7 @@ fn conflicting(earlier: &[TensorSpec], spec: &TensorSpec, k: usize) -> usize {
 }
 
 /// The elementwise product (logical AND) of the masks present, if any.
-fn mask_product(masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
+pub(crate) fn mask_product(masks: &[Option<Tensor>]) -> Result<Option<Tensor>> {
     let mut out: Option<Tensor> = None;
     for m in masks.iter().flatten() {
         out = Some(match out {
@@ -227,25 +227,7 @@ impl Layer for Add {
 
     fn build(&mut self, inputs: &[TensorSpec], _ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
         self.meta.check()?;
-        let first = &inputs[0];
-        let mut dims = first.dims.clone();
-        for (i, s) in inputs.iter().enumerate().skip(1) {
-            if s.dtype != first.dtype || s.rank() != first.rank() {
-                return Err(Error::msg(format!(
-                    "expects inputs of one shape and dtype, received input 0 {} {first} and input {i} {} {s}",
-                    first.dtype, s.dtype
-                )));
-            }
-            if let Some(k) = (0..dims.len()).find(|&k| !fits(dims[k], s.dims[k])) {
-                let j = conflicting(&inputs[..i], s, k);
-                return Err(Error::msg(format!(
-                    "expects inputs of one shape, received input {j} {} and input {i} {s} (axis {k} differs)",
-                    inputs[j]
-                )));
-            }
-            dims = dims.iter().zip(&s.dims).map(|(&a, &b)| known(a, b)).collect();
-        }
-        Ok(TensorSpec::new(dims, first.dtype))
+        same_shape(inputs)
     }
 
     fn call(&self, inputs: &[Tensor], _ctx: &mut CallContext<'_>) -> Result<Tensor> {
@@ -265,6 +247,30 @@ impl Layer for Add {
     }
 
     config_from_serde!();
+}
+
+/// The spec of an elementwise merge: every input of one dtype, rank and
+/// shape (an unknown size matches any), the known sizes kept.
+pub(crate) fn same_shape(inputs: &[TensorSpec]) -> Result<TensorSpec> {
+    let first = &inputs[0];
+    let mut dims = first.dims.clone();
+    for (i, s) in inputs.iter().enumerate().skip(1) {
+        if s.dtype != first.dtype || s.rank() != first.rank() {
+            return Err(Error::msg(format!(
+                "expects inputs of one shape and dtype, received input 0 {} {first} and input {i} {} {s}",
+                first.dtype, s.dtype
+            )));
+        }
+        if let Some(k) = (0..dims.len()).find(|&k| !fits(dims[k], s.dims[k])) {
+            let j = conflicting(&inputs[..i], s, k);
+            return Err(Error::msg(format!(
+                "expects inputs of one shape, received input {j} {} and input {i} {s} (axis {k} differs)",
+                inputs[j]
+            )));
+        }
+        dims = dims.iter().zip(&s.dims).map(|(&a, &b)| known(a, b)).collect();
+    }
+    Ok(TensorSpec::new(dims, first.dtype))
 }
 
 #[cfg(test)]
