@@ -2,12 +2,12 @@
 //! timesteps of 28 pixels, LSTM(128) → Dense 10 softmax (the model of
 //! `shared/bench/keras_bench.py lstm`), Adam 1e-3, batch 128, 10% of the
 //! training set held out for validation. Prints the test accuracy and the
-//! time per epoch; fails below 98% after 8 epochs (the default), below 93%
-//! when run for fewer.
+//! time per epoch; fails below 98% after 8 epochs (the default), below 95%
+//! after 2 to 7, below 90% after 1.
 //!
 //! ```text
 //! cargo run --release --example lstm_mnist_rows                 # 8 epochs, data found as for mnist_mlp
-//! cargo run --release --example lstm_mnist_rows -- 1            # 1 epoch (CI)
+//! cargo run --release --example lstm_mnist_rows -- 2            # 2 epochs (CI)
 //! cargo run --release --example lstm_mnist_rows -- 1 path/to/mnist
 //! STRATA_BACKEND=candle cargo run --release --example lstm_mnist_rows
 //! ```
@@ -66,7 +66,11 @@ fn main() -> anyhow::Result<()> {
         per_epoch,
         history.last("val_accuracy").unwrap_or(f64::NAN)
     );
-    let bar = if epochs >= 8 { 0.98 } else { 0.93 };
+    let bar = match epochs {
+        8.. => 0.98,
+        2..=7 => 0.95,
+        _ => 0.90,
+    };
     anyhow::ensure!(acc >= bar, "test accuracy {acc:.4} is below {:.0}%", bar * 100.0);
     Ok(())
 }

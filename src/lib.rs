@@ -14,6 +14,7 @@ pub mod models;
 pub mod optimizers;
 pub mod saving;
 pub mod testing;
+pub mod text;
 pub mod trainers;
 mod utils;
 pub mod visualization;
@@ -74,7 +75,9 @@ pub mod prelude {
         GroupNormalization, Initializer, Lambda, Layer, LayerClass, LayerNormalization, Masking, MaxPooling1D,
         MaxPooling2D, Regularizer, Reshape, SeparableConv2D, SpatialDropout1D, SpatialDropout2D, TensorSpec, Weight,
     };
-    pub use strata_layers::{Average, Maximum, Minimum, Multiply, SimpleRNN, Subtract, GRU, LSTM};
+    pub use strata_layers::{
+        Average, Maximum, Minimum, Multiply, Permute, RepeatVector, SimpleRNN, Subtract, GRU, LSTM,
+    };
     pub use strata_layers::{
         CenterCrop, Cropping1D, Cropping2D, Normalization, RandomContrast, RandomFlip, RandomRotation,
         RandomTranslation, RandomZoom, Rescaling, Resizing, UpSampling1D, UpSampling2D, ZeroPadding1D, ZeroPadding2D,

@@ -195,6 +195,8 @@ fn cases() -> Vec<LayerTest> {
         LayerTest::new(Maximum::new).input([2, 3]).input([2, 3]).output("(None, 2, 3)").masks(Passes),
         LayerTest::new(Minimum::new).input([3]).input([3]).output("(None, 3)").masks(Passes),
         LayerTest::new(Multiply::new).input([3]).input([3]).input([3]).output("(None, 3)").masks(Passes),
+        LayerTest::new(|| RepeatVector::new(3)).input([4]).output("(None, 3, 4)").weights([]).masks(Rejects),
+        LayerTest::new(|| Permute::new([2, 1])).input([5, 3]).output("(None, 3, 5)").weights([]).masks(Rejects),
         LayerTest::new(|| SimpleRNN::new(4))
             .input([5, 3])
             .output("(None, 4)")

@@ -54,8 +54,8 @@ pub use registry::{layer_from_config, register_layer, register_layer_class, regi
 pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;
 pub use reshaping::{
-    Cropping, Cropping1D, Cropping2D, Flatten, Reshape, UpSampling, UpSampling1D, UpSampling2D, ZeroPadding,
-    ZeroPadding1D, ZeroPadding2D,
+    Cropping, Cropping1D, Cropping2D, Flatten, Permute, RepeatVector, Reshape, UpSampling, UpSampling1D, UpSampling2D,
+    ZeroPadding, ZeroPadding1D, ZeroPadding2D,
 };
 pub use resolve::Resolve;
 pub use window_args::{DataFormat, Dims, Margins, Padding};

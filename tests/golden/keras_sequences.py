@@ -8,8 +8,8 @@ and every output (and output mask) Keras 3 computes on the JAX CPU backend.
 Covers SimpleRNN, LSTM and GRU: last output and return_sequences,
 return_state (several outputs), go_backwards, initial_state, right- and
 left-padded masks (and a fully masked row), zero_output_for_mask,
-reset_after False, use_bias False, non-default activations; and the merges
-Subtract, Multiply, Average, Maximum, Minimum.
+reset_after False, use_bias False, non-default activations; the merges
+Subtract, Multiply, Average, Maximum, Minimum; RepeatVector and Permute.
 ``tests/golden_sequences.rs`` checks strata against it on every backend.
 
 How to run (from the repository root)
@@ -181,6 +181,29 @@ add_merge_case("Multiply_3", "Multiply", 3)
 add_merge_case("Average_3", "Average", 3)
 add_merge_case("Maximum_2", "Maximum", 2, shape=(B, 5))
 add_merge_case("Minimum_4", "Minimum", 4)
+
+
+
+def add_reshape_case(name, class_name, kwargs, shape):
+    layer = getattr(L, class_name)(**kwargs)
+    x = rand(shape)
+    out = layer(x)
+    cases.append({
+        "name": name,
+        "class_name": class_name,
+        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()},
+        "weights": {},
+        "weight_order": [],
+        "inputs": [tensor_json(x)],
+        "input_mask": None,
+        "outputs": [tensor_json(out)],
+        "output_masks": [None],
+    })
+
+
+add_reshape_case("RepeatVector", "RepeatVector", {"n": 3}, (B, 4))
+add_reshape_case("Permute_2_1", "Permute", {"dims": (2, 1)}, (B, 3, 4))
+add_reshape_case("Permute_3_1_2", "Permute", {"dims": (3, 1, 2)}, (B, 2, 3, 4))
 
 with open(OUT_PATH, "w") as f:
     json.dump({"keras_version": keras.__version__, "jax_version": jax.__version__, "cases": cases}, f)
