@@ -100,11 +100,14 @@ fn every_layer_matches_keras_on_every_backend() -> Result<()> {
         }
     }
     // Every built-in layer type is covered: here, by the vision cases that
-    // `golden_vision.rs` runs, or — for the random augmentation layers, whose
-    // draws cannot match Keras' generator — by their property tests.
-    let vision: Value = serde_json::from_str(include_str!("golden/keras_vision.json"))?;
-    for case in vision["cases"].as_array().context("vision cases")? {
-        classes.insert(case["class_name"].as_str().unwrap_or_default().to_string());
+    // `golden_vision.rs` runs, by the sequence cases of `golden_sequences.rs`,
+    // or — for the random augmentation layers, whose draws cannot match
+    // Keras' generator — by their property tests.
+    for file in [include_str!("golden/keras_vision.json"), include_str!("golden/keras_sequences.json")] {
+        let golden: Value = serde_json::from_str(file)?;
+        for case in golden["cases"].as_array().context("cases")? {
+            classes.insert(case["class_name"].as_str().unwrap_or_default().to_string());
+        }
     }
     const RANDOM: &[&str] = &[
         "RandomContrast",
