@@ -90,7 +90,7 @@ fn padding_under_a_mask_changes_nothing() {
         let weights = built(layer.as_mut(), &[seq_spec(5, 2)]);
         let values: Vec<Tensor> = weights.iter().map(|w| w.value.clone()).collect();
         let x = Tensor::rand_normal([1, 3, 2], 0.0, 1.0, &mut Rng::seed(5), &dev()).unwrap();
-        let plain = outputs(layer.as_ref(), &weights, &values, &[x.clone()], None);
+        let plain = outputs(layer.as_ref(), &weights, &values, std::slice::from_ref(&x), None);
         let pad = Tensor::full(9.0, [1, 2, 2], DType::F32, &dev()).unwrap();
         let right = Tensor::concat(&[&x, &pad], 1).unwrap();
         let left = Tensor::concat(&[&pad, &x], 1).unwrap();
@@ -138,7 +138,10 @@ fn dropout_applies_only_in_training() {
     let x = Tensor::ones([2, 3, 5], DType::F32, &dev()).unwrap();
     let run = |l: &SimpleRNN, training: bool| {
         let masks = [None];
-        vals(&l.call(&[x.clone()], &mut CallContext::new(training, &masks, &weights, &mut Rng::seed(1))).unwrap())
+        vals(
+            &l.call(std::slice::from_ref(&x), &mut CallContext::new(training, &masks, &weights, &mut Rng::seed(1)))
+                .unwrap(),
+        )
     };
     let fresh = layer.clone();
     let (inference, trained) = (run(&layer, false), run(&layer, true));
@@ -240,7 +243,7 @@ fn the_fused_lstm_matches_the_unrolled_reference() {
         let vars: Vec<Tensor> = weights.iter().map(|w| w.value.clone()).chain(inputs.iter().cloned()).collect();
         for v in &vars {
             let (a, b) = (gf.get(v).expect("fused gradient"), gr.get(v).expect("reference gradient"));
-            close(&vals(&a), &vals(&b), 1e-5);
+            close(&vals(a), &vals(b), 1e-5);
         }
     }
 }
