@@ -249,25 +249,38 @@ const CONVNET_SAMPLES: usize = 12_000;
 const CONVNET_EPOCHS: usize = 2;
 
 fn convnet(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
+    mnist_case(backend_name, data_dir, &[28, 28, 1], |model| {
+        model
+            .add(Conv2D::new(32, 3).activation("relu"))
+            .add(MaxPooling2D::new(2))
+            .add(Conv2D::new(64, 3).activation("relu"))
+            .add(MaxPooling2D::new(2))
+            .add(Flatten::new())
+            .add(Dropout::new(0.5))
+            .add(Dense::new(10).activation("softmax"))
+    })
+}
+
+/// Trains the layers `add` puts after `Input::new(image)` (Adam 1e-3,
+/// sparse categorical cross-entropy, seed 0) on the first
+/// [`convnet_samples`] MNIST training images reshaped to `image`, for the
+/// convnet case's epochs, then predicts the test images: the report with
+/// the test accuracy.
+fn mnist_case(
+    backend_name: &str,
+    data_dir: &str,
+    image: &[usize],
+    add: impl FnOnce(Sequential) -> Sequential,
+) -> anyhow::Result<Value> {
     let dev = backend::by_name(backend_name)?;
     let data = mnist::load_from(data_dir)?.to_device(&dev)?;
     let n = convnet_samples().min(data.train.len());
-    let x = data.train.x.narrow(0, 0, n)?.reshape([n, 28, 28, 1])?;
+    let shaped = |rows: usize| [&[rows][..], image].concat();
+    let x = data.train.x.narrow(0, 0, n)?.reshape(shaped(n))?;
     let y = data.train.y.narrow(0, 0, n)?;
-    let nt = data.test.len();
-    let xt = data.test.x.reshape([nt, 28, 28, 1])?;
+    let xt = data.test.x.reshape(shaped(data.test.len()))?;
     let loaded = Instant::now();
-    let mut model = Sequential::new()
-        .add(Input::new([28, 28, 1]))
-        .add(Conv2D::new(32, 3).activation("relu"))
-        .add(MaxPooling2D::new(2))
-        .add(Conv2D::new(64, 3).activation("relu"))
-        .add(MaxPooling2D::new(2))
-        .add(Flatten::new())
-        .add(Dropout::new(0.5))
-        .add(Dense::new(10).activation("softmax"))
-        .seed(0)
-        .build_on(&dev)?;
+    let mut model = add(Sequential::new().add(Input::new(image.to_vec()))).seed(0).build_on(&dev)?;
     model.compile(Adam::new(1e-3), "sparse_categorical_crossentropy", ())?;
     let (mut out, probs) = train_and_predict_for(&mut model, &x, &y, &xt, loaded, CONVNET_EPOCHS)?;
     out["test_accuracy"] = json!(accuracy(&probs.argmax(-1, false)?.to_vec::<i64>()?, &data.test.y.to_vec::<i64>()?));
@@ -278,24 +291,9 @@ fn convnet(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
 /// its 28 rows, LSTM(128) → Dense(10, softmax), on the convnet case's
 /// training images and epochs.
 fn lstm(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
-    let dev = backend::by_name(backend_name)?;
-    let data = mnist::load_from(data_dir)?.to_device(&dev)?;
-    let n = convnet_samples().min(data.train.len());
-    let x = data.train.x.narrow(0, 0, n)?.reshape([n, 28, 28])?;
-    let y = data.train.y.narrow(0, 0, n)?;
-    let nt = data.test.len();
-    let xt = data.test.x.reshape([nt, 28, 28])?;
-    let loaded = Instant::now();
-    let mut model = Sequential::new()
-        .add(Input::new([28, 28]))
-        .add(LSTM::new(128))
-        .add(Dense::new(10).activation("softmax"))
-        .seed(0)
-        .build_on(&dev)?;
-    model.compile(Adam::new(1e-3), "sparse_categorical_crossentropy", ())?;
-    let (mut out, probs) = train_and_predict_for(&mut model, &x, &y, &xt, loaded, CONVNET_EPOCHS)?;
-    out["test_accuracy"] = json!(accuracy(&probs.argmax(-1, false)?.to_vec::<i64>()?, &data.test.y.to_vec::<i64>()?));
-    Ok(out)
+    mnist_case(backend_name, data_dir, &[28, 28], |model| {
+        model.add(LSTM::new(128)).add(Dense::new(10).activation("softmax"))
+    })
 }
 
 fn accuracy(pred: &[i64], truth: &[i64]) -> f64 {

@@ -3,13 +3,12 @@
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use strata_core::{Result, Rng, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
 use crate::meta::{named, Meta};
-use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
+use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Gated recurrent unit (Cho et al.), as Keras 3 computes it: with the
 /// gate blocks z (update), r (reset) and h,
@@ -89,18 +88,6 @@ struct GruCell {
 named!(GRU);
 super::recurrent_builders!(GRU, gated);
 
-impl Clone for GRU {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        GRU {
-            cell: self.cell.clone(),
-            seq: self.seq.clone(),
-            rng: super::clone_rng(&self.rng),
-            meta: self.meta.clone(),
-        }
-    }
-}
-
 impl GRU {
     /// A GRU with `units` outputs and Keras' defaults: tanh, sigmoid gates,
     /// `reset_after`, the last output only.
@@ -135,16 +122,6 @@ impl GRU {
     }
 }
 
-impl LayerClass for GRU {
-    const CLASS_NAME: &'static str = "GRU";
-
-    fn from_config(config: &Value) -> Result<Self> {
-        let (cell, seq): (GruCell, Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
-        let base = GRU::new(cell.units);
-        Ok(GRU { cell, ..base }.with_sequence(seq))
-    }
-}
-
 impl Cell for GruCell {
     fn units(&self) -> usize {
         self.units
@@ -154,6 +131,18 @@ impl Cell for GruCell {
     }
     fn gates(&self) -> usize {
         3
+    }
+    fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+    fn weight_args(&self) -> WeightArgs {
+        let shape = if self.reset_after { vec![2, 3 * self.units] } else { vec![3 * self.units] };
+        WeightArgs {
+            kernel: (self.kernel_initializer, self.kernel_regularizer),
+            recurrent: (self.recurrent_initializer, self.recurrent_regularizer),
+            bias: self.use_bias.then(|| rnn::plain_bias(self.bias_initializer, shape)),
+            bias_regularizer: self.bias_regularizer,
+        }
     }
     fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>> {
         match (&w.bias, self.reset_after) {
@@ -186,67 +175,12 @@ impl Cell for GruCell {
     }
 }
 
-impl Layer for GRU {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn arity(&self) -> Arity {
-        Arity::AtLeast(1)
-    }
-
-    fn num_outputs(&self) -> usize {
-        rnn::num_outputs(&self.seq, 1)
-    }
-
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
-        super::first_output(self.build_multi(inputs, ctx)?)
-    }
-
-    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
-        self.meta.check()?;
-        let c = &self.cell;
-        let (features, specs) = rnn::output_specs(inputs, c.units, 1, &self.seq)?;
-        let u = c.units;
-        let bias_init = c.bias_initializer;
-        let bias_shape = if c.reset_after { vec![2, 3 * u] } else { vec![3 * u] };
-        let bias = c.use_bias.then(|| {
-            let shape = bias_shape.clone();
-            let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&shape.into(), rng, dev);
-            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
-        });
-        let args = WeightArgs {
-            kernel: (c.kernel_initializer, c.kernel_regularizer),
-            recurrent: (c.recurrent_initializer, c.recurrent_regularizer),
-            bias,
-            bias_regularizer: c.bias_regularizer,
-        };
-        rnn::add_cell_weights(ctx, features, 3 * u, u, args)?;
-        Ok(specs)
-    }
-
-    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
-        super::first_output(self.call_multi(inputs, ctx)?)
-    }
-
-    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
-        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+impl GRU {
+    /// The forward pass (`Layer::call_multi`).
+    fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::of(&self.cell, ctx)?;
         rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
     }
-
-    fn supports_masking(&self) -> bool {
-        true
-    }
-
-    fn compute_masks(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(rnn::output_masks(&self.seq, 1, masks))
-    }
-
-    fn config(&self) -> Value {
-        rnn::join_config(&self.cell, &self.seq)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
 }
+
+super::recurrent_layer!(GRU, GruCell);

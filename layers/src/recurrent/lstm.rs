@@ -3,13 +3,12 @@
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use strata_core::{DType, Result, Rng, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Prepared, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
 use crate::meta::{named, Meta};
-use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
+use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Long short-term memory (Hochreiter & Schmidhuber), as Keras 3 computes
 /// it: with `z = x·kernel + h·recurrent_kernel + bias` split into the gate
@@ -92,18 +91,6 @@ struct LstmCell {
 named!(LSTM);
 super::recurrent_builders!(LSTM, gated);
 
-impl Clone for LSTM {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        LSTM {
-            cell: self.cell.clone(),
-            seq: self.seq.clone(),
-            rng: super::clone_rng(&self.rng),
-            meta: self.meta.clone(),
-        }
-    }
-}
-
 impl LSTM {
     /// An LSTM with `units` outputs and Keras' defaults: tanh, sigmoid
     /// gates, a bias with the forget gate at one, the last output only.
@@ -137,16 +124,6 @@ impl LSTM {
     }
 }
 
-impl LayerClass for LSTM {
-    const CLASS_NAME: &'static str = "LSTM";
-
-    fn from_config(config: &Value) -> Result<Self> {
-        let (cell, seq): (LstmCell, Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
-        let base = LSTM::new(cell.units);
-        Ok(LSTM { cell, ..base }.with_sequence(seq))
-    }
-}
-
 impl Cell for LstmCell {
     fn units(&self) -> usize {
         self.units
@@ -156,6 +133,32 @@ impl Cell for LstmCell {
     }
     fn gates(&self) -> usize {
         4
+    }
+    fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+    fn weight_args(&self) -> WeightArgs {
+        let (u, init) = (self.units, self.bias_initializer);
+        // Keras' unit_forget_bias: the bias initializer's draws for the i
+        // block and then the c, o blocks, with the forget block at one.
+        let bias = match self.unit_forget_bias {
+            false => rnn::plain_bias(init, vec![4 * u]),
+            true => {
+                let forget = move |rng: &mut Rng, dev: &strata_core::Device| -> Result<Tensor> {
+                    let i = init.init(&[u].into(), rng, dev)?;
+                    let f = Tensor::ones([u], DType::F32, dev)?;
+                    let rest = init.init(&[2 * u].into(), rng, dev)?;
+                    Tensor::concat(&[&i, &f, &rest], 0)
+                };
+                (vec![4 * u], Box::new(forget) as rnn::BiasInit)
+            }
+        };
+        WeightArgs {
+            kernel: (self.kernel_initializer, self.kernel_regularizer),
+            recurrent: (self.recurrent_initializer, self.recurrent_regularizer),
+            bias: self.use_bias.then_some(bias),
+            bias_regularizer: self.bias_regularizer,
+        }
     }
     fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>> {
         Ok(w.bias.clone())
@@ -175,11 +178,11 @@ impl Cell for LstmCell {
 }
 
 impl LSTM {
-    /// [`Layer::call_multi`] one step at a time, always: the reference the
+    /// [`call_multi`](crate::Layer::call_multi) one step at a time, always: the reference the
     /// fused path is tested against.
     #[cfg(test)]
     pub(crate) fn call_unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
-        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+        let w = CellWeights::of(&self.cell, ctx)?;
         let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
         rnn::unrolled(&self.cell, &self.seq, p, &w)
     }
@@ -208,58 +211,10 @@ fn fused(seq: &Sequence, p: Prepared, w: &CellWeights) -> Result<Vec<Tensor>> {
     rnn::finish(seq, outputs, vec![last.narrow(1, 0, units)?, last.narrow(1, units, units)?])
 }
 
-impl Layer for LSTM {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn arity(&self) -> Arity {
-        Arity::AtLeast(1)
-    }
-
-    fn num_outputs(&self) -> usize {
-        rnn::num_outputs(&self.seq, 2)
-    }
-
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
-        super::first_output(self.build_multi(inputs, ctx)?)
-    }
-
-    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
-        self.meta.check()?;
-        let c = &self.cell;
-        let (features, specs) = rnn::output_specs(inputs, c.units, 2, &self.seq)?;
-        let u = c.units;
-        let (bias_init, forget) = (c.bias_initializer, c.unit_forget_bias);
-        let bias_shape = [4 * u];
-        let bias = c.use_bias.then(|| {
-            let init = move |rng: &mut Rng, dev: &strata_core::Device| -> Result<Tensor> {
-                if !forget {
-                    return bias_init.init(&[4 * u].into(), rng, dev);
-                }
-                let i = bias_init.init(&[u].into(), rng, dev)?;
-                let f = Tensor::ones([u], DType::F32, dev)?;
-                let rest = bias_init.init(&[2 * u].into(), rng, dev)?;
-                Tensor::concat(&[&i, &f, &rest], 0)
-            };
-            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
-        });
-        let args = WeightArgs {
-            kernel: (c.kernel_initializer, c.kernel_regularizer),
-            recurrent: (c.recurrent_initializer, c.recurrent_regularizer),
-            bias,
-            bias_regularizer: c.bias_regularizer,
-        };
-        rnn::add_cell_weights(ctx, features, 4 * u, u, args)?;
-        Ok(specs)
-    }
-
-    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
-        super::first_output(self.call_multi(inputs, ctx)?)
-    }
-
-    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
-        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+impl LSTM {
+    /// The forward pass (`Layer::call_multi`).
+    fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::of(&self.cell, ctx)?;
         let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
         // Keras' default activations without recurrent dropout (the common
         // case) run as one fused op; anything else one step at a time.
@@ -269,20 +224,6 @@ impl Layer for LSTM {
         }
         rnn::unrolled(&self.cell, &self.seq, p, &w)
     }
-
-    fn supports_masking(&self) -> bool {
-        true
-    }
-
-    fn compute_masks(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(rnn::output_masks(&self.seq, 2, masks))
-    }
-
-    fn config(&self) -> Value {
-        rnn::join_config(&self.cell, &self.seq)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
 }
+
+super::recurrent_layer!(LSTM, LstmCell);

@@ -193,5 +193,102 @@ macro_rules! recurrent_builders {
 }
 use recurrent_builders;
 
+/// `Clone`, `LayerClass` and `Layer` for a recurrent layer `$t` with the
+/// fields `cell` (its [`rnn::Cell`], of type `$cell`), `seq`, `rng` and
+/// `meta`; its forward pass is its own `call_cell`.
+macro_rules! recurrent_layer {
+    ($t:ident, $cell:ty) => {
+        impl Clone for $t {
+            /// A copy whose own generator (if seeded) continues from the same state.
+            fn clone(&self) -> Self {
+                $t {
+                    cell: self.cell.clone(),
+                    seq: self.seq.clone(),
+                    rng: super::clone_rng(&self.rng),
+                    meta: self.meta.clone(),
+                }
+            }
+        }
+
+        impl $crate::LayerClass for $t {
+            const CLASS_NAME: &'static str = stringify!($t);
+
+            fn from_config(config: &serde_json::Value) -> strata_core::Result<Self> {
+                let (cell, seq): ($cell, rnn::Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
+                let base = $t::new(cell.units);
+                Ok($t { cell, ..base }.with_sequence(seq))
+            }
+        }
+
+        impl $crate::Layer for $t {
+            fn class_name(&self) -> &str {
+                <Self as $crate::LayerClass>::CLASS_NAME
+            }
+
+            fn arity(&self) -> $crate::Arity {
+                $crate::Arity::AtLeast(1)
+            }
+
+            fn num_outputs(&self) -> usize {
+                rnn::num_outputs(&self.seq, rnn::Cell::num_states(&self.cell))
+            }
+
+            fn build(
+                &mut self,
+                inputs: &[$crate::TensorSpec],
+                ctx: &mut $crate::BuildContext<'_>,
+            ) -> strata_core::Result<$crate::TensorSpec> {
+                super::first_output(self.build_multi(inputs, ctx)?)
+            }
+
+            fn build_multi(
+                &mut self,
+                inputs: &[$crate::TensorSpec],
+                ctx: &mut $crate::BuildContext<'_>,
+            ) -> strata_core::Result<Vec<$crate::TensorSpec>> {
+                self.meta.check()?;
+                rnn::build(&self.cell, &self.seq, inputs, ctx)
+            }
+
+            fn call(
+                &self,
+                inputs: &[strata_core::Tensor],
+                ctx: &mut $crate::CallContext<'_>,
+            ) -> strata_core::Result<strata_core::Tensor> {
+                super::first_output(self.call_multi(inputs, ctx)?)
+            }
+
+            fn call_multi(
+                &self,
+                inputs: &[strata_core::Tensor],
+                ctx: &mut $crate::CallContext<'_>,
+            ) -> strata_core::Result<Vec<strata_core::Tensor>> {
+                self.call_cell(inputs, ctx)
+            }
+
+            fn supports_masking(&self) -> bool {
+                true
+            }
+
+            fn compute_masks(
+                &self,
+                _inputs: &[strata_core::Tensor],
+                masks: &[Option<strata_core::Tensor>],
+            ) -> strata_core::Result<Vec<Option<strata_core::Tensor>>> {
+                Ok(rnn::output_masks(&self.seq, rnn::Cell::num_states(&self.cell), masks))
+            }
+
+            fn config(&self) -> serde_json::Value {
+                rnn::join_config(&self.cell, &self.seq)
+            }
+
+            fn name_hint(&self) -> Option<&str> {
+                self.meta.name.as_deref()
+            }
+        }
+    };
+}
+use recurrent_layer;
+
 #[cfg(test)]
 mod tests;

@@ -102,11 +102,12 @@ pub(crate) struct CellWeights {
 }
 
 impl CellWeights {
-    pub(crate) fn from_ctx(ctx: &CallContext<'_>, use_bias: bool) -> Result<CellWeights> {
+    /// `cell`'s weights, as `build` created them.
+    pub(crate) fn of(cell: &dyn Cell, ctx: &CallContext<'_>) -> Result<CellWeights> {
         Ok(CellWeights {
             kernel: ctx.weight("kernel")?,
             recurrent: ctx.weight("recurrent_kernel")?,
-            bias: if use_bias { Some(ctx.weight("bias")?) } else { None },
+            bias: if cell.use_bias() { Some(ctx.weight("bias")?) } else { None },
         })
     }
 }
@@ -159,6 +160,11 @@ pub(crate) trait Cell {
     fn num_states(&self) -> usize;
     /// How many `units`-wide blocks the kernels hold (1, 4 or 3).
     fn gates(&self) -> usize;
+    /// Whether it has a bias.
+    fn use_bias(&self) -> bool;
+    /// Its weights' initializers and regularizers, and the bias' shape and
+    /// initial value (see [`add_cell_weights`]).
+    fn weight_args(&self) -> WeightArgs;
     /// The part of the bias added to the input projection.
     fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>>;
     /// New states from the projected input `xw` `[batch, gates·units]` at
@@ -237,6 +243,29 @@ pub(crate) fn output_specs(
         specs.extend((0..num_states).map(|_| TensorSpec::new(vec![x.dims[0], Some(units)], DType::F32)));
     }
     Ok((features, specs))
+}
+
+/// A recurrent layer's `build_multi`: checks its inputs, creates its
+/// cell's weights and returns its output specs.
+pub(crate) fn build(
+    cell: &dyn Cell,
+    seq: &Sequence,
+    inputs: &[TensorSpec],
+    ctx: &mut BuildContext<'_>,
+) -> Result<Vec<TensorSpec>> {
+    let (features, specs) = output_specs(inputs, cell.units(), cell.num_states(), seq)?;
+    let width = cell.units().checked_mul(cell.gates()).ok_or_else(|| Error::SizeOverflow {
+        op: "recurrent layer".into(),
+        message: format!("{} gates of {} units do not fit in usize", cell.gates(), cell.units()),
+    })?;
+    add_cell_weights(ctx, features, width, cell.units(), cell.weight_args())?;
+    Ok(specs)
+}
+
+/// A bias' shape and its initial value drawn from `init`.
+pub(crate) fn plain_bias(init: Initializer, shape: Vec<usize>) -> (Vec<usize>, BiasInit) {
+    let s = shape.clone();
+    (shape, Box::new(move |rng: &mut Rng, dev: &strata_core::Device| init.init(&s.into(), rng, dev)))
 }
 
 /// How many tensors a recurrent layer returns.
@@ -415,7 +444,8 @@ pub(crate) fn unrolled(cell: &dyn Cell, seq: &Sequence, p: Prepared, w: &CellWei
         Some(_) if seq.zero_output_for_mask => Some(Tensor::zeros([batch, cell.units()], DType::F32, xw.device())?),
         _ => None,
     };
-    let mut outputs: Vec<Tensor> = Vec::with_capacity(steps);
+    // Every step's output for the sequence, else only the last one's.
+    let mut outputs: Vec<Tensor> = Vec::with_capacity(if seq.return_sequences { steps } else { 1 });
     for s in 0..steps {
         let t = if seq.go_backwards { steps - 1 - s } else { s };
         let xw_t = xw.narrow(0, t, 1)?.reshape([batch, width])?;
@@ -433,7 +463,9 @@ pub(crate) fn unrolled(cell: &dyn Cell, seq: &Sequence, p: Prepared, w: &CellWei
                 out
             }
         };
-        outputs.push(out.unsqueeze(0)?);
+        if seq.return_sequences || s + 1 == steps {
+            outputs.push(out.unsqueeze(0)?);
+        }
     }
     let outputs = Tensor::concat(&outputs.iter().collect::<Vec<_>>(), 0)?;
     finish(seq, outputs, states)

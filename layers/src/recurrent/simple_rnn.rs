@@ -3,13 +3,12 @@
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use strata_core::{Result, Rng, Tensor};
 
 use super::rnn::{self, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, tanh, yes, zeros};
 use crate::meta::{named, Meta};
-use crate::{Activation, Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, TensorSpec};
+use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// A fully-connected recurrent layer, as Keras 3 computes it:
 /// `h' = tanh(x·kernel + bias + h·recurrent_kernel)`.
@@ -75,18 +74,6 @@ struct RnnCell {
 named!(SimpleRNN);
 super::recurrent_builders!(SimpleRNN);
 
-impl Clone for SimpleRNN {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        SimpleRNN {
-            cell: self.cell.clone(),
-            seq: self.seq.clone(),
-            rng: super::clone_rng(&self.rng),
-            meta: self.meta.clone(),
-        }
-    }
-}
-
 impl SimpleRNN {
     /// A recurrent layer with `units` outputs and Keras' defaults: tanh, a
     /// bias, the last output only.
@@ -112,16 +99,6 @@ impl SimpleRNN {
     }
 }
 
-impl LayerClass for SimpleRNN {
-    const CLASS_NAME: &'static str = "SimpleRNN";
-
-    fn from_config(config: &Value) -> Result<Self> {
-        let (cell, seq): (RnnCell, Sequence) = rnn::split_config(Self::CLASS_NAME, config)?;
-        let base = SimpleRNN::new(cell.units);
-        Ok(SimpleRNN { cell, ..base }.with_sequence(seq))
-    }
-}
-
 impl Cell for RnnCell {
     fn units(&self) -> usize {
         self.units
@@ -132,6 +109,17 @@ impl Cell for RnnCell {
     fn gates(&self) -> usize {
         1
     }
+    fn use_bias(&self) -> bool {
+        self.use_bias
+    }
+    fn weight_args(&self) -> WeightArgs {
+        WeightArgs {
+            kernel: (self.kernel_initializer, self.kernel_regularizer),
+            recurrent: (self.recurrent_initializer, self.recurrent_regularizer),
+            bias: self.use_bias.then(|| rnn::plain_bias(self.bias_initializer, vec![self.units])),
+            bias_regularizer: self.bias_regularizer,
+        }
+    }
     fn input_bias(&self, w: &CellWeights) -> Result<Option<Tensor>> {
         Ok(w.bias.clone())
     }
@@ -141,66 +129,12 @@ impl Cell for RnnCell {
     }
 }
 
-impl Layer for SimpleRNN {
-    fn class_name(&self) -> &str {
-        Self::CLASS_NAME
-    }
-
-    fn arity(&self) -> Arity {
-        Arity::AtLeast(1)
-    }
-
-    fn num_outputs(&self) -> usize {
-        rnn::num_outputs(&self.seq, 1)
-    }
-
-    fn build(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<TensorSpec> {
-        super::first_output(self.build_multi(inputs, ctx)?)
-    }
-
-    fn build_multi(&mut self, inputs: &[TensorSpec], ctx: &mut BuildContext<'_>) -> Result<Vec<TensorSpec>> {
-        self.meta.check()?;
-        let c = &self.cell;
-        let (features, specs) = rnn::output_specs(inputs, c.units, 1, &self.seq)?;
-        let u = c.units;
-        let bias_init = c.bias_initializer;
-        let bias_shape = [u];
-        let bias = c.use_bias.then(|| {
-            let init = move |rng: &mut Rng, dev: &strata_core::Device| bias_init.init(&[u].into(), rng, dev);
-            (bias_shape.to_vec(), Box::new(init) as rnn::BiasInit)
-        });
-        let args = WeightArgs {
-            kernel: (c.kernel_initializer, c.kernel_regularizer),
-            recurrent: (c.recurrent_initializer, c.recurrent_regularizer),
-            bias,
-            bias_regularizer: c.bias_regularizer,
-        };
-        rnn::add_cell_weights(ctx, features, u, u, args)?;
-        Ok(specs)
-    }
-
-    fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
-        super::first_output(self.call_multi(inputs, ctx)?)
-    }
-
-    fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
-        let w = CellWeights::from_ctx(ctx, self.cell.use_bias)?;
+impl SimpleRNN {
+    /// The forward pass (`Layer::call_multi`).
+    fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::of(&self.cell, ctx)?;
         rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
     }
-
-    fn supports_masking(&self) -> bool {
-        true
-    }
-
-    fn compute_masks(&self, _inputs: &[Tensor], masks: &[Option<Tensor>]) -> Result<Vec<Option<Tensor>>> {
-        Ok(rnn::output_masks(&self.seq, 1, masks))
-    }
-
-    fn config(&self) -> Value {
-        rnn::join_config(&self.cell, &self.seq)
-    }
-
-    fn name_hint(&self) -> Option<&str> {
-        self.meta.name.as_deref()
-    }
 }
+
+super::recurrent_layer!(SimpleRNN, RnnCell);
