@@ -76,7 +76,8 @@ pub mod prelude {
         MaxPooling2D, Regularizer, Reshape, SeparableConv2D, SpatialDropout1D, SpatialDropout2D, TensorSpec, Weight,
     };
     pub use strata_layers::{
-        Average, Maximum, Minimum, Multiply, Permute, RepeatVector, SimpleRNN, Subtract, GRU, LSTM,
+        AdditiveAttention, Attention, Average, Bidirectional, Dot, Maximum, MergeMode, Minimum, MultiHeadAttention,
+        Multiply, Permute, RepeatVector, SimpleRNN, Subtract, TimeDistributed, GRU, LSTM,
     };
     pub use strata_layers::{
         CenterCrop, Cropping1D, Cropping2D, Normalization, RandomContrast, RandomFlip, RandomRotation,

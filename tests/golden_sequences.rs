@@ -1,6 +1,7 @@
-//! The recurrent layers' outputs (every one of them, with `return_state`)
-//! and output masks with fixed weights, on every backend, against Keras 3
-//! (JAX backend).
+//! The sequence layers' outputs (every one of them, with `return_state` or
+//! `return_attention_scores`) and output masks with fixed weights, on every
+//! backend, against Keras 3 (JAX backend): recurrent layers, Bidirectional,
+//! TimeDistributed, the merges with Dot, and the attention layers.
 //!
 //! The values in `tests/golden/keras_sequences.json` were produced by
 //! `tests/golden/keras_sequences.py` (Keras 3.15.1, JAX 0.10.2):
@@ -48,12 +49,25 @@ fn assert_close(case: &str, what: &str, got: &Tensor, want: &Tensor) -> Result<(
 fn run_case(case: &Value, dev: &Device) -> Result<()> {
     let name = case["name"].as_str().context("name")?;
     let class = case["class_name"].as_str().context("class_name")?;
-    let mut layer = layer_from_config(class, &case["config"]).with_context(|| name.to_string())?;
+    // Keras' call arguments (`return_attention_scores`, ...) are strata
+    // layer arguments of the same name.
+    let mut config = case["config"].clone();
+    if let (Some(c), Some(extra)) = (config.as_object_mut(), case.get("call_config").and_then(Value::as_object)) {
+        c.extend(extra.clone());
+    }
+    let mut layer = layer_from_config(class, &config).with_context(|| name.to_string())?;
     let inputs: Vec<Tensor> =
         case["inputs"].as_array().context("inputs")?.iter().map(|v| tensor(v, dev)).collect::<Result<_>>()?;
     let mut masks: Vec<Option<Tensor>> = vec![None; inputs.len()];
     if !case["input_mask"].is_null() {
         masks[0] = Some(tensor(&case["input_mask"], dev)?);
+    }
+    if let Some(per_input) = case.get("input_masks").and_then(Value::as_array) {
+        for (m, v) in masks.iter_mut().zip(per_input) {
+            if !v.is_null() {
+                *m = Some(tensor(v, dev)?);
+            }
+        }
     }
     let specs: Vec<TensorSpec> = inputs
         .iter()

@@ -225,6 +225,69 @@ fn cases() -> Vec<LayerTest> {
             .output("[(None, 5, 3), (None, 3)]")
             .weights([("kernel", &[2, 9][..]), ("recurrent_kernel", &[3, 9][..]), ("bias", &[9][..])])
             .masks(Passes),
+        LayerTest::new(|| Bidirectional::new(LSTM::new(2).return_sequences(true)))
+            .input([5, 3])
+            .output("(None, 5, 4)")
+            .weights([
+                ("forward_lstm.kernel", &[3, 8][..]),
+                ("forward_lstm.recurrent_kernel", &[2, 8][..]),
+                ("forward_lstm.bias", &[8][..]),
+                ("backward_lstm.kernel", &[3, 8][..]),
+                ("backward_lstm.recurrent_kernel", &[2, 8][..]),
+                ("backward_lstm.bias", &[8][..]),
+            ])
+            .masks(Passes),
+        LayerTest::new(|| Bidirectional::new(GRU::new(3).return_state(true)).merge_mode(Some(MergeMode::Sum)))
+            .input([4, 2])
+            .output("[(None, 3), (None, 3), (None, 3)]")
+            .masks(Consumes),
+        LayerTest::new(|| TimeDistributed::new(Dense::new(3)))
+            .input([5, 2])
+            .output("(None, 5, 3)")
+            .weights([("kernel", &[2, 3][..]), ("bias", &[3][..])])
+            .masks(Passes),
+        LayerTest::new(|| Dot::new(-1)).input([4, 3]).input([5, 3]).output("(None, 4, 5)").weights([]).masks(Consumes),
+        LayerTest::new(|| Dot::new(1).normalize(true)).input([3]).input([3]).output("(None, 1)").masks(Consumes),
+        LayerTest::new(|| Attention::new().use_scale(true))
+            .input([4, 3])
+            .input([5, 3])
+            .output("(None, 4, 3)")
+            .weights([("scale", &[][..])])
+            .masks(Passes),
+        LayerTest::new(|| Attention::new().score_mode("concat").return_attention_scores(true))
+            .input([4, 3])
+            .input([5, 2])
+            .input([5, 3])
+            .output("[(None, 4, 2), (None, 4, 5)]")
+            .weights([("concat_score_weight", &[][..])])
+            .masks(Passes),
+        LayerTest::new(AdditiveAttention::new)
+            .input([4, 3])
+            .input([5, 3])
+            .output("(None, 4, 3)")
+            .weights([("scale", &[3][..])])
+            .masks(Passes),
+        LayerTest::new(|| MultiHeadAttention::new(2, 3))
+            .input([4, 5])
+            .input([6, 7])
+            .output("(None, 4, 5)")
+            .weights([
+                ("query.kernel", &[5, 2, 3][..]),
+                ("query.bias", &[2, 3][..]),
+                ("key.kernel", &[7, 2, 3][..]),
+                ("key.bias", &[2, 3][..]),
+                ("value.kernel", &[7, 2, 3][..]),
+                ("value.bias", &[2, 3][..]),
+                ("attention_output.kernel", &[2, 3, 5][..]),
+                ("attention_output.bias", &[5][..]),
+            ])
+            .masks(Passes),
+        LayerTest::new(|| MultiHeadAttention::new(1, 2).value_dim(3).use_bias(false).return_attention_scores(true))
+            .input([4, 5])
+            .input([6, 7])
+            .input([6, 2])
+            .output("[(None, 4, 5), (None, 1, 4, 6)]")
+            .masks(Passes),
     ]
 }
 

@@ -136,12 +136,31 @@ pub struct BuildContext<'a> {
     rng: &'a mut Rng,
     device: &'a Device,
     limit: Option<usize>,
+    /// Put before every weight name (see [`BuildContext::scoped`]).
+    prefix: String,
 }
 
 impl<'a> BuildContext<'a> {
     /// A context that adds weights to `weights` (used by models and tests).
     pub fn new(weights: &'a mut Vec<Weight>, rng: &'a mut Rng, device: &'a Device) -> Self {
-        BuildContext { weights, rng, device, limit: None }
+        BuildContext { weights, rng, device, limit: None, prefix: String::new() }
+    }
+
+    /// Runs `f` with a context that names the weights it creates
+    /// `"{prefix}{name}"`: how a layer that wraps other layers
+    /// (`Bidirectional`) keeps their weights apart. Read them back inside
+    /// [`CallContext::scoped`] with the same prefix.
+    pub fn scoped<R>(&mut self, prefix: &str, f: impl FnOnce(&mut BuildContext<'_>) -> R) -> R {
+        let mut inner = BuildContext {
+            weights: &mut *self.weights,
+            rng: &mut *self.rng,
+            device: self.device,
+            limit: self.limit,
+            prefix: format!("{}{prefix}", self.prefix),
+        };
+        let out = f(&mut inner);
+        self.limit = inner.limit;
+        out
     }
 
     /// Caps the number of scalars the new weights created through this
@@ -211,7 +230,8 @@ impl<'a> BuildContext<'a> {
         regularizer: Option<Regularizer>,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        if let Some(existing) = self.weights.iter().find(|w| w.name == name) {
+        let name = &format!("{}{name}", self.prefix);
+        if let Some(existing) = self.weights.iter().find(|w| &w.name == name) {
             if existing.value.shape() != &shape {
                 return Err(Error::msg(format!(
                     "weight `{name}` was built with shape {}, but these inputs need {shape}",
@@ -252,12 +272,33 @@ pub struct CallContext<'a> {
     masks: &'a [Option<Tensor>],
     weights: &'a [Weight],
     rng: &'a mut Rng,
+    /// Put before every weight name (see [`CallContext::scoped`]).
+    prefix: String,
 }
 
 impl<'a> CallContext<'a> {
     /// A context (used by models and tests). `masks` has one entry per input.
     pub fn new(training: bool, masks: &'a [Option<Tensor>], weights: &'a [Weight], rng: &'a mut Rng) -> Self {
-        CallContext { training, masks, weights, rng }
+        CallContext { training, masks, weights, rng, prefix: String::new() }
+    }
+
+    /// Runs `f` with a context for a wrapped layer: its weights are the
+    /// ones [`BuildContext::scoped`] created under `prefix`, and its inputs'
+    /// masks are `masks`.
+    pub fn scoped<R>(
+        &mut self,
+        prefix: &str,
+        masks: &[Option<Tensor>],
+        f: impl FnOnce(&mut CallContext<'_>) -> R,
+    ) -> R {
+        let mut inner = CallContext {
+            training: self.training,
+            masks,
+            weights: self.weights,
+            rng: &mut *self.rng,
+            prefix: format!("{}{prefix}", self.prefix),
+        };
+        f(&mut inner)
     }
 
     /// Whether this is a training step (dropout active, ...).
@@ -278,9 +319,10 @@ impl<'a> CallContext<'a> {
 
     /// The weight created in `build` under `name`.
     pub fn weight(&self, name: &str) -> Result<Tensor> {
-        self.weights.iter().find(|w| w.name == name).map(|w| w.value.clone()).ok_or_else(|| {
+        let full = format!("{}{name}", self.prefix);
+        self.weights.iter().find(|w| w.name == full).map(|w| w.value.clone()).ok_or_else(|| {
             let have: Vec<&str> = self.weights.iter().map(|w| w.name.as_str()).collect();
-            Error::msg(format!("no weight named `{name}`; this layer has [{}]", have.join(", ")))
+            Error::msg(format!("no weight named `{full}`; this layer has [{}]", have.join(", ")))
         })
     }
 

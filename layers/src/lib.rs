@@ -1,6 +1,6 @@
 //! strata's layers: the [`Layer`] trait — the one way to write a layer,
 //! built-in or custom — the built-in layers (one file each, in one folder per family as Keras groups
-//! them: [`core`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
+//! them: [`core`], [`attention`], [`convolutional`], [`merging`], [`normalization`], [`pooling`],
 //! [`preprocessing`], [`recurrent`], [`regularization`], [`reshaping`]), activations,
 //! weight [`initializers`] and regularizers.
 //!
@@ -9,6 +9,7 @@
 //! Functional API) live in the `strata` crate.
 
 pub mod activations;
+pub mod attention;
 pub mod convolutional;
 pub mod core;
 mod image_ops;
@@ -31,6 +32,7 @@ mod window_args;
 
 pub use crate::core::{register_lambda, registered_lambdas, ActivationLayer, Dense, Embedding, Lambda, Masking};
 pub use activations::Activation;
+pub use attention::{AdditiveAttention, Attention, MultiHeadAttention};
 pub use convolutional::{
     Conv, Conv1D, Conv1DTranspose, Conv2D, Conv2DTranspose, ConvTranspose, DepthwiseConv2D, SeparableConv2D,
 };
@@ -39,7 +41,7 @@ pub use initializers::{Distribution, FanMode, Initializer};
 pub use layer::{
     expect_float, expect_rank, snake_case, Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec, Weight,
 };
-pub use merging::{Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract};
+pub use merging::{Add, Average, Concatenate, Dot, DotAxes, Maximum, Minimum, Multiply, Subtract};
 pub use normalization::{BatchNormalization, GroupNormalization, LayerNormalization};
 pub use pooling::{
     AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D, GlobalAveragePooling2D, GlobalMaxPooling1D,
@@ -49,7 +51,7 @@ pub use preprocessing::{
     CenterCrop, FlipMode, Normalization, RandomContrast, RandomFlip, RandomRotation, RandomTranslation, RandomZoom,
     Rescaling, Resizing, Stat,
 };
-pub use recurrent::{SimpleRNN, GRU, LSTM};
+pub use recurrent::{Bidirectional, MergeMode, SimpleRNN, TimeDistributed, GRU, LSTM};
 pub use registry::{layer_from_config, register_layer, register_layer_class, registered_layers, LayerFactory};
 pub use regularization::{Dropout, SpatialDropout1D, SpatialDropout2D};
 pub use regularizers::Regularizer;

@@ -1,8 +1,10 @@
 //! Merging layers: [`Add`], [`Subtract`], [`Multiply`], [`Average`],
-//! [`Maximum`], [`Minimum`] and [`Concatenate`].
+//! [`Maximum`], [`Minimum`], [`Concatenate`] and [`Dot`].
 
+mod dot;
 mod elementwise;
 mod merge;
 
+pub use dot::{Dot, DotAxes};
 pub use elementwise::{Average, Maximum, Minimum, Multiply, Subtract};
 pub use merge::{Add, Concatenate};

@@ -3,17 +3,22 @@
 //! `return_sequences`, `return_state`, `go_backwards`, initial states and
 //! (recurrent) dropout.
 
+mod bidirectional;
 mod gru;
 mod lstm;
 mod rnn;
 mod simple_rnn;
+mod time_distributed;
+mod wrapped;
 
 use std::sync::Mutex;
 
+pub use bidirectional::{Bidirectional, MergeMode};
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;
 use strata_core::{Error, Result, Rng};
+pub use time_distributed::TimeDistributed;
 
 use crate::{Activation, Initializer};
 
@@ -43,7 +48,7 @@ fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
 
 /// The first of a recurrent layer's outputs (what `build` and `call`
 /// return; the states come from `build_multi` and `call_multi`).
-fn first_output<T>(outputs: Vec<T>) -> Result<T> {
+pub(crate) fn first_output<T>(outputs: Vec<T>) -> Result<T> {
     outputs.into_iter().next().ok_or_else(|| Error::msg("the layer returned no output"))
 }
 

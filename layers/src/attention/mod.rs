@@ -1,0 +1,90 @@
+//! The attention layers: [`MultiHeadAttention`], [`Attention`] (dot-product
+//! or concat scores) and [`AdditiveAttention`] (Keras' `layers/attention/`),
+//! with Keras' masks, causal masks, dropout on the attention weights and the
+//! scores as a second output.
+
+mod dot_attention;
+mod multi_head_attention;
+
+use std::sync::Mutex;
+
+pub use dot_attention::{AdditiveAttention, Attention};
+pub use multi_head_attention::MultiHeadAttention;
+use strata_core::{Device, Error, Result, Rng, Tensor};
+
+use crate::CallContext;
+
+/// What Keras puts in place of a masked score before the softmax.
+const LARGE_NEGATIVE: f64 = -1e9;
+
+/// `(1, tq, tv)`: one where query step `i` may see key step `j`, `j <= i`.
+pub(crate) fn causal_mask(tq: usize, tv: usize, dev: &Device) -> Result<Tensor> {
+    let n = tq.checked_mul(tv).ok_or_else(|| Error::SizeOverflow {
+        op: "causal mask".into(),
+        message: format!("{tq} × {tv} steps do not fit in usize"),
+    })?;
+    let mut m = Vec::new();
+    m.try_reserve_exact(n).map_err(|_| Error::SizeOverflow {
+        op: "causal mask".into(),
+        message: format!("{tq} × {tv} steps do not fit in memory"),
+    })?;
+    m.extend((0..n).map(|k| if k % tv <= k / tv { 1.0f32 } else { 0.0 }));
+    Tensor::new(m, [1, tq, tv], dev)
+}
+
+/// The product (AND) of the masks present.
+pub(crate) fn and(masks: impl IntoIterator<Item = Option<Tensor>>) -> Result<Option<Tensor>> {
+    let mut out: Option<Tensor> = None;
+    for m in masks.into_iter().flatten() {
+        out = Some(match out {
+            None => m,
+            Some(acc) => acc.mul(&m)?,
+        });
+    }
+    Ok(out)
+}
+
+/// Keras' masked `Softmax` over the last axis: masked scores become
+/// `-1e9` before it and the weights there zero after it (a row with
+/// every step masked is all zeros). `mask` broadcasts against `scores`.
+pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    match mask {
+        None => scores.softmax(-1),
+        Some(m) => {
+            let filled = scores.mul(m)?.add(&m.affine(-1.0, 1.0)?.mul_scalar(LARGE_NEGATIVE)?)?;
+            filled.softmax(-1)?.mul(m)
+        }
+    }
+}
+
+/// Inverted dropout of the attention weights during training, from the
+/// layer's own generator if seeded, else the model's.
+pub(crate) fn drop_weights(
+    weights: Tensor,
+    rate: f32,
+    own: Option<&Mutex<Rng>>,
+    ctx: &mut CallContext<'_>,
+) -> Result<Tensor> {
+    if !ctx.training() || rate <= 0.0 {
+        return Ok(weights);
+    }
+    let (shape, dev) = (weights.shape().clone(), weights.device().clone());
+    let noise = match own {
+        Some(own) => Tensor::rand_uniform(shape, 0.0, 1.0, &mut own.lock().unwrap_or_else(|e| e.into_inner()), &dev)?,
+        None => Tensor::rand_uniform(shape, 0.0, 1.0, ctx.rng(), &dev)?,
+    };
+    weights.mul(&noise.ge_scalar(rate as f64)?)?.div_scalar(1.0 - rate as f64)
+}
+
+/// A copy of a layer's own generator, continuing from the same state.
+pub(crate) fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
+    rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))
+}
+
+/// Checks a dropout rate for a layer's `Meta`.
+pub(crate) fn rate_problem(rate: f32) -> Option<String> {
+    (!(0.0..1.0).contains(&rate)).then(|| format!("dropout must be in [0, 1), received {rate}"))
+}
+
+#[cfg(test)]
+mod tests;
