@@ -1,5 +1,10 @@
 //! Text and sequence input outside the model (tensors hold numbers):
-//! [`pad_sequences`], Keras' `keras.utils.pad_sequences`.
+//! [`pad_sequences`], Keras' `keras.utils.pad_sequences`, and
+//! [`TextVectorization`], Keras' `TextVectorization` in `int` mode.
+
+mod vectorization;
+
+pub use vectorization::{Split, Standardize, TextVectorization, OOV_TOKEN, PADDING_TOKEN};
 
 use strata_core::{DType, Device, Error, Result, Tensor};
 
