@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Error, Result, Rng, Tensor};
 
-use super::{and, causal_mask, clone_rng, drop_weights, rate_problem};
+use super::{and, causal_mask, clone_rng, drop_weights, input_mask};
 use crate::meta::{from_json, named, Meta};
 use crate::{Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
@@ -62,16 +62,8 @@ fn apply_scores(
     let (q, v) = (&inputs[0], &inputs[1]);
     let (batch, tq, tv) = (scores.dims()[0], scores.dims()[1], scores.dims()[2]);
     let masks = ctx.masks().to_vec();
-    let mask_of = |i: usize, steps: usize, what: &str| -> Result<Option<Tensor>> {
-        match masks.get(i).cloned().flatten() {
-            Some(m) if m.dims() != [batch, steps] => {
-                Err(Error::msg(format!("expects a ({batch}, {steps}) mask on the {what}, received {:?}", m.dims())))
-            }
-            m => Ok(m),
-        }
-    };
-    let q_mask = mask_of(0, tq, "query")?;
-    let v_mask = mask_of(1, tv, "value")?.map(|m| m.unsqueeze(1)).transpose()?;
+    let q_mask = input_mask(&masks, 0, (batch, tq), "query")?;
+    let v_mask = input_mask(&masks, 1, (batch, tv), "value")?.map(|m| m.unsqueeze(1)).transpose()?;
     let causal = if causal { Some(causal_mask(tq, tv, q.device())?) } else { None };
     let scores_mask = and([v_mask, causal])?;
     // Keras subtracts 1e9 from masked scores (and does not zero them after).
@@ -92,41 +84,9 @@ fn apply_scores(
 macro_rules! attention_common {
     ($t:ident) => {
         named!($t);
+        super::attention_builders!($t, "(batch, Tq, Tv)");
 
         impl $t {
-            /// During training, drops attention weights with probability
-            /// `rate`, in `[0, 1)` (default 0).
-            pub fn dropout(mut self, rate: f32) -> Self {
-                self.dropout = rate;
-                if let Some(p) = rate_problem(rate) {
-                    self.meta.require(false, || p);
-                }
-                self
-            }
-
-            /// Draws the dropout noise from the layer's own generator seeded
-            /// with `seed` instead of the model's.
-            pub fn seed(mut self, seed: u64) -> Self {
-                self.seed = Some(seed);
-                self.rng = Some(Mutex::new(Rng::seed(seed)));
-                self
-            }
-
-            /// Lets query step `i` attend only to key steps `j <= i` (Keras'
-            /// call argument `use_causal_mask`; default false).
-            pub fn use_causal_mask(mut self, on: bool) -> Self {
-                self.use_causal_mask = on;
-                self
-            }
-
-            /// Also returns the attention weights `(batch, Tq, Tv)` as a second
-            /// output (Keras' call argument; default false); call the layer
-            /// with `call_multi`.
-            pub fn return_attention_scores(mut self, on: bool) -> Self {
-                self.return_attention_scores = on;
-                self
-            }
-
             fn checked(self) -> Result<Self> {
                 self.meta.check()?;
                 Ok(match self.seed {

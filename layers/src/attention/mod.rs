@@ -76,6 +76,67 @@ pub(crate) fn drop_weights(
     weights.mul(&noise.ge_scalar(rate as f64)?)?.div_scalar(1.0 - rate as f64)
 }
 
+/// The mask of input `i`, checked to be `(batch, steps)`; `what` names the
+/// input in the error.
+pub(crate) fn input_mask(
+    masks: &[Option<Tensor>],
+    i: usize,
+    (batch, steps): (usize, usize),
+    what: &str,
+) -> Result<Option<Tensor>> {
+    match masks.get(i).cloned().flatten() {
+        Some(m) if m.dims() != [batch, steps] => {
+            Err(Error::msg(format!("expects a ({batch}, {steps}) mask on the {what}, received {:?}", m.dims())))
+        }
+        m => Ok(m),
+    }
+}
+
+/// The builder methods every attention layer has (fields `dropout`,
+/// `seed`, `rng`, `use_causal_mask`, `return_attention_scores`, `meta`):
+/// `dropout`, `seed`, and Keras' call arguments `use_causal_mask` and
+/// `return_attention_scores` as layer arguments; `$scores` describes the
+/// scores' shape.
+macro_rules! attention_builders {
+    ($t:ident, $scores:literal) => {
+        impl $t {
+            /// During training, drops attention weights with probability
+            /// `rate`, in `[0, 1)` (default 0).
+            pub fn dropout(mut self, rate: f32) -> Self {
+                self.dropout = rate;
+                if let Some(p) = super::rate_problem(rate) {
+                    self.meta.require(false, || p);
+                }
+                self
+            }
+
+            /// Draws the dropout noise from the layer's own generator seeded
+            /// with `seed` instead of the model's.
+            pub fn seed(mut self, seed: u64) -> Self {
+                self.seed = Some(seed);
+                self.rng = Some(std::sync::Mutex::new(strata_core::Rng::seed(seed)));
+                self
+            }
+
+            /// Lets query step `t` attend only to key steps `s <= t` (Keras'
+            /// call argument `use_causal_mask`; default false).
+            pub fn use_causal_mask(mut self, on: bool) -> Self {
+                self.use_causal_mask = on;
+                self
+            }
+
+            #[doc = concat!("Also returns the attention weights `", $scores, "` as a second")]
+            /// output (Keras' call argument; default false); call the layer
+            /// with `call_multi`.
+            pub fn return_attention_scores(mut self, on: bool) -> Self {
+                self.return_attention_scores = on;
+                self
+            }
+        }
+    };
+}
+pub(crate) use attention_builders;
+
 /// A copy of a layer's own generator, continuing from the same state.
 pub(crate) fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
     rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Error, LinearActivation, Result, Rng, Tensor};
 
-use super::{and, causal_mask, clone_rng, drop_weights, masked_softmax, rate_problem};
+use super::{and, causal_mask, clone_rng, drop_weights, input_mask, masked_softmax};
 use crate::meta::{from_json, named, Meta};
 use crate::{Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, Resolve, TensorSpec};
 
@@ -120,6 +120,7 @@ fn zeros() -> Initializer {
 }
 
 named!(MultiHeadAttention);
+super::attention_builders!(MultiHeadAttention, "(batch, heads, T, S)");
 
 impl MultiHeadAttention {
     /// `num_heads` heads of `key_dim` each (the value heads too, unless
@@ -161,16 +162,6 @@ impl MultiHeadAttention {
         self
     }
 
-    /// During training, drops attention weights with probability `rate`,
-    /// in `[0, 1)` (default 0).
-    pub fn dropout(mut self, rate: f32) -> Self {
-        self.dropout = rate;
-        if let Some(p) = rate_problem(rate) {
-            self.meta.require(false, || p);
-        }
-        self
-    }
-
     /// Whether the four projections have biases (default true).
     pub fn use_bias(mut self, on: bool) -> Self {
         self.use_bias = on;
@@ -207,29 +198,6 @@ impl MultiHeadAttention {
         }
         self.kernel_regularizer = kernel;
         self.bias_regularizer = bias;
-        self
-    }
-
-    /// Draws the dropout noise from the layer's own generator seeded with
-    /// `seed` instead of the model's.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self.rng = Some(Mutex::new(Rng::seed(seed)));
-        self
-    }
-
-    /// Lets query step `t` attend only to key steps `s <= t` (Keras' call
-    /// argument `use_causal_mask`; default false).
-    pub fn use_causal_mask(mut self, on: bool) -> Self {
-        self.use_causal_mask = on;
-        self
-    }
-
-    /// Also returns the attention weights `(batch, heads, T, S)` as a
-    /// second output (Keras' call argument; default false); call the layer
-    /// with `call_multi`.
-    pub fn return_attention_scores(mut self, on: bool) -> Self {
-        self.return_attention_scores = on;
         self
     }
 
@@ -442,17 +410,12 @@ impl Layer for MultiHeadAttention {
             )));
         }
         let masks = ctx.masks().to_vec();
-        let mask_of = |i: usize, steps: usize, what: &str| -> Result<Option<Tensor>> {
-            match masks.get(i).cloned().flatten() {
-                Some(m) if m.dims() != [b, steps] => {
-                    Err(Error::msg(format!("expects a ({b}, {steps}) mask on the {what}, received {:?}", m.dims())))
-                }
-                m => Ok(m),
-            }
+        let mask_of = |i: usize, steps: usize, what: &str, axis: isize| -> Result<Option<Tensor>> {
+            input_mask(&masks, i, (b, steps), what)?.map(|m| m.unsqueeze(axis)).transpose()
         };
-        let q_mask = mask_of(0, t, "query")?.map(|m| m.unsqueeze(2)).transpose()?;
-        let v_mask = mask_of(1, s, "value")?.map(|m| m.unsqueeze(1)).transpose()?;
-        let k_mask = if n == 3 { mask_of(2, s, "key")?.map(|m| m.unsqueeze(1)).transpose()? } else { None };
+        let q_mask = mask_of(0, t, "query", 2)?;
+        let v_mask = mask_of(1, s, "value", 1)?;
+        let k_mask = if n == 3 { mask_of(2, s, "key", 1)? } else { None };
         let causal = if self.use_causal_mask { Some(causal_mask(t, s, q.device())?) } else { None };
         let given = if self.attention_mask_input {
             let m = &inputs[n];
