@@ -156,6 +156,36 @@ pub(crate) fn simd<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// [`simd`] with FMA as well: runs `f(true)` compiled for AVX-512F or
+/// AVX2, each with FMA, when the CPU has them, else `f(false)` — for `f`
+/// to pick a loop written with `mul_add` or without it (without FMA
+/// instructions `mul_add` is a slow library call). The two loops may
+/// differ in the last bits.
+#[inline(always)]
+pub(crate) fn simd_fma<R>(f: impl FnOnce(bool) -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f,fma")]
+        fn avx512<R>(f: impl FnOnce(bool) -> R) -> R {
+            f(true)
+        }
+        #[target_feature(enable = "avx2,fma")]
+        fn avx2<R>(f: impl FnOnce(bool) -> R) -> R {
+            f(true)
+        }
+        let fused = std::arch::is_x86_feature_detected!("fma");
+        if fused && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F and FMA (checked just above).
+            return unsafe { avx512(f) };
+        }
+        if fused && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 and FMA (checked just above).
+            return unsafe { avx2(f) };
+        }
+    }
+    f(false)
+}
+
 /// A vector of `n` elements written by `fill` into uninitialised memory,
 /// skipping the zeroing that `vec![0; n]` does (a memset that cost several
 /// percent of a training step).

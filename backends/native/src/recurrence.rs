@@ -1,14 +1,15 @@
 //! The fused LSTM recurrence: per step one matrix product accumulated onto
 //! the step's input projection, then one pass over the rows for the gates,
 //! the state update and (backward) the gate gradients; the recurrent
-//! kernel's gradient is one product over every step at the end.
+//! kernel's gradient is one product over every step at the end. The row
+//! passes use fused multiply-adds where the CPU has them.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
 use strata_core::LstmSpec;
 
-use crate::layout::{simd, uninit_vec};
-use crate::math::{sigmoid, tanh};
+use crate::layout::{simd_fma, uninit_vec};
+use crate::math::{sigmoid_with, tanh_with};
 
 /// Rows × units below which a step's row pass stays on one thread.
 const PAR_ELEMENTS: usize = 8192;
@@ -170,9 +171,12 @@ pub(crate) fn lstm(
                     None => (&h0[b * n..(b + 1) * n], &c0[b * n..(b + 1) * n]),
                 };
                 let x = &x_t[b * w..(b + 1) * w];
-                simd(
+                simd_fma(
                     #[inline(always)]
-                    || forward_row(z, x, out, c_prev, n),
+                    |fused| match fused {
+                        true => forward_row::<true>(z, x, out, c_prev, n),
+                        false => forward_row::<false>(z, x, out, c_prev, n),
+                    },
                 );
                 if keep.is_some_and(|k| k[b] == 0.0) {
                     let (h_out, c_out) = out.split_at_mut(n);
@@ -192,7 +196,8 @@ pub(crate) fn lstm(
 /// activations: the recurrent product and the input projection; `z` gets
 /// the activated gates) and the new `[h, c]` into `out`.
 #[inline(always)]
-fn forward_row(z: &mut [f32], x: &[f32], out: &mut [f32], c_prev: &[f32], n: usize) {
+fn forward_row<const FMA: bool>(z: &mut [f32], x: &[f32], out: &mut [f32], c_prev: &[f32], n: usize) {
+    let (sigmoid, tanh) = (sigmoid_with::<FMA>, tanh_with::<FMA>);
     let (zi, rest) = z.split_at_mut(n);
     let (zf, rest) = rest.split_at_mut(n);
     let (zg, zo) = rest.split_at_mut(n);
@@ -211,7 +216,7 @@ fn forward_row(z: &mut [f32], x: &[f32], out: &mut [f32], c_prev: &[f32], n: usi
 /// and `c`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn backward_row(
+fn backward_row<const FMA: bool>(
     dz: &mut [f32],
     dh: &mut [f32],
     dc: &mut [f32],
@@ -224,7 +229,7 @@ fn backward_row(
     for j in 0..n {
         let (i, f, gg, o) = (g[j], g[n + j], g[2 * n + j], g[3 * n + j]);
         let dh_t = dh[j] + dy[j];
-        let tc = tanh(c[j]);
+        let tc = tanh_with::<FMA>(c[j]);
         let dcf = dc[j] + dy[n + j] + dh_t * o * (1.0 - tc * tc);
         dz[j] = dcf * gg * (i * (1.0 - i));
         dz[n + j] = dcf * c_prev[j] * (f * (1.0 - f));
@@ -283,9 +288,12 @@ pub(crate) fn lstm_grad(
                 } else {
                     &states[at - batch * pair + n..at - batch * pair + pair]
                 };
-                simd(
+                simd_fma(
                     #[inline(always)]
-                    || backward_row(dz, dh, dc, dy, g, c, c_prev, n),
+                    |fused| match fused {
+                        true => backward_row::<true>(dz, dh, dc, dy, g, c, c_prev, n),
+                        false => backward_row::<false>(dz, dh, dc, dy, g, c, c_prev, n),
+                    },
                 );
             }
             // dh += dz · uᵀ (a skipped row has dz = 0 and keeps its passed-on dh).
