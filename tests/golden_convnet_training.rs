@@ -14,23 +14,14 @@
 //! with Adam; the same with a BatchNormalization after the first Conv2D,
 //! with SGD and momentum 0.9. 48 images of 8×8, batch 16: three steps.
 
+mod common;
+
 use anyhow::{Context, Result};
 use serde_json::Value;
 use strata::optimizers::{Adam, Optimizer, SGD};
 use strata::prelude::*;
 
 const GOLDEN: &str = include_str!("golden/keras_convnet_training.json");
-/// The bar on the final weights.
-const TOL: f32 = 1e-5;
-
-fn tensor(v: &Value, dev: &Device) -> Result<Tensor> {
-    let shape: Vec<usize> = serde_json::from_value(v["shape"].clone())?;
-    if v["dtype"] == "int64" {
-        Ok(Tensor::new(serde_json::from_value::<Vec<i64>>(v["data"].clone())?, shape, dev)?)
-    } else {
-        Ok(Tensor::new(serde_json::from_value::<Vec<f32>>(v["data"].clone())?, shape, dev)?)
-    }
-}
 
 /// Each case's model and optimizer, written out in strata. Layer names are
 /// the Keras defaults, as in the file (Keras restarted its counters per case).
@@ -56,41 +47,14 @@ fn setup(name: &str, dev: &Device) -> Result<(Model, Box<dyn Optimizer>)> {
 fn run_case(case: &Value, dev: &Device) -> Result<()> {
     let name = case["name"].as_str().context("name")?;
     let (mut model, optimizer) = setup(name, dev)?;
-    let initial = case["initial"].as_object().context("initial")?;
-    assert_eq!(model.weights().len(), initial.len(), "{name}: weight count");
-    let values: Vec<(String, Tensor)> =
-        initial.iter().map(|(k, v)| Ok((k.clone(), tensor(v, dev)?))).collect::<Result<_>>()?;
-    model.set_weights(values.iter().map(|(k, t)| (k.as_str(), t)))?;
+    common::set_initial(&mut model, case, dev)?;
     for w in model.weights() {
         let keras = case["trainable"][&w.name].as_bool().with_context(|| format!("{name}: Keras has no {}", w.name))?;
         assert_eq!(w.trainable, keras, "{name}: {} trainable", w.name);
     }
     model.compile(optimizer, "sparse_categorical_crossentropy", &["accuracy"])?;
-
-    let (x, y) = (tensor(&case["x"], dev)?, tensor(&case["y"], dev)?);
     let batch = case["fit"]["batch_size"].as_u64().context("batch_size")? as usize;
-    let history = model.fit(&x, &y, FitOptions::default().epochs(1).shuffle(false).verbose(0).batch_size(batch))?;
-
-    for (key, want) in case["final"].as_object().context("final")? {
-        let got = model.weight(key)?.to_vec::<f32>()?;
-        let want: Vec<f32> = serde_json::from_value(want["data"].clone())?;
-        assert_eq!(got.len(), want.len(), "{name}: {key} size");
-        for (i, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!((a - b).abs() <= TOL, "{name} on {}: {key}[{i}] = {a}, Keras {b}", dev.name());
-        }
-    }
-    for (key, want) in case["history"].as_object().context("history")? {
-        let got = history.last(key).with_context(|| format!("{name}: history has no `{key}`"))?;
-        let want = want[0].as_f64().context("history value")?;
-        assert!((got - want).abs() <= 1e-5, "{name} on {}: history {key} = {got}, Keras {want}", dev.name());
-    }
-    let logs = model.evaluate_with(&x, &y, EvaluateOptions::default().batch_size(16).verbose(0))?;
-    for (key, want) in case["evaluate"].as_object().context("evaluate")? {
-        let want = want.as_f64().context("evaluate value")?;
-        let got = logs[key.as_str()];
-        assert!((got - want).abs() <= 1e-5, "{name} on {}: evaluate {key} = {got}, Keras {want}", dev.name());
-    }
-    Ok(())
+    common::check_one_epoch(&mut model, case, batch, dev)
 }
 
 fn run_all(dev: &Device) -> Result<()> {
