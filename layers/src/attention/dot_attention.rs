@@ -145,6 +145,13 @@ macro_rules! attention_common {
             }
 
             fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+                if inputs.len() > 3 {
+                    return Err(Error::msg(format!(
+                        "takes [query, value] or [query, value, key], received {} inputs",
+                        inputs.len()
+                    )));
+                }
+                super::expect_sequences(inputs, inputs.len())?;
                 let (q, v) = (&inputs[0], &inputs[1]);
                 let k = inputs.get(2).unwrap_or(v);
                 if q.dims()[0] != v.dims()[0] || k.dims()[..2] != v.dims()[..2] || k.dims()[2] != q.dims()[2] {

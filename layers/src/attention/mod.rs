@@ -76,6 +76,21 @@ pub(crate) fn drop_weights(
     weights.mul(&noise.ge_scalar(rate as f64)?)?.div_scalar(1.0 - rate as f64)
 }
 
+/// Checks that the first `n` inputs (query, value, key) are `(batch, steps,
+/// dim)` tensors, for a layer called outside a model (a model checks its
+/// inputs against their specs first).
+pub(crate) fn expect_sequences(inputs: &[Tensor], n: usize) -> Result<()> {
+    if inputs.len() < n.max(2) {
+        return Err(Error::msg(format!("takes at least query and value, received {} inputs", inputs.len())));
+    }
+    for (x, what) in inputs[..n].iter().zip(["query", "value", "key"]) {
+        if x.rank() != 3 {
+            return Err(Error::msg(format!("needs the {what} as (batch, steps, dim), received shape {:?}", x.dims())));
+        }
+    }
+    Ok(())
+}
+
 /// The mask of input `i`, checked to be `(batch, steps)`; `what` names the
 /// input in the error.
 pub(crate) fn input_mask(

@@ -398,6 +398,10 @@ impl Layer for MultiHeadAttention {
 
     fn call_multi(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let n = self.sequence_inputs(inputs.len());
+        if !(2..=3).contains(&n) {
+            return Err(Error::msg(format!("takes [query, value] or [query, value, key], received {n} of them")));
+        }
+        super::expect_sequences(inputs, n)?;
         let (q, v) = (&inputs[0], &inputs[1]);
         let k = if n == 3 { &inputs[2] } else { v };
         let (b, t, s) = (q.dims()[0], q.dims()[1], v.dims()[1]);

@@ -247,3 +247,30 @@ fn bad_arguments_and_inputs_are_errors() {
     ));
     assert!(e.contains("(2, 5)"), "{e}");
 }
+
+/// Called directly (outside a model) with tensors of the wrong rank, the
+/// layers return errors rather than panicking.
+#[test]
+fn wrong_ranks_outside_a_model_are_errors() {
+    let flat = normal(&[2, 4], 1);
+    let seq3 = normal(&[2, 3, 4], 2);
+    let mut mha = MultiHeadAttention::new(1, 2);
+    let w = built(&mut mha, &[seq(3, 4), seq(3, 4)]);
+    let mut rng = Rng::seed(0);
+    let e = err(mha.call(&[flat.clone(), seq3.clone()], &mut CallContext::new(false, &[None, None], &w, &mut rng)));
+    assert!(e.contains("query") && e.contains("[2, 4]"), "{e}");
+    let e = err(call(&Attention::new(), &[seq3.clone(), flat.clone()], &[], &[], false));
+    assert!(e.contains("value"), "{e}");
+    let e = err(call(
+        &AdditiveAttention::new().use_scale(false),
+        &[seq3.clone(), seq3.clone(), seq3.clone(), seq3.clone()],
+        &[],
+        &[],
+        false,
+    ));
+    assert!(e.contains("4 inputs"), "{e}");
+    let mut td = crate::TimeDistributed::new(crate::Dense::new(2));
+    let (_, w) = build(&mut td, &[seq(3, 4)]).unwrap();
+    let e = err(call(&td, &[flat], &[], &w, false));
+    assert!(e.contains("at least 3 axes"), "{e}");
+}

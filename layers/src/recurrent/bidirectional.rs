@@ -385,6 +385,12 @@ impl Layer for Bidirectional {
         let states: Vec<Tensor> = ys.drain(1..).chain(ys_rev.drain(1..)).collect();
         let (y, mut y_rev) = (ys.remove(0), ys_rev.remove(0));
         if self.return_sequences {
+            if y_rev.rank() < 2 {
+                return Err(Error::msg(format!(
+                    "the backward layer returned shape {:?}, not a sequence",
+                    y_rev.dims()
+                )));
+            }
             let steps = y_rev.dims()[1];
             let order: Vec<i64> = (0..steps as i64).rev().collect();
             y_rev = y_rev.gather(1, &Tensor::new(order, [steps], y_rev.device())?)?;

@@ -116,6 +116,12 @@ impl Layer for TimeDistributed {
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
         let x = &inputs[0];
+        if x.rank() < 3 {
+            return Err(Error::msg(format!(
+                "needs (batch, timesteps, ...) with at least 3 axes, received {:?}",
+                x.dims()
+            )));
+        }
         let (batch, steps) = (x.dims()[0], x.dims()[1]);
         let mask = match ctx.mask() {
             Some(m) if m.rank() < 2 || m.dims()[..2] != x.dims()[..2] => {
@@ -129,6 +135,14 @@ impl Layer for TimeDistributed {
         };
         let rows = x.reshape(folded(x.dims()))?;
         let y = ctx.scoped("", &[mask], |c| self.layer.call(&[rows], c))?;
+        if y.rank() == 0 || y.dims()[0] != batch * steps {
+            return Err(Error::msg(format!(
+                "the wrapped {} returned shape {:?} for {} rows",
+                self.layer.class_name(),
+                y.dims(),
+                batch * steps
+            )));
+        }
         let mut dims = vec![batch, steps];
         dims.extend_from_slice(&y.dims()[1..]);
         y.reshape(dims)
