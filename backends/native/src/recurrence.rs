@@ -102,9 +102,11 @@ fn zeroed(n: usize) -> Vec<f32> {
     unsafe { uninit_vec(n, |v| v.iter_mut().for_each(|x| _ = x.write(0.0))) }
 }
 
-/// Rows a step handles at once: one block's gate buffer (`rows × 4·units`)
-/// stays in cache between its product and its row pass.
-const BLOCK_ROWS: usize = 32;
+/// Rows a step handles at once: one block's gate buffer (`rows × 4·units`,
+/// 256 KB for 128 units) stays in L2 between its product and its row pass.
+/// 128 rather than 32 trained the MNIST-rows LSTM 10% faster (interleaved
+/// A/B, 5 rounds, AMD EPYC; predict unchanged).
+const BLOCK_ROWS: usize = 128;
 
 /// Runs `f(first_row, rows, a, b)` over the row blocks of a step, `a` and
 /// `b` the blocks' slices of two buffers of `a_row` and `b_row` values per

@@ -890,11 +890,12 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 /// The fused LSTM kernels against the storage-level defaults, on a step
-/// large enough for the threaded row passes and products, with a mask.
+/// large enough for the threaded row passes and products and for several
+/// row blocks per thread (blocks of 128 rows), with a mask.
 #[test]
 fn lstm_kernels_match_the_defaults() {
     use strata_core::{fast_path_defaults as defaults, LstmSpec};
-    let spec = LstmSpec { steps: 5, batch: 70, units: 130, keep_gates: true };
+    let spec = LstmSpec { steps: 5, batch: 300, units: 130, keep_gates: true };
     let (s, b, n) = (spec.steps, spec.batch, spec.units);
     let mut g = Gen::new(77);
     let xw = g.vec(s * b * 4 * n);
