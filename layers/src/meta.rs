@@ -1,6 +1,8 @@
 //! Bookkeeping that every built-in layer carries besides its arguments.
 
-use strata_core::{Error, Result};
+use std::sync::Mutex;
+
+use strata_core::{Error, Result, Rng};
 
 /// A built-in layer's name (if given) and the first invalid argument passed
 /// to its builder methods, reported when the layer is built.
@@ -35,6 +37,34 @@ impl Meta {
             Some(m) => Err(Error::msg(m.clone())),
             None => Ok(()),
         }
+    }
+}
+
+/// A layer's own random generator, made by its `seed(..)` builder, or none
+/// (the model's generator is used then). A clone continues from the same
+/// state, so layers holding one can derive `Clone`.
+#[derive(Debug, Default)]
+pub(crate) struct OwnRng(Option<Mutex<Rng>>);
+
+impl OwnRng {
+    /// A generator seeded with `seed`.
+    pub(crate) fn seeded(seed: u64) -> Self {
+        OwnRng(Some(Mutex::new(Rng::seed(seed))))
+    }
+
+    /// Runs `f` with the own generator if there is one, else with `fallback`
+    /// (the model's, from the call context).
+    pub(crate) fn with<R>(&self, fallback: &mut Rng, f: impl FnOnce(&mut Rng) -> R) -> R {
+        match &self.0 {
+            Some(own) => f(&mut own.lock().unwrap_or_else(|e| e.into_inner())),
+            None => f(fallback),
+        }
+    }
+}
+
+impl Clone for OwnRng {
+    fn clone(&self) -> Self {
+        OwnRng(self.0.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())))
     }
 }
 

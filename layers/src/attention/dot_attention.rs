@@ -1,14 +1,13 @@
 //! `Attention` (Luong-style dot-product or concat scores) and
 //! `AdditiveAttention` (Bahdanau-style), Keras' `Attention` base.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{DType, Error, Result, Rng, Tensor};
+use strata_core::{DType, Error, Result, Tensor};
 
-use super::{and, causal_mask, clone_rng, drop_weights, input_mask};
-use crate::meta::{from_json, named, Meta};
+use super::{causal_mask, drop_weights, input_mask};
+use crate::merging::mask_product;
+use crate::meta::{from_json, named, Meta, OwnRng};
 use crate::{Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
 /// Checks `[query, value]` or `[query, value, key]` and returns the output
@@ -56,7 +55,7 @@ fn apply_scores(
     inputs: &[Tensor],
     causal: bool,
     dropout: f32,
-    own: Option<&Mutex<Rng>>,
+    own: &OwnRng,
     ctx: &mut CallContext<'_>,
 ) -> Result<Vec<Tensor>> {
     let (q, v) = (&inputs[0], &inputs[1]);
@@ -65,10 +64,10 @@ fn apply_scores(
     let q_mask = input_mask(&masks, 0, (batch, tq), "query")?;
     let v_mask = input_mask(&masks, 1, (batch, tv), "value")?.map(|m| m.unsqueeze(1)).transpose()?;
     let causal = if causal { Some(causal_mask(tq, tv, q.device())?) } else { None };
-    let scores_mask = and([v_mask, causal])?;
+    let scores_mask = mask_product(&[v_mask, causal])?;
     // Keras subtracts 1e9 from masked scores (and does not zero them after).
     let scores = match &scores_mask {
-        Some(m) => scores.sub(&m.affine(-1.0, 1.0)?.mul_scalar(1e9)?)?,
+        Some(m) => scores.add(&m.affine(-1.0, 1.0)?.mul_scalar(super::LARGE_NEGATIVE)?)?,
         None => scores,
     };
     let weights = scores.softmax(-1)?;
@@ -93,12 +92,6 @@ macro_rules! attention_common {
                     Some(s) => self.seed(s),
                     None => self,
                 })
-            }
-        }
-
-        impl Clone for $t {
-            fn clone(&self) -> Self {
-                $t { rng: clone_rng(&self.rng), meta: self.meta.clone(), ..self.copy_args() }
             }
         }
 
@@ -164,7 +157,7 @@ macro_rules! attention_common {
                     )));
                 }
                 let scores = self.scores(q, k, ctx)?;
-                let mut out = apply_scores(scores, inputs, self.use_causal_mask, self.dropout, self.rng.as_ref(), ctx)?;
+                let mut out = apply_scores(scores, inputs, self.use_causal_mask, self.dropout, &self.rng, ctx)?;
                 out.truncate(self.num_outputs());
                 Ok(out)
             }
@@ -221,7 +214,7 @@ macro_rules! attention_common {
 /// let got = out.to_vec::<f32>().unwrap();
 /// assert!((got[0] - e / (e + 1.0)).abs() < 1e-6 && (got[1] - 1.0 / (e + 1.0)).abs() < 1e-6);
 /// ```
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Attention {
     #[serde(default)]
@@ -237,7 +230,7 @@ pub struct Attention {
     #[serde(default)]
     return_attention_scores: bool,
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -255,7 +248,7 @@ impl Default for Attention {
             seed: None,
             use_causal_mask: false,
             return_attention_scores: false,
-            rng: None,
+            rng: OwnRng::default(),
             meta: Meta::default(),
         }
     }
@@ -288,19 +281,6 @@ impl Attention {
         let out = self.score_mode(&mode);
         out.meta.check()?;
         Ok(out)
-    }
-
-    fn copy_args(&self) -> Self {
-        Attention {
-            use_scale: self.use_scale,
-            score_mode: self.score_mode.clone(),
-            dropout: self.dropout,
-            seed: self.seed,
-            use_causal_mask: self.use_causal_mask,
-            return_attention_scores: self.return_attention_scores,
-            rng: None,
-            meta: Meta::default(),
-        }
     }
 
     fn add_weights(&self, _dim: usize, ctx: &mut BuildContext<'_>) -> Result<()> {
@@ -357,7 +337,7 @@ attention_common!(Attention);
 /// let out = layer.call(&[q, v], &mut ctx).unwrap();
 /// assert_eq!(out.dims(), [2, 3, 4]);
 /// ```
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdditiveAttention {
     #[serde(default = "yes")]
@@ -371,7 +351,7 @@ pub struct AdditiveAttention {
     #[serde(default)]
     return_attention_scores: bool,
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -388,7 +368,7 @@ impl Default for AdditiveAttention {
             seed: None,
             use_causal_mask: false,
             return_attention_scores: false,
-            rng: None,
+            rng: OwnRng::default(),
             meta: Meta::default(),
         }
     }
@@ -408,18 +388,6 @@ impl AdditiveAttention {
 
     fn validated(self) -> Result<Self> {
         Ok(self)
-    }
-
-    fn copy_args(&self) -> Self {
-        AdditiveAttention {
-            use_scale: self.use_scale,
-            dropout: self.dropout,
-            seed: self.seed,
-            use_causal_mask: self.use_causal_mask,
-            return_attention_scores: self.return_attention_scores,
-            rng: None,
-            meta: Meta::default(),
-        }
     }
 
     fn add_weights(&self, dim: usize, ctx: &mut BuildContext<'_>) -> Result<()> {

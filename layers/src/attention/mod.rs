@@ -6,12 +6,11 @@
 mod dot_attention;
 mod multi_head_attention;
 
-use std::sync::Mutex;
-
 pub use dot_attention::{AdditiveAttention, Attention};
 pub use multi_head_attention::MultiHeadAttention;
-use strata_core::{Device, Error, Result, Rng, Tensor};
+use strata_core::{Device, Error, Result, Tensor};
 
+use crate::meta::OwnRng;
 use crate::CallContext;
 
 /// What Keras puts in place of a masked score before the softmax.
@@ -32,18 +31,6 @@ pub(crate) fn causal_mask(tq: usize, tv: usize, dev: &Device) -> Result<Tensor> 
     Tensor::new(m, [1, tq, tv], dev)
 }
 
-/// The product (AND) of the masks present.
-pub(crate) fn and(masks: impl IntoIterator<Item = Option<Tensor>>) -> Result<Option<Tensor>> {
-    let mut out: Option<Tensor> = None;
-    for m in masks.into_iter().flatten() {
-        out = Some(match out {
-            None => m,
-            Some(acc) => acc.mul(&m)?,
-        });
-    }
-    Ok(out)
-}
-
 /// Keras' masked `Softmax` over the last axis: masked scores become
 /// `-1e9` before it and the weights there zero after it (a row with
 /// every step masked is all zeros). `mask` broadcasts against `scores`.
@@ -59,20 +46,12 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<T
 
 /// Inverted dropout of the attention weights during training, from the
 /// layer's own generator if seeded, else the model's.
-pub(crate) fn drop_weights(
-    weights: Tensor,
-    rate: f32,
-    own: Option<&Mutex<Rng>>,
-    ctx: &mut CallContext<'_>,
-) -> Result<Tensor> {
+pub(crate) fn drop_weights(weights: Tensor, rate: f32, own: &OwnRng, ctx: &mut CallContext<'_>) -> Result<Tensor> {
     if !ctx.training() || rate <= 0.0 {
         return Ok(weights);
     }
     let (shape, dev) = (weights.shape().clone(), weights.device().clone());
-    let noise = match own {
-        Some(own) => Tensor::rand_uniform(shape, 0.0, 1.0, &mut own.lock().unwrap_or_else(|e| e.into_inner()), &dev)?,
-        None => Tensor::rand_uniform(shape, 0.0, 1.0, ctx.rng(), &dev)?,
-    };
+    let noise = own.with(ctx.rng(), |rng| Tensor::rand_uniform(shape, 0.0, 1.0, rng, &dev))?;
     weights.mul(&noise.ge_scalar(rate as f64)?)?.div_scalar(1.0 - rate as f64)
 }
 
@@ -129,7 +108,7 @@ macro_rules! attention_builders {
             /// with `seed` instead of the model's.
             pub fn seed(mut self, seed: u64) -> Self {
                 self.seed = Some(seed);
-                self.rng = Some(std::sync::Mutex::new(strata_core::Rng::seed(seed)));
+                self.rng = $crate::meta::OwnRng::seeded(seed);
                 self
             }
 
@@ -151,11 +130,6 @@ macro_rules! attention_builders {
     };
 }
 pub(crate) use attention_builders;
-
-/// A copy of a layer's own generator, continuing from the same state.
-pub(crate) fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
-    rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))
-}
 
 /// Checks a dropout rate for a layer's `Meta`.
 pub(crate) fn rate_problem(rate: f32) -> Option<String> {

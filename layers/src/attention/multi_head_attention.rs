@@ -1,13 +1,12 @@
 //! `MultiHeadAttention`, with Keras' einsum weight layouts.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{DType, Error, LinearActivation, Result, Rng, Tensor};
+use strata_core::{DType, Error, LinearActivation, Result, Tensor};
 
-use super::{and, causal_mask, clone_rng, drop_weights, input_mask, masked_softmax};
-use crate::meta::{from_json, named, Meta};
+use super::{causal_mask, drop_weights, input_mask, masked_softmax};
+use crate::merging::mask_product;
+use crate::meta::{from_json, named, Meta, OwnRng};
 use crate::{Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, Resolve, TensorSpec};
 
 /// Multi-head scaled dot-product attention — Keras' `MultiHeadAttention`:
@@ -54,7 +53,7 @@ use crate::{Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Re
 /// let y = mha.call(&[t.clone(), t], &mut CallContext::new(false, &[None, None], &weights, &mut rng)).unwrap();
 /// assert_eq!(y.dims(), [3, 5, 8]);
 /// ```
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MultiHeadAttention {
     num_heads: usize,
@@ -96,7 +95,7 @@ pub struct MultiHeadAttention {
     #[serde(default)]
     attention_mask_input: bool,
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -150,7 +149,7 @@ impl MultiHeadAttention {
             use_causal_mask: false,
             return_attention_scores: false,
             attention_mask_input: false,
-            rng: None,
+            rng: OwnRng::default(),
             meta,
         }
     }
@@ -263,18 +262,6 @@ impl MultiHeadAttention {
         let w = ctx.weight(&format!("{name}.kernel"))?.reshape([dim, h * size])?;
         let bias = if self.use_bias { Some(ctx.weight(&format!("{name}.bias"))?.reshape([h * size])?) } else { None };
         x.linear(&w, bias.as_ref(), LinearActivation::Identity)?.reshape([b, steps, h, size])?.transpose(1, 2)
-    }
-}
-
-impl Clone for MultiHeadAttention {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        let value = serde_json::to_value(self).unwrap_or(Value::Null);
-        let mut copy: MultiHeadAttention =
-            serde_json::from_value(value).unwrap_or_else(|_| MultiHeadAttention::new(self.num_heads, self.key_dim));
-        copy.rng = clone_rng(&self.rng);
-        copy.meta = self.meta.clone();
-        copy
     }
 }
 
@@ -433,14 +420,14 @@ impl Layer for MultiHeadAttention {
         } else {
             None
         };
-        let mask = and([q_mask, v_mask, k_mask, causal, given])?.map(|m| m.unsqueeze(1)).transpose()?;
+        let mask = mask_product(&[q_mask, v_mask, k_mask, causal, given])?.map(|m| m.unsqueeze(1)).transpose()?;
 
         let query = self.project(q, "query", self.key_dim, ctx)?.mul_scalar(1.0 / (self.key_dim as f64).sqrt())?;
         let key = self.project(k, "key", self.key_dim, ctx)?;
         let value = self.project(v, "value", self.value_size(), ctx)?;
         let scores = query.matmul_t(&key, false, true)?;
         let weights = masked_softmax(&scores, mask.as_ref())?;
-        let dropped = drop_weights(weights.clone(), self.dropout, self.rng.as_ref(), ctx)?;
+        let dropped = drop_weights(weights.clone(), self.dropout, &self.rng, ctx)?;
         let heads = dropped.matmul(&value)?.transpose(1, 2)?.reshape([b, t, self.num_heads * self.value_size()])?;
         let wo = ctx.weight("attention_output.kernel")?;
         let out = wo.dims()[2];

@@ -7,4 +7,5 @@ mod merge;
 
 pub use dot::{Dot, DotAxes};
 pub use elementwise::{Average, Maximum, Minimum, Multiply, Subtract};
+pub(crate) use merge::mask_product;
 pub use merge::{Add, Concatenate};

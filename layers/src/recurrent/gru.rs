@@ -1,13 +1,11 @@
 //! `GRU`: Keras' gated recurrent unit layer.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
-use strata_core::{Result, Rng, Tensor};
+use strata_core::{Result, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
-use crate::meta::{named, Meta};
+use crate::meta::{named, Meta, OwnRng};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Gated recurrent unit (Cho et al.), as Keras 3 computes it: with the
@@ -51,11 +49,11 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 /// assert_eq!(y.dims(), [4, 3]);
 /// ```
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct GRU {
     cell: GruCell,
     seq: Sequence,
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     meta: Meta,
 }
 
@@ -109,7 +107,7 @@ impl GRU {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: None,
+            rng: OwnRng::default(),
             meta,
         }
     }
@@ -179,7 +177,7 @@ impl GRU {
     /// The forward pass (`Layer::call_multi`).
     fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::of(&self.cell, ctx)?;
-        rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
+        rnn::run(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)
     }
 }
 

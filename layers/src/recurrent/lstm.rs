@@ -1,13 +1,11 @@
 //! `LSTM`: Keras' long short-term memory layer.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use strata_core::{DType, Result, Rng, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Prepared, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
-use crate::meta::{named, Meta};
+use crate::meta::{named, Meta, OwnRng};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Long short-term memory (Hochreiter & Schmidhuber), as Keras 3 computes
@@ -54,11 +52,11 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 /// assert_eq!(y.dims(), [4, 5, 3]);
 /// ```
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct LSTM {
     cell: LstmCell,
     seq: Sequence,
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     meta: Meta,
 }
 
@@ -112,7 +110,7 @@ impl LSTM {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: None,
+            rng: OwnRng::default(),
             meta,
         }
     }
@@ -183,7 +181,7 @@ impl LSTM {
     #[cfg(test)]
     pub(crate) fn call_unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::of(&self.cell, ctx)?;
-        let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
+        let p = rnn::prepare(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)?;
         rnn::unrolled(&self.cell, &self.seq, p, &w)
     }
 }
@@ -215,7 +213,7 @@ impl LSTM {
     /// The forward pass (`Layer::call_multi`).
     fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::of(&self.cell, ctx)?;
-        let p = rnn::prepare(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)?;
+        let p = rnn::prepare(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)?;
         // Keras' default activations without recurrent dropout (the common
         // case) run as one fused op; anything else one step at a time.
         let fusable = self.cell.activation == Activation::Tanh && self.cell.recurrent_activation == Activation::Sigmoid;

@@ -11,13 +11,11 @@ mod simple_rnn;
 mod time_distributed;
 mod wrapped;
 
-use std::sync::Mutex;
-
 pub use bidirectional::{Bidirectional, MergeMode};
 pub use gru::GRU;
 pub use lstm::LSTM;
 pub use simple_rnn::SimpleRNN;
-use strata_core::{Error, Result, Rng};
+use strata_core::{Error, Result};
 pub use time_distributed::TimeDistributed;
 
 use crate::{Activation, Initializer};
@@ -39,11 +37,6 @@ fn orthogonal() -> Initializer {
 }
 fn zeros() -> Initializer {
     Initializer::Zeros
-}
-
-/// A copy of a layer's own generator, continuing from the same state.
-fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
-    rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))
 }
 
 /// The first of a recurrent layer's outputs (what `build` and `call`
@@ -174,7 +167,7 @@ macro_rules! recurrent_builders {
             /// with `seed` instead of the model's.
             pub fn seed(mut self, seed: u64) -> Self {
                 self.seq.seed = Some(seed);
-                self.rng = Some(std::sync::Mutex::new(strata_core::Rng::seed(seed)));
+                self.rng = $crate::meta::OwnRng::seeded(seed);
                 self
             }
 
@@ -198,23 +191,11 @@ macro_rules! recurrent_builders {
 }
 use recurrent_builders;
 
-/// `Clone`, `LayerClass` and `Layer` for a recurrent layer `$t` with the
+/// `LayerClass` and `Layer` for a recurrent layer `$t` with the
 /// fields `cell` (its [`rnn::Cell`], of type `$cell`), `seq`, `rng` and
 /// `meta`; its forward pass is its own `call_cell`.
 macro_rules! recurrent_layer {
     ($t:ident, $cell:ty) => {
-        impl Clone for $t {
-            /// A copy whose own generator (if seeded) continues from the same state.
-            fn clone(&self) -> Self {
-                $t {
-                    cell: self.cell.clone(),
-                    seq: self.seq.clone(),
-                    rng: super::clone_rng(&self.rng),
-                    meta: self.meta.clone(),
-                }
-            }
-        }
-
         impl $crate::LayerClass for $t {
             const CLASS_NAME: &'static str = stringify!($t);
 

@@ -3,13 +3,11 @@
 //! masks and `go_backwards`, initial states, dropout masks, and splitting a
 //! Keras config into the base's keys and the cell's.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use strata_core::{DType, Error, LinearActivation, Result, Rng, Tensor};
 
-use crate::meta::from_json;
+use crate::meta::{from_json, OwnRng};
 use crate::{BuildContext, CallContext, Initializer, Regularizer, TensorSpec};
 
 /// The arguments every recurrent layer takes besides its cell's (Keras'
@@ -311,7 +309,7 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(
     cell: &dyn Cell,
     seq: &Sequence,
-    own_rng: Option<&Mutex<Rng>>,
+    own_rng: &OwnRng,
     inputs: &[Tensor],
     w: &CellWeights,
     ctx: &mut CallContext<'_>,
@@ -344,10 +342,7 @@ pub(crate) fn prepare(
             }
             Ok(m)
         };
-        match own_rng {
-            Some(own) => draw(&mut own.lock().unwrap_or_else(|e| e.into_inner()))?,
-            None => draw(ctx.rng())?,
-        }
+        own_rng.with(ctx.rng(), draw)?
     } else {
         DropMasks::default()
     };
@@ -426,7 +421,7 @@ pub(crate) fn finish(seq: &Sequence, outputs: Tensor, states: Vec<Tensor>) -> Re
 pub(crate) fn run(
     cell: &dyn Cell,
     seq: &Sequence,
-    own_rng: Option<&Mutex<Rng>>,
+    own_rng: &OwnRng,
     inputs: &[Tensor],
     w: &CellWeights,
     ctx: &mut CallContext<'_>,

@@ -1,13 +1,11 @@
 //! `SimpleRNN`: Keras' fully-connected recurrent layer.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
-use strata_core::{Result, Rng, Tensor};
+use strata_core::{Result, Tensor};
 
 use super::rnn::{self, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, tanh, yes, zeros};
-use crate::meta::{named, Meta};
+use crate::meta::{named, Meta, OwnRng};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// A fully-connected recurrent layer, as Keras 3 computes it:
@@ -41,11 +39,11 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 /// assert_eq!(y.to_vec::<f32>().unwrap(), [0.5f32.tanh(); 2]);
 /// ```
 #[allow(clippy::upper_case_acronyms)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct SimpleRNN {
     cell: RnnCell,
     seq: Sequence,
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     meta: Meta,
 }
 
@@ -93,7 +91,7 @@ impl SimpleRNN {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: None,
+            rng: OwnRng::default(),
             meta,
         }
     }
@@ -133,7 +131,7 @@ impl SimpleRNN {
     /// The forward pass (`Layer::call_multi`).
     fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::of(&self.cell, ctx)?;
-        rnn::run(&self.cell, &self.seq, self.rng.as_ref(), inputs, &w, ctx)
+        rnn::run(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)
     }
 }
 

@@ -1,12 +1,10 @@
 //! `Dropout`: zeroes random inputs during training.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{Result, Rng, Tensor};
+use strata_core::{Result, Tensor};
 
-use crate::meta::{config_from_serde, from_json, named, Meta};
+use crate::meta::{config_from_serde, from_json, named, Meta, OwnRng};
 use crate::{BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
 /// During training, sets each input element to zero with probability `rate`
@@ -30,41 +28,34 @@ use crate::{BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 /// assert_eq!(layer.config()["rate"], 0.25);
 /// assert_eq!(layer.config()["seed"], 7);
 /// ```
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dropout {
     rate: f32,
     #[serde(default)]
     seed: Option<u64>,
+    /// Cloned, it continues from the same state.
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    rng: OwnRng,
     #[serde(skip)]
     meta: Meta,
 }
 
 named!(Dropout);
 
-impl Clone for Dropout {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        let rng = self.rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()));
-        Dropout { rate: self.rate, seed: self.seed, rng, meta: self.meta.clone() }
-    }
-}
-
 impl Dropout {
     /// Drops each element with probability `rate`, in `[0, 1)`.
     pub fn new(rate: f32) -> Self {
         let mut meta = Meta::default();
         meta.require((0.0..1.0).contains(&rate), || format!("rate must be in [0, 1), received {rate}"));
-        Dropout { rate, seed: None, rng: None, meta }
+        Dropout { rate, seed: None, rng: OwnRng::default(), meta }
     }
 
     /// Draws the noise from the layer's own generator seeded with `seed`
     /// instead of the model's.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = Some(Mutex::new(Rng::seed(seed)));
+        self.rng = OwnRng::seeded(seed);
         self
     }
 }
@@ -98,13 +89,8 @@ impl Layer for Dropout {
         if !ctx.training() || self.rate == 0.0 {
             return Ok(x.clone());
         }
-        let noise = match &self.rng {
-            Some(own) => {
-                let mut rng = own.lock().unwrap_or_else(|e| e.into_inner());
-                Tensor::rand_uniform(x.shape().clone(), 0.0, 1.0, &mut rng, x.device())?
-            }
-            None => Tensor::rand_uniform(x.shape().clone(), 0.0, 1.0, ctx.rng(), x.device())?,
-        };
+        let noise =
+            self.rng.with(ctx.rng(), |rng| Tensor::rand_uniform(x.shape().clone(), 0.0, 1.0, rng, x.device()))?;
         let keep = noise.ge_scalar(self.rate as f64)?;
         x.mul(&keep)?.div_scalar(1.0 - self.rate as f64)
     }
