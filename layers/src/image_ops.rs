@@ -6,10 +6,9 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
-use strata_core::{DType, Error, Result, Rng, Tensor};
+use strata_core::{DType, Error, Result, Tensor};
 
 use crate::window_args::DataFormat;
 use crate::{CallContext, TensorSpec};
@@ -393,31 +392,12 @@ pub(crate) fn from_nhwc(y: &Tensor, format: DataFormat, single: bool) -> Result<
     }
 }
 
-/// The random generator of an augmentation layer: its own, seeded with the
-/// layer's `seed`, or else the call context's (seeded from the model's seed).
-#[derive(Debug, Default)]
-pub(crate) struct LayerRng(Option<Mutex<Rng>>);
-
-impl Clone for LayerRng {
-    /// A copy that continues from the same state.
-    fn clone(&self) -> Self {
-        LayerRng(self.0.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())))
-    }
-}
+pub(crate) use crate::meta::LayerRng;
 
 impl LayerRng {
-    /// The layer's own generator for `Some(seed)`, the context's for `None`.
-    pub(crate) fn new(seed: Option<u64>) -> Self {
-        LayerRng(seed.map(|s| Mutex::new(Rng::seed(s))))
-    }
-
     /// `n` uniform values in `[low, high)`.
     pub(crate) fn uniform(&self, ctx: &mut CallContext<'_>, n: usize, low: f32, high: f32) -> Vec<f32> {
-        let draw = |rng: &mut Rng| (0..n).map(|_| low + (high - low) * rng.uniform()).collect();
-        match &self.0 {
-            Some(own) => draw(&mut own.lock().unwrap_or_else(|e| e.into_inner())),
-            None => draw(ctx.rng()),
-        }
+        self.with(ctx.rng(), |rng| (0..n).map(|_| low + (high - low) * rng.uniform()).collect())
     }
 }
 

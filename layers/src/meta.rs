@@ -40,16 +40,16 @@ impl Meta {
     }
 }
 
-/// A layer's own random generator, made by its `seed(..)` builder, or none
-/// (the model's generator is used then). A clone continues from the same
-/// state, so layers holding one can derive `Clone`.
+/// A layer's random generator: its own, seeded with the layer's `seed`, or
+/// else the call context's (seeded from the model's seed). A clone
+/// continues from the same state, so layers holding one can derive `Clone`.
 #[derive(Debug, Default)]
-pub(crate) struct OwnRng(Option<Mutex<Rng>>);
+pub(crate) struct LayerRng(Option<Mutex<Rng>>);
 
-impl OwnRng {
-    /// A generator seeded with `seed`.
-    pub(crate) fn seeded(seed: u64) -> Self {
-        OwnRng(Some(Mutex::new(Rng::seed(seed))))
+impl LayerRng {
+    /// The layer's own generator for `Some(seed)`, the context's for `None`.
+    pub(crate) fn new(seed: Option<u64>) -> Self {
+        LayerRng(seed.map(|s| Mutex::new(Rng::seed(s))))
     }
 
     /// Runs `f` with the own generator if there is one, else with `fallback`
@@ -62,9 +62,10 @@ impl OwnRng {
     }
 }
 
-impl Clone for OwnRng {
+impl Clone for LayerRng {
+    /// A copy that continues from the same state.
     fn clone(&self) -> Self {
-        OwnRng(self.0.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())))
+        LayerRng(self.0.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone())))
     }
 }
 

@@ -5,9 +5,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Error, Result, Tensor};
 
-use super::{causal_mask, drop_weights, input_mask};
+use super::{causal_mask, input_mask};
 use crate::merging::mask_product;
-use crate::meta::{from_json, named, Meta, OwnRng};
+use crate::meta::{from_json, named, LayerRng, Meta};
+use crate::regularization::drop_with_noise_shape;
 use crate::{Arity, BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
 /// Checks `[query, value]` or `[query, value, key]` and returns the output
@@ -55,7 +56,7 @@ fn apply_scores(
     inputs: &[Tensor],
     causal: bool,
     dropout: f32,
-    own: &OwnRng,
+    own: &LayerRng,
     ctx: &mut CallContext<'_>,
 ) -> Result<Vec<Tensor>> {
     let (q, v) = (&inputs[0], &inputs[1]);
@@ -71,7 +72,7 @@ fn apply_scores(
         None => scores,
     };
     let weights = scores.softmax(-1)?;
-    let dropped = drop_weights(weights.clone(), dropout, own, ctx)?;
+    let dropped = drop_with_noise_shape(&weights, weights.dims().to_vec(), dropout, own, ctx)?;
     let mut out = dropped.matmul(v)?;
     if let Some(m) = q_mask {
         out = out.mul(&m.unsqueeze(2)?)?;
@@ -230,7 +231,7 @@ pub struct Attention {
     #[serde(default)]
     return_attention_scores: bool,
     #[serde(skip)]
-    rng: OwnRng,
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -248,7 +249,7 @@ impl Default for Attention {
             seed: None,
             use_causal_mask: false,
             return_attention_scores: false,
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta: Meta::default(),
         }
     }
@@ -351,7 +352,7 @@ pub struct AdditiveAttention {
     #[serde(default)]
     return_attention_scores: bool,
     #[serde(skip)]
-    rng: OwnRng,
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -368,7 +369,7 @@ impl Default for AdditiveAttention {
             seed: None,
             use_causal_mask: false,
             return_attention_scores: false,
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta: Meta::default(),
         }
     }

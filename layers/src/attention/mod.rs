@@ -10,9 +10,6 @@ pub use dot_attention::{AdditiveAttention, Attention};
 pub use multi_head_attention::MultiHeadAttention;
 use strata_core::{Device, Error, Result, Tensor};
 
-use crate::meta::OwnRng;
-use crate::CallContext;
-
 /// What Keras puts in place of a masked score before the softmax.
 const LARGE_NEGATIVE: f64 = -1e9;
 
@@ -42,17 +39,6 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<T
             filled.softmax(-1)?.mul(m)
         }
     }
-}
-
-/// Inverted dropout of the attention weights during training, from the
-/// layer's own generator if seeded, else the model's.
-pub(crate) fn drop_weights(weights: Tensor, rate: f32, own: &OwnRng, ctx: &mut CallContext<'_>) -> Result<Tensor> {
-    if !ctx.training() || rate <= 0.0 {
-        return Ok(weights);
-    }
-    let (shape, dev) = (weights.shape().clone(), weights.device().clone());
-    let noise = own.with(ctx.rng(), |rng| Tensor::rand_uniform(shape, 0.0, 1.0, rng, &dev))?;
-    weights.mul(&noise.ge_scalar(rate as f64)?)?.div_scalar(1.0 - rate as f64)
 }
 
 /// Checks that the first `n` inputs (query, value, key) are `(batch, steps,
@@ -108,7 +94,7 @@ macro_rules! attention_builders {
             /// with `seed` instead of the model's.
             pub fn seed(mut self, seed: u64) -> Self {
                 self.seed = Some(seed);
-                self.rng = $crate::meta::OwnRng::seeded(seed);
+                self.rng = $crate::meta::LayerRng::new(Some(seed));
                 self
             }
 

@@ -4,9 +4,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{DType, Error, LinearActivation, Result, Tensor};
 
-use super::{causal_mask, drop_weights, input_mask, masked_softmax};
+use super::{causal_mask, input_mask, masked_softmax};
 use crate::merging::mask_product;
-use crate::meta::{from_json, named, Meta, OwnRng};
+use crate::meta::{from_json, named, LayerRng, Meta};
+use crate::regularization::drop_with_noise_shape;
 use crate::{Arity, BuildContext, CallContext, Initializer, Layer, LayerClass, Regularizer, Resolve, TensorSpec};
 
 /// Multi-head scaled dot-product attention — Keras' `MultiHeadAttention`:
@@ -95,7 +96,7 @@ pub struct MultiHeadAttention {
     #[serde(default)]
     attention_mask_input: bool,
     #[serde(skip)]
-    rng: OwnRng,
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -149,7 +150,7 @@ impl MultiHeadAttention {
             use_causal_mask: false,
             return_attention_scores: false,
             attention_mask_input: false,
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta,
         }
     }
@@ -427,7 +428,7 @@ impl Layer for MultiHeadAttention {
         let value = self.project(v, "value", self.value_size(), ctx)?;
         let scores = query.matmul_t(&key, false, true)?;
         let weights = masked_softmax(&scores, mask.as_ref())?;
-        let dropped = drop_weights(weights.clone(), self.dropout, &self.rng, ctx)?;
+        let dropped = drop_with_noise_shape(&weights, weights.dims().to_vec(), self.dropout, &self.rng, ctx)?;
         let heads = dropped.matmul(&value)?.transpose(1, 2)?.reshape([b, t, self.num_heads * self.value_size()])?;
         let wo = ctx.weight("attention_output.kernel")?;
         let out = wo.dims()[2];

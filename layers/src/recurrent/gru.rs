@@ -5,7 +5,7 @@ use strata_core::{Result, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
-use crate::meta::{named, Meta, OwnRng};
+use crate::meta::{named, LayerRng, Meta};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Gated recurrent unit (Cho et al.), as Keras 3 computes it: with the
@@ -53,7 +53,7 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 pub struct GRU {
     cell: GruCell,
     seq: Sequence,
-    rng: OwnRng,
+    rng: LayerRng,
     meta: Meta,
 }
 
@@ -107,7 +107,7 @@ impl GRU {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta,
         }
     }

@@ -5,7 +5,7 @@ use strata_core::{DType, Result, Rng, Tensor};
 
 use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Prepared, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
-use crate::meta::{named, Meta, OwnRng};
+use crate::meta::{named, LayerRng, Meta};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// Long short-term memory (Hochreiter & Schmidhuber), as Keras 3 computes
@@ -56,7 +56,7 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 pub struct LSTM {
     cell: LstmCell,
     seq: Sequence,
-    rng: OwnRng,
+    rng: LayerRng,
     meta: Meta,
 }
 
@@ -110,7 +110,7 @@ impl LSTM {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta,
         }
     }

@@ -167,7 +167,7 @@ macro_rules! recurrent_builders {
             /// with `seed` instead of the model's.
             pub fn seed(mut self, seed: u64) -> Self {
                 self.seq.seed = Some(seed);
-                self.rng = $crate::meta::OwnRng::seeded(seed);
+                self.rng = $crate::meta::LayerRng::new(Some(seed));
                 self
             }
 

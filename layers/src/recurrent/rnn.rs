@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use strata_core::{DType, Error, LinearActivation, Result, Rng, Tensor};
 
-use crate::meta::{from_json, OwnRng};
+use crate::meta::{from_json, LayerRng};
 use crate::{BuildContext, CallContext, Initializer, Regularizer, TensorSpec};
 
 /// The arguments every recurrent layer takes besides its cell's (Keras'
@@ -309,7 +309,7 @@ pub(crate) struct Prepared {
 pub(crate) fn prepare(
     cell: &dyn Cell,
     seq: &Sequence,
-    own_rng: &OwnRng,
+    own_rng: &LayerRng,
     inputs: &[Tensor],
     w: &CellWeights,
     ctx: &mut CallContext<'_>,
@@ -421,7 +421,7 @@ pub(crate) fn finish(seq: &Sequence, outputs: Tensor, states: Vec<Tensor>) -> Re
 pub(crate) fn run(
     cell: &dyn Cell,
     seq: &Sequence,
-    own_rng: &OwnRng,
+    own_rng: &LayerRng,
     inputs: &[Tensor],
     w: &CellWeights,
     ctx: &mut CallContext<'_>,

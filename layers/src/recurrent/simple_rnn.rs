@@ -5,7 +5,7 @@ use strata_core::{Result, Tensor};
 
 use super::rnn::{self, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, tanh, yes, zeros};
-use crate::meta::{named, Meta, OwnRng};
+use crate::meta::{named, LayerRng, Meta};
 use crate::{Activation, CallContext, Initializer, Regularizer};
 
 /// A fully-connected recurrent layer, as Keras 3 computes it:
@@ -43,7 +43,7 @@ use crate::{Activation, CallContext, Initializer, Regularizer};
 pub struct SimpleRNN {
     cell: RnnCell,
     seq: Sequence,
-    rng: OwnRng,
+    rng: LayerRng,
     meta: Meta,
 }
 
@@ -91,7 +91,7 @@ impl SimpleRNN {
                 bias_regularizer: None,
             },
             seq: Sequence::default(),
-            rng: OwnRng::default(),
+            rng: LayerRng::default(),
             meta,
         }
     }

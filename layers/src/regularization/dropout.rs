@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use strata_core::{Result, Tensor};
 
-use crate::meta::{config_from_serde, from_json, named, Meta, OwnRng};
+use crate::meta::{config_from_serde, from_json, named, LayerRng, Meta};
 use crate::{BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
 /// During training, sets each input element to zero with probability `rate`
@@ -36,7 +36,7 @@ pub struct Dropout {
     seed: Option<u64>,
     /// Cloned, it continues from the same state.
     #[serde(skip)]
-    rng: OwnRng,
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
@@ -48,14 +48,14 @@ impl Dropout {
     pub fn new(rate: f32) -> Self {
         let mut meta = Meta::default();
         meta.require((0.0..1.0).contains(&rate), || format!("rate must be in [0, 1), received {rate}"));
-        Dropout { rate, seed: None, rng: OwnRng::default(), meta }
+        Dropout { rate, seed: None, rng: LayerRng::default(), meta }
     }
 
     /// Draws the noise from the layer's own generator seeded with `seed`
     /// instead of the model's.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = OwnRng::seeded(seed);
+        self.rng = LayerRng::new(Some(seed));
         self
     }
 }
@@ -86,13 +86,7 @@ impl Layer for Dropout {
 
     fn call(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Tensor> {
         let x = &inputs[0];
-        if !ctx.training() || self.rate == 0.0 {
-            return Ok(x.clone());
-        }
-        let noise =
-            self.rng.with(ctx.rng(), |rng| Tensor::rand_uniform(x.shape().clone(), 0.0, 1.0, rng, x.device()))?;
-        let keep = noise.ge_scalar(self.rate as f64)?;
-        x.mul(&keep)?.div_scalar(1.0 - self.rate as f64)
+        super::drop_with_noise_shape(x, x.dims().to_vec(), self.rate, &self.rng, ctx)
     }
 
     fn supports_masking(&self) -> bool {

@@ -1,12 +1,11 @@
 //! `SpatialDropout1D`: drops whole channels of a sequence during training.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{Result, Rng, Tensor};
+use strata_core::{Result, Tensor};
 
-use crate::meta::{config_from_serde, from_json, named, Meta};
+use super::drop_with_noise_shape;
+use crate::meta::{config_from_serde, from_json, named, LayerRng, Meta};
 use crate::{BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 
 /// During training, zeroes each whole channel (every step of it) of each
@@ -49,59 +48,24 @@ use crate::{BuildContext, CallContext, Layer, LayerClass, TensorSpec};
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpatialDropout1D {
     rate: f32,
     #[serde(default)]
     seed: Option<u64>,
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    /// Cloned, it continues from the same state.
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
 
 named!(SpatialDropout1D);
 
-impl Clone for SpatialDropout1D {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        SpatialDropout1D { rate: self.rate, seed: self.seed, rng: clone_rng(&self.rng), meta: self.meta.clone() }
-    }
-}
-
-/// A copy of a layer's own generator, continuing from the same state.
-pub(crate) fn clone_rng(rng: &Option<Mutex<Rng>>) -> Option<Mutex<Rng>> {
-    rng.as_ref().map(|m| Mutex::new(m.lock().unwrap_or_else(|e| e.into_inner()).clone()))
-}
-
 /// Checks a dropout rate, recording the error in `meta`.
 pub(crate) fn check_rate(meta: &mut Meta, rate: f32) {
     meta.require((0.0..1.0).contains(&rate), || format!("rate must be in [0, 1), received {rate}"));
-}
-
-/// `x` with whole slices dropped: one keep/drop draw per entry of
-/// `noise_shape` (which broadcasts to `x`), the kept ones scaled by
-/// `1 / (1 − rate)`; the identity outside training.
-pub(crate) fn drop_with_noise_shape(
-    x: &Tensor,
-    noise_shape: Vec<usize>,
-    rate: f32,
-    own: &Option<Mutex<Rng>>,
-    ctx: &mut CallContext<'_>,
-) -> Result<Tensor> {
-    if !ctx.training() || rate == 0.0 {
-        return Ok(x.clone());
-    }
-    let noise = match own {
-        Some(own) => {
-            let mut rng = own.lock().unwrap_or_else(|e| e.into_inner());
-            Tensor::rand_uniform(noise_shape, 0.0, 1.0, &mut rng, x.device())?
-        }
-        None => Tensor::rand_uniform(noise_shape, 0.0, 1.0, ctx.rng(), x.device())?,
-    };
-    let keep = noise.ge_scalar(rate as f64)?;
-    x.mul(&keep)?.div_scalar(1.0 - rate as f64)
 }
 
 impl SpatialDropout1D {
@@ -109,14 +73,14 @@ impl SpatialDropout1D {
     pub fn new(rate: f32) -> Self {
         let mut meta = Meta::default();
         check_rate(&mut meta, rate);
-        SpatialDropout1D { rate, seed: None, rng: None, meta }
+        SpatialDropout1D { rate, seed: None, rng: LayerRng::default(), meta }
     }
 
     /// Draws the noise from the layer's own generator seeded with `seed`
     /// instead of the model's.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = Some(Mutex::new(Rng::seed(seed)));
+        self.rng = LayerRng::new(Some(seed));
         self
     }
 }

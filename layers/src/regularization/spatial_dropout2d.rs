@@ -1,14 +1,13 @@
 //! `SpatialDropout2D`: drops whole channels (feature maps) of an image
 //! during training.
 
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use strata_core::{Result, Rng, Tensor};
+use strata_core::{Result, Tensor};
 
-use super::spatial_dropout1d::{check_rate, clone_rng, drop_with_noise_shape};
-use crate::meta::{config_from_serde, from_json, named, Meta};
+use super::drop_with_noise_shape;
+use super::spatial_dropout1d::check_rate;
+use crate::meta::{config_from_serde, from_json, named, LayerRng, Meta};
 use crate::window_args::DataFormat;
 use crate::{BuildContext, CallContext, Layer, LayerClass, Resolve, TensorSpec};
 
@@ -49,7 +48,7 @@ use crate::{BuildContext, CallContext, Layer, LayerClass, Resolve, TensorSpec};
 /// }
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpatialDropout2D {
     rate: f32,
@@ -58,39 +57,27 @@ pub struct SpatialDropout2D {
     #[serde(default)]
     data_format: DataFormat,
     #[serde(skip)]
-    rng: Option<Mutex<Rng>>,
+    /// Cloned, it continues from the same state.
+    rng: LayerRng,
     #[serde(skip)]
     meta: Meta,
 }
 
 named!(SpatialDropout2D);
 
-impl Clone for SpatialDropout2D {
-    /// A copy whose own generator (if seeded) continues from the same state.
-    fn clone(&self) -> Self {
-        SpatialDropout2D {
-            rate: self.rate,
-            seed: self.seed,
-            data_format: self.data_format,
-            rng: clone_rng(&self.rng),
-            meta: self.meta.clone(),
-        }
-    }
-}
-
 impl SpatialDropout2D {
     /// Drops each feature map of each sample with probability `rate`, in `[0, 1)`.
     pub fn new(rate: f32) -> Self {
         let mut meta = Meta::default();
         check_rate(&mut meta, rate);
-        SpatialDropout2D { rate, seed: None, data_format: DataFormat::ChannelsLast, rng: None, meta }
+        SpatialDropout2D { rate, seed: None, data_format: DataFormat::ChannelsLast, rng: LayerRng::default(), meta }
     }
 
     /// Draws the noise from the layer's own generator seeded with `seed`
     /// instead of the model's.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
-        self.rng = Some(Mutex::new(Rng::seed(seed)));
+        self.rng = LayerRng::new(Some(seed));
         self
     }
 
