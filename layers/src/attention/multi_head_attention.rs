@@ -270,14 +270,13 @@ impl LayerClass for MultiHeadAttention {
     const CLASS_NAME: &'static str = "MultiHeadAttention";
 
     fn from_config(config: &Value) -> Result<Self> {
-        let mut layer: MultiHeadAttention = from_json(Self::CLASS_NAME, config)?;
-        let fresh = MultiHeadAttention::new(layer.num_heads, layer.key_dim).dropout(layer.dropout);
+        let layer: MultiHeadAttention = from_json(Self::CLASS_NAME, config)?;
+        // The builders' checks of the sizes and the rate, on the values read.
+        let mut checked = MultiHeadAttention::new(layer.num_heads, layer.key_dim).dropout(layer.dropout);
         if let Some(v) = layer.value_dim {
-            fresh.meta.check()?;
-            layer.meta.require(v > 0, || format!("value_dim must be > 0, received {v}"));
+            checked = checked.value_dim(v);
         }
-        fresh.meta.check()?;
-        layer.meta.check()?;
+        checked.meta.check()?;
         layer.unsupported().map_err(|e| Error::Config(format!("{}: {e}", Self::CLASS_NAME)))?;
         Ok(match layer.seed {
             Some(s) => layer.seed(s),

@@ -200,6 +200,10 @@ fn bad_arguments_and_inputs_are_errors() {
     assert!(e.contains("num_heads"), "{e}");
     let e = err(MultiHeadAttention::from_config(&serde_json::json!({"num_heads": 2, "key_dim": 2, "use_gate": true})));
     assert!(e.contains("use_gate"), "{e}");
+    let e = err(MultiHeadAttention::from_config(&serde_json::json!({"num_heads": 2, "key_dim": 2, "value_dim": 0})));
+    assert!(e.contains("value_dim must be > 0"), "{e}");
+    let e = err(MultiHeadAttention::from_config(&serde_json::json!({"num_heads": 2, "key_dim": 2, "dropout": 1.5})));
+    assert!(e.contains("dropout"), "{e}");
     let e = err(MultiHeadAttention::new(2, 2)
         .build(&[seq(3, 4), seq(5, 4), seq(4, 4)], &mut BuildContext::new(&mut Vec::new(), &mut Rng::seed(0), &dev())));
     assert!(e.contains("value and the key"), "{e}");
