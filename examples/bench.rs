@@ -10,7 +10,8 @@
 //! Dense 10, Adam, batch 128, no metrics), 2 epochs on the first
 //! `BENCH_SAMPLES` (default 12000) training images, Keras given the same,
 //! and the `lstm` case (`keras_bench.py lstm`: the 28 rows of each image
-//! as 28 timesteps → LSTM(128) → Dense 10, on the same images and epochs).
+//! as 28 timesteps → LSTM(128) → Dense 10, on the same images and epochs;
+//! `gru` the same with GRU(128), without a Keras counterpart).
 //!
 //! ```text
 //! cargo run --release --example bench                          # every case, 1 round
@@ -173,8 +174,9 @@ fn child(case: &str, backend_name: &str, data_dir: &str) -> anyhow::Result<Strin
         "convnet" => convnet(backend_name, data_dir)?,
         "candle_convnet_loop" => candle_convnet_loop(data_dir)?,
         "lstm" => lstm(backend_name, data_dir)?,
+        "gru" => gru(backend_name, data_dir)?,
         other => {
-            bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet, candle_convnet_loop, lstm")
+            bail!("unknown case `{other}`; valid: mlp, candle_loop, embedding, convnet, candle_convnet_loop, lstm, gru")
         }
     };
     out["case"] = json!(case);
@@ -293,6 +295,14 @@ fn mnist_case(
 fn lstm(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
     mnist_case(backend_name, data_dir, &[28, 28], |model| {
         model.add(LSTM::new(128)).add(Dense::new(10).activation("softmax"))
+    })
+}
+
+/// The `lstm` case with GRU(128) in place of the LSTM (no Keras script
+/// beside it: `keras_bench.py` has no GRU model).
+fn gru(backend_name: &str, data_dir: &str) -> anyhow::Result<Value> {
+    mnist_case(backend_name, data_dir, &[28, 28], |model| {
+        model.add(GRU::new(128)).add(Dense::new(10).activation("softmax"))
     })
 }
 
@@ -521,7 +531,7 @@ fn parent(args: &[String]) -> anyhow::Result<()> {
         let key = match a.as_str() {
             "--cases" | "--backends" | "--rounds" | "--keras" | "--data" | "--keras-script" => a.as_str(),
             "-h" | "--help" => {
-                println!("bench [--cases mlp,candle_loop,embedding,convnet,candle_convnet_loop,lstm] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
+                println!("bench [--cases mlp,candle_loop,embedding,convnet,candle_convnet_loop,lstm,gru] [--backends native,candle] [--rounds N] [--data MNIST_DIR] [--keras PYTHON] [--keras-script PATH]");
                 return Ok(());
             }
             other => bail!("unknown argument `{other}` (see --help)"),

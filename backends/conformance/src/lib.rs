@@ -92,6 +92,7 @@ declare_cases! { $;
     unfold_forward, fold_forward, unfold_fold_grad, convolution_by_unfold, unfold_edge_cases, errors_unfold,
     conv_forward, conv_grad, max_pool_forward, max_pool_grad, errors_conv_pool,
     lstm_forward, lstm_grad, errors_lstm,
+    gru_forward, gru_grad, errors_gru,
 }
 
 /// The body of one generated `#[test]`: skips an opted-out case (saying
@@ -1802,6 +1803,117 @@ pub fn errors_lstm(dev: &Device) -> Result<()> {
     Ok(())
 }
 
+/// The GRU recurrence (`reset_after`) in f64, as [`strata_core::GruSpec`]
+/// defines it: the state after every step.
+#[allow(clippy::too_many_arguments)]
+fn gru_reference(
+    xw: &[f32],
+    u: &[f32],
+    b: Option<&[f32]>,
+    h0: &[f32],
+    mask: Option<&[f32]>,
+    steps: usize,
+    batch: usize,
+    n: usize,
+) -> Vec<f64> {
+    let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+    let mut h: Vec<f64> = h0.iter().map(|&v| v as f64).collect();
+    let mut out = Vec::with_capacity(steps * batch * n);
+    for t in 0..steps {
+        let mut next = h.clone();
+        for r in 0..batch {
+            if mask.is_some_and(|m| m[t * batch + r] == 0.0) {
+                continue;
+            }
+            let a: Vec<f64> = (0..3 * n)
+                .map(|k| {
+                    let rec: f64 = (0..n).map(|j| h[r * n + j] * u[j * 3 * n + k] as f64).sum();
+                    rec + b.map_or(0.0, |b| b[k] as f64)
+                })
+                .collect();
+            let x = |k: usize| xw[(t * batch + r) * 3 * n + k] as f64;
+            for j in 0..n {
+                let z = sig(x(j) + a[j]);
+                let rr = sig(x(n + j) + a[n + j]);
+                let hh = (x(2 * n + j) + rr * a[2 * n + j]).tanh();
+                next[r * n + j] = z * h[r * n + j] + (1.0 - z) * hh;
+            }
+        }
+        out.extend_from_slice(&next);
+        h = next;
+    }
+    out
+}
+
+/// [`Tensor::gru`] against an f64 reference: with and without the
+/// recurrent bias and a mask (rows skipping steps at the start, middle and
+/// end), and one unit, one row.
+pub fn gru_forward(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(43);
+    for (steps, batch, n, masked, biased) in
+        [(4, 3, 5, false, true), (5, 3, 4, true, false), (1, 1, 1, false, false), (6, 9, 17, true, true)]
+    {
+        let xw = random_vals(&mut rng, steps * batch * 3 * n, -1.5, 1.5);
+        let u = random_vals(&mut rng, n * 3 * n, -0.8, 0.8);
+        let b = random_vals(&mut rng, 3 * n, -0.5, 0.5);
+        let h0 = random_vals(&mut rng, batch * n, -0.5, 0.5);
+        let mask: Vec<f32> = (0..steps * batch).map(|i| if (i * 7 + i / batch) % 3 == 0 { 0.0 } else { 1.0 }).collect();
+        let (m, bb) = (masked.then_some(&mask[..]), biased.then_some(&b[..]));
+        let want = gru_reference(&xw, &u, bb, &h0, m, steps, batch, n);
+        let mt = m.map(|m| t(dev, m, [steps, batch])).transpose()?;
+        let bt = bb.map(|b| t(dev, b, [3 * n])).transpose()?;
+        let y = Tensor::gru(
+            &t(dev, &xw, [steps, batch, 3 * n])?,
+            &t(dev, &u, [n, 3 * n])?,
+            bt.as_ref(),
+            &t(dev, &h0, [batch, n])?,
+            mt.as_ref(),
+        )?;
+        ensure(y.dims() == [steps, batch, n], || format!("gru: shape {:?}", y.dims()))?;
+        let what = format!("gru {steps}x{batch}x{n} masked={masked} bias={biased}");
+        assert_close(&what, &vals(&y)?, &want, 1e-5, 1e-5)?;
+    }
+    Ok(())
+}
+
+/// [`Tensor::gru`]'s gradients to the projection, the recurrent kernel,
+/// the recurrent bias and the initial state against finite differences,
+/// with and without a mask.
+pub fn gru_grad(dev: &Device) -> Result<()> {
+    let mut rng = Rng::seed(44);
+    let (steps, batch, n) = (4, 3, 2);
+    let mask = t(dev, &[1., 1., 0., 0., 1., 1., 1., 1., 0., 1., 0., 1.], [steps, batch])?;
+    for masked in [false, true] {
+        let inputs = vec![
+            (random_vals(&mut rng, steps * batch * 3 * n, -1.0, 1.0), Shape::from([steps, batch, 3 * n])),
+            (random_vals(&mut rng, n * 3 * n, -0.7, 0.7), Shape::from([n, 3 * n])),
+            (random_vals(&mut rng, 3 * n, -0.5, 0.5), Shape::from([3 * n])),
+            (random_vals(&mut rng, batch * n, -0.5, 0.5), Shape::from([batch, n])),
+        ];
+        let m = masked.then_some(&mask);
+        check_grad(&format!("gru masked={masked}"), dev, &inputs, 1e-2, |v| {
+            Tensor::gru(&v[0], &v[1], Some(&v[2]), &v[3], m)
+        })?;
+    }
+    Ok(())
+}
+
+/// Inconsistent GRU operands are errors naming what was wrong.
+pub fn errors_gru(dev: &Device) -> Result<()> {
+    let z = |shape: &[usize]| Tensor::zeros(shape.to_vec(), DType::F32, dev);
+    let (xw, u, b, s) = (z(&[3, 2, 6])?, z(&[2, 6])?, z(&[6])?, z(&[2, 2])?);
+    Tensor::gru(&xw, &u, Some(&b), &s, None)?;
+    expect_err("gru xw", Tensor::gru(&z(&[3, 2, 7])?, &u, None, &s, None), &["gru", "3·units"])?;
+    expect_err("gru u", Tensor::gru(&xw, &z(&[2, 8])?, None, &s, None), &["gru", "[2, 6]"])?;
+    expect_err("gru bias", Tensor::gru(&xw, &u, Some(&z(&[2, 6])?), &s, None), &["gru", "bias", "[6]"])?;
+    expect_err("gru state", Tensor::gru(&xw, &u, None, &z(&[3, 2])?, None), &["gru", "[2, 2]"])?;
+    expect_err("gru mask", Tensor::gru(&xw, &u, None, &s, Some(&z(&[2, 3])?)), &["gru", "[3, 2]"])?;
+    expect_err("gru steps", Tensor::gru(&z(&[0, 2, 6])?, &u, None, &s, None), &["gru", "at least one step"])?;
+    let ids = Tensor::zeros([3, 2, 6], DType::I64, dev)?;
+    expect_err("gru dtype", Tensor::gru(&ids, &u, None, &s, None), &["gru", "f32"])?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1819,7 +1931,7 @@ mod tests {
         let mut listed = CASES.to_vec();
         listed.sort_unstable();
         assert_eq!(found, listed);
-        assert_eq!(CASES.len(), 59);
+        assert_eq!(CASES.len(), 62);
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    BinaryOp, ConvSpec, DType, Error, LinearActivation, LstmSpec, ReduceOp, Result, Shape, Tensor, TensorId, UnaryOp,
-    UnfoldSpec,
+    BinaryOp, ConvSpec, DType, Error, GruSpec, LinearActivation, LstmSpec, ReduceOp, Result, Shape, Tensor, TensorId,
+    UnaryOp, UnfoldSpec,
 };
 
 /// The elementwise steps derivative rules are written in: implemented for
@@ -149,6 +149,16 @@ pub(crate) enum Op {
         gates: Tensor,
         spec: LstmSpec,
     },
+    /// The fused GRU recurrence; `gates` is its second result, kept for the gradient.
+    Gru {
+        xw: Tensor,
+        u: Tensor,
+        b: Option<Tensor>,
+        h0: Tensor,
+        mask: Option<Tensor>,
+        gates: Tensor,
+        spec: GruSpec,
+    },
 }
 
 impl Op {
@@ -175,6 +185,7 @@ impl Op {
             Op::Conv { .. } => "conv",
             Op::MaxPool(..) => "max_pool",
             Op::Lstm { .. } => "lstm",
+            Op::Gru { .. } => "gru",
         }
     }
 
@@ -201,6 +212,7 @@ impl Op {
             }
             Op::Concat(xs, _) => xs.iter().collect(),
             Op::Lstm { xw, u, h0, c0, .. } => vec![xw, u, h0, c0],
+            Op::Gru { xw, u, b, h0, .. } => [xw, u, h0].into_iter().chain(b).collect(),
         }
     }
 }
@@ -591,6 +603,12 @@ fn input_grads<'a>(op: &'a Op, y: &Tensor, g: &Tensor) -> Result<Vec<(&'a Tensor
                 .into_iter()
                 .filter(|(t, _)| needs(t))
                 .collect()
+        }
+        Op::Gru { xw, u, b, h0, mask, gates, spec } => {
+            let [dxw, du, db, dh0] = g.gru_grad(u, h0, mask.as_ref(), y, gates, spec)?;
+            let mut out = vec![(xw, dxw), (u, du), (h0, dh0)];
+            out.extend(b.as_ref().map(|b| (b, db)));
+            out.into_iter().filter(|(t, _)| needs(t)).collect()
         }
     })
 }

@@ -11,8 +11,8 @@
 //! match it bit for bit.
 
 use crate::{
-    Backend, BinaryOp, DType, Error, LstmGrads, LstmSpec, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp,
-    UnfoldSpec,
+    Backend, BinaryOp, DType, Error, GruGrads, GruSpec, LstmGrads, LstmSpec, MatmulSpec, ReduceOp, Result, Shape,
+    Storage, UnaryOp, UnfoldSpec,
 };
 
 /// The sizes and activation of a [`FastPaths::linear`]: `x` is `m × k`, `w`
@@ -318,6 +318,44 @@ pub trait FastPaths: Backend {
         crate::recurrence::lstm_grad(self, dy, u, h0, c0, mask, states, gates, spec)
     }
 
+    /// The whole recurrence of a GRU layer (`reset_after`) as [`GruSpec`]
+    /// describes it: every step's state (`spec.states_shape()`) and the
+    /// gate values its gradient needs (`spec.gates_shape()`, kept for
+    /// [`gru_grad`](Self::gru_grad); may be empty unless
+    /// `spec.keep_gates`). A row whose `mask` is 0 at a step keeps its
+    /// state. The default runs each step as a matrix product and
+    /// elementwise kernels; a backend may fuse each step's gate arithmetic
+    /// into one pass.
+    #[allow(clippy::too_many_arguments)]
+    fn gru(
+        &self,
+        xw: &Storage,
+        u: &Storage,
+        b: Option<&Storage>,
+        h0: &Storage,
+        mask: Option<&Storage>,
+        spec: &GruSpec,
+    ) -> Result<(Storage, Storage)> {
+        crate::recurrence::gru(self, xw, u, b, h0, mask, spec)
+    }
+
+    /// The gradients of a [`gru`](Self::gru) with respect to `xw`, `u`,
+    /// the recurrent bias and `h0` from `dy`, the gradient of its states
+    /// (`spec.states_shape()`), given its `states` and `gates`.
+    #[allow(clippy::too_many_arguments)]
+    fn gru_grad(
+        &self,
+        dy: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        mask: Option<&Storage>,
+        states: &Storage,
+        gates: &Storage,
+        spec: &GruSpec,
+    ) -> Result<GruGrads> {
+        crate::recurrence::gru_grad(self, dy, u, h0, mask, states, gates, spec)
+    }
+
     /// `g · f'(x)` from the activation's output `y = f(x)` (equal-length
     /// `f32` storages of `shape`), as the derivative rule
     /// [`LinearActivation::grad`] computes it. The default evaluates that
@@ -401,7 +439,7 @@ pub trait FastPaths: Backend {
 /// back to the default for the rest.
 pub mod defaults {
     use super::*;
-    pub use crate::recurrence::{lstm, lstm_grad};
+    pub use crate::recurrence::{gru, gru_grad, lstm, lstm_grad};
 
     /// The default [`FastPaths::conv`]: [`Backend::unfold`], then [`FastPaths::linear`].
     pub fn conv<B: FastPaths + ?Sized>(

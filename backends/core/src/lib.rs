@@ -41,7 +41,7 @@ pub use dtype::DType;
 pub use error::{Error, Result};
 pub use fast_paths::{defaults as fast_path_defaults, ConvSpec, FastPaths, FusedUpdate, LinearActivation, LinearSpec};
 pub use random::Rng;
-pub use recurrence::{LstmGrads, LstmSpec};
+pub use recurrence::{GruGrads, GruSpec, LstmGrads, LstmSpec};
 pub use shape::Shape;
 pub use tensor::{Element, Tensor, TensorId};
 pub use window::{UnfoldSpec, Window, WindowAxis};

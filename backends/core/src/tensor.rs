@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use crate::backprop::{grad_enabled, Op};
 use crate::{
-    BinaryOp, ConvSpec, DType, Device, Error, LinearActivation, LinearSpec, LstmSpec, MatmulSpec, ReduceOp, Result,
-    Rng, Shape, Storage, UnaryOp, UnfoldSpec, Window,
+    BinaryOp, ConvSpec, DType, Device, Error, GruSpec, LinearActivation, LinearSpec, LstmSpec, MatmulSpec, ReduceOp,
+    Result, Rng, Shape, Storage, UnaryOp, UnfoldSpec, Window,
 };
 
 /// A unique id per tensor node (used to key gradients).
@@ -1285,6 +1285,120 @@ impl Tensor {
             Self::make(g.u, Shape::from([spec.units, 4 * spec.units]), dev.clone(), None),
             Self::make(g.h0, unit.clone(), dev.clone(), None),
             Self::make(g.c0, unit, dev, None),
+        ])
+    }
+
+    /// A GRU's whole recurrence in one op, Keras' `reset_after` form (see
+    /// [`GruSpec`]): from the input projection `xw` `[steps, batch,
+    /// 3·units]` (time-major, in the order the steps run, gate blocks z, r,
+    /// h), the recurrent kernel `u` `[units, 3·units]`, the recurrent bias
+    /// `b` `[3·units]` if any, the initial state `h0` `[batch, units]` and
+    /// an optional `mask` `[steps, batch]` (0: the row skips that step and
+    /// keeps its state), the state after every step, `[steps, batch,
+    /// units]`. Sigmoid gates and tanh, Keras' defaults; gradients flow to
+    /// `xw`, `u`, `b` and `h0`.
+    ///
+    /// ```
+    /// # use strata_core::{DType, Tensor};
+    /// # fn run(dev: &strata_core::Device) -> strata_core::Result<()> {
+    /// // One unit, one step, everything 0 but h0 = 1: z = r = ½, ĥ = 0.
+    /// let xw = Tensor::zeros([1, 1, 3], DType::F32, dev)?;
+    /// let u = Tensor::zeros([1, 3], DType::F32, dev)?;
+    /// let h0 = Tensor::ones([1, 1], DType::F32, dev)?;
+    /// let y = Tensor::gru(&xw, &u, None, &h0, None)?.to_vec::<f32>()?;
+    /// assert_eq!(y, [0.5]);   // h = z·h0 + (1 − z)·ĥ
+    /// # Ok(()) }
+    /// # run(&strata_native::device()).unwrap();
+    /// ```
+    pub fn gru(xw: &Tensor, u: &Tensor, b: Option<&Tensor>, h0: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+        const OP: &str = "gru";
+        for t in [u, h0].into_iter().chain(b).chain(mask) {
+            xw.same_device(OP, t)?;
+        }
+        for t in [xw, u, h0].into_iter().chain(b).chain(mask) {
+            t.expect_dtype(OP, DType::F32)?;
+        }
+        let bad = |t: &Tensor, reason: String| Error::ShapeMismatch {
+            op: OP,
+            lhs: xw.shape().clone(),
+            rhs: t.shape().clone(),
+            reason,
+        };
+        if xw.rank() != 3 || xw.dims()[2] % 3 != 0 {
+            return Err(bad(xw, "xw must be [steps, batch, 3·units]".into()));
+        }
+        let (steps, batch, units) = (xw.dims()[0], xw.dims()[1], xw.dims()[2] / 3);
+        if steps == 0 {
+            return Err(bad(xw, "needs at least one step".into()));
+        }
+        if u.dims() != [units, 3 * units] {
+            return Err(bad(u, format!("the recurrent kernel must be [{units}, {}]", 3 * units)));
+        }
+        if let Some(b) = b {
+            if b.dims() != [3 * units] {
+                return Err(bad(b, format!("the recurrent bias must be [{}]", 3 * units)));
+            }
+        }
+        if h0.dims() != [batch, units] {
+            return Err(bad(h0, format!("the initial state must be [{batch}, {units}]")));
+        }
+        if let Some(m) = mask {
+            if m.dims() != [steps, batch] {
+                return Err(bad(m, format!("the mask must be [{steps}, {batch}]")));
+            }
+        }
+        let track = grad_enabled() && [xw, u, h0].into_iter().chain(b).any(|t| t.requires_grad());
+        let spec = GruSpec { steps, batch, units, keep_gates: track };
+        let (states, gates) = {
+            let (x, us, h) = (xw.storage(), u.storage(), h0.storage());
+            let bs = b.map(|b| b.storage());
+            let ms = mask.map(|m| m.storage());
+            xw.device().backend().gru(&x, &us, bs.as_deref(), &h, ms.as_deref(), &spec)?
+        };
+        let gates_shape = if track { spec.gates_shape() } else { Shape::from([gates.len()]) };
+        if gates.len() != gates_shape.numel() {
+            return Err(Error::Backend {
+                backend: xw.device().name().to_string(),
+                message: format!("gru: returned {} gate values, expected {gates_shape}", gates.len()),
+            });
+        }
+        let gates = Self::make(gates, gates_shape, xw.device().clone(), None);
+        let inputs: Vec<&Tensor> = [xw, u, h0].into_iter().chain(b).collect();
+        Ok(xw.result(states, spec.states_shape(), &inputs, || Op::Gru {
+            xw: xw.clone(),
+            u: u.clone(),
+            b: b.cloned(),
+            h0: h0.clone(),
+            mask: mask.cloned(),
+            gates,
+            spec,
+        }))
+    }
+
+    /// The gradients of a [`Tensor::gru`] from `self`, the gradient of its
+    /// states: of `xw`, `u`, the recurrent bias and `h0`, in that order;
+    /// not recorded.
+    pub(crate) fn gru_grad(
+        &self,
+        u: &Tensor,
+        h0: &Tensor,
+        mask: Option<&Tensor>,
+        states: &Tensor,
+        gates: &Tensor,
+        spec: &GruSpec,
+    ) -> Result<[Tensor; 4]> {
+        let g = {
+            let (d, us, h, s, gs) = (self.storage(), u.storage(), h0.storage(), states.storage(), gates.storage());
+            let ms = mask.map(|m| m.storage());
+            self.device().backend().gru_grad(&d, &us, &h, ms.as_deref(), &s, &gs, spec)?
+        };
+        let dev = self.device().clone();
+        let n = spec.units;
+        Ok([
+            Self::make(g.xw, spec.input_shape(), dev.clone(), None),
+            Self::make(g.u, Shape::from([n, 3 * n]), dev.clone(), None),
+            Self::make(g.b, Shape::from([3 * n]), dev.clone(), None),
+            Self::make(g.h0, Shape::from([spec.batch, n]), dev, None),
         ])
     }
 

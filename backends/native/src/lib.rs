@@ -43,8 +43,8 @@ mod window;
 pub use storage::NativeStorage;
 
 use strata_core::{
-    Backend, BinaryOp, ConvSpec, DType, Device, Error, FastPaths, FusedUpdate, LinearActivation, LinearSpec, LstmGrads,
-    LstmSpec, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
+    Backend, BinaryOp, ConvSpec, DType, Device, Error, FastPaths, FusedUpdate, GruGrads, GruSpec, LinearActivation,
+    LinearSpec, LstmGrads, LstmSpec, MatmulSpec, ReduceOp, Result, Shape, Storage, UnaryOp, UnfoldSpec,
 };
 
 use crate::storage::{backend_err, expect_f32, expect_i64, native, native_shaped, probe_alloc, NAME};
@@ -424,11 +424,11 @@ impl FastPaths for NativeBackend {
         spec: &LstmSpec,
     ) -> Result<(Storage, Storage)> {
         const OP: &str = "lstm";
-        let [xw, u, h0, c0] = lstm_args(
+        let [xw, u, h0, c0] = recurrence_args(
             OP,
             [(xw, spec.gates_shape()), (u, lstm_kernel(spec)), (h0, lstm_state(spec)), (c0, lstm_state(spec))],
         )?;
-        let mask = lstm_mask(OP, mask, spec)?;
+        let mask = recurrence_mask(OP, mask, spec.steps, spec.batch)?;
         probe_alloc(OP, spec.states_shape().numel(), 4, &spec.states_shape())?;
         if spec.keep_gates {
             probe_alloc(OP, spec.gates_shape().numel(), 4, &spec.gates_shape())?;
@@ -449,7 +449,7 @@ impl FastPaths for NativeBackend {
         spec: &LstmSpec,
     ) -> Result<LstmGrads> {
         const OP: &str = "lstm_grad";
-        let [dy, u, h0, c0, states, gates] = lstm_args(
+        let [dy, u, h0, c0, states, gates] = recurrence_args(
             OP,
             [
                 (dy, spec.states_shape()),
@@ -460,11 +460,66 @@ impl FastPaths for NativeBackend {
                 (gates, spec.gates_shape()),
             ],
         )?;
-        let mask = lstm_mask(OP, mask, spec)?;
+        let mask = recurrence_mask(OP, mask, spec.steps, spec.batch)?;
         probe_alloc(OP, spec.gates_shape().numel(), 4, &spec.gates_shape())?;
         let (xw, u, h0, c0) = recurrence::lstm_grad(dy, u, h0, c0, mask, states, gates, spec);
         let s = |v: Vec<f32>| NativeStorage::F32(v).into_storage();
         Ok(LstmGrads { xw: s(xw), u: s(u), h0: s(h0), c0: s(c0) })
+    }
+
+    fn gru(
+        &self,
+        xw: &Storage,
+        u: &Storage,
+        b: Option<&Storage>,
+        h0: &Storage,
+        mask: Option<&Storage>,
+        spec: &GruSpec,
+    ) -> Result<(Storage, Storage)> {
+        const OP: &str = "gru";
+        let n = spec.units;
+        let [xw, u, h0] = recurrence_args(
+            OP,
+            [(xw, spec.input_shape()), (u, Shape::from([n, 3 * n])), (h0, Shape::from([spec.batch, n]))],
+        )?;
+        let b = b.map(|b| expect_f32(OP, native_shaped(OP, b, &Shape::from([3 * n]))?)).transpose()?;
+        let mask = recurrence_mask(OP, mask, spec.steps, spec.batch)?;
+        probe_alloc(OP, spec.states_shape().numel(), 4, &spec.states_shape())?;
+        if spec.keep_gates {
+            probe_alloc(OP, spec.gates_shape().numel(), 4, &spec.gates_shape())?;
+        }
+        let (states, gates) = recurrence::gru(xw, u, b, h0, mask, spec);
+        Ok((NativeStorage::F32(states).into_storage(), NativeStorage::F32(gates).into_storage()))
+    }
+
+    fn gru_grad(
+        &self,
+        dy: &Storage,
+        u: &Storage,
+        h0: &Storage,
+        mask: Option<&Storage>,
+        states: &Storage,
+        gates: &Storage,
+        spec: &GruSpec,
+    ) -> Result<GruGrads> {
+        const OP: &str = "gru_grad";
+        let n = spec.units;
+        let [dy, u, h0, states, gates] = recurrence_args(
+            OP,
+            [
+                (dy, spec.states_shape()),
+                (u, Shape::from([n, 3 * n])),
+                (h0, Shape::from([spec.batch, n])),
+                (states, spec.states_shape()),
+                (gates, spec.gates_shape()),
+            ],
+        )?;
+        let mask = recurrence_mask(OP, mask, spec.steps, spec.batch)?;
+        // The two per-step gradients it holds at once, 6·units per row.
+        probe_alloc(OP, 2 * spec.input_shape().numel(), 4, &spec.input_shape())?;
+        let (xw, u, b, h0) = recurrence::gru_grad(dy, u, h0, mask, states, gates, spec);
+        let s = |v: Vec<f32>| NativeStorage::F32(v).into_storage();
+        Ok(GruGrads { xw: s(xw), u: s(u), b: s(b), h0: s(h0) })
     }
 
     fn activation_grad(&self, act: LinearActivation, y: &Storage, g: &Storage, shape: &Shape) -> Result<Storage> {
@@ -511,9 +566,9 @@ fn lstm_state(spec: &LstmSpec) -> Shape {
     Shape::from([spec.batch, spec.units])
 }
 
-/// The `f32` values of an LSTM kernel's operands, each checked against its
-/// shape; a spec without steps is an error.
-fn lstm_args<'a, const N: usize>(op: &'static str, args: [(&'a Storage, Shape); N]) -> Result<[&'a [f32]; N]> {
+/// The `f32` values of a recurrence kernel's operands, each checked against
+/// its shape; a spec without steps is an error.
+fn recurrence_args<'a, const N: usize>(op: &'static str, args: [(&'a Storage, Shape); N]) -> Result<[&'a [f32]; N]> {
     let mut out = [&[][..]; N];
     for (slot, (s, shape)) in out.iter_mut().zip(&args) {
         *slot = expect_f32(op, native_shaped(op, s, shape)?)?;
@@ -526,9 +581,14 @@ fn lstm_args<'a, const N: usize>(op: &'static str, args: [(&'a Storage, Shape); 
     Ok(out)
 }
 
-/// An LSTM's optional `[steps, batch]` mask.
-fn lstm_mask<'a>(op: &'static str, mask: Option<&'a Storage>, spec: &LstmSpec) -> Result<Option<&'a [f32]>> {
-    mask.map(|m| expect_f32(op, native_shaped(op, m, &Shape::from([spec.steps, spec.batch]))?)).transpose()
+/// A recurrence's optional `[steps, batch]` mask.
+fn recurrence_mask<'a>(
+    op: &'static str,
+    mask: Option<&'a Storage>,
+    steps: usize,
+    batch: usize,
+) -> Result<Option<&'a [f32]>> {
+    mask.map(|m| expect_f32(op, native_shaped(op, m, &Shape::from([steps, batch]))?)).transpose()
 }
 
 /// The cross-entropy kernels' arguments: the logits of `shape`, their rows

@@ -1,12 +1,13 @@
-//! The fused LSTM recurrence: per step one matrix product accumulated onto
-//! the step's input projection, then one pass over the rows for the gates,
+//! The fused LSTM and GRU recurrences: per step one matrix product, then
+//! one pass over each block of rows that adds the step's input projection
+//! and computes the gates,
 //! the state update and (backward) the gate gradients; the recurrent
 //! kernel's gradient is one product over every step at the end. The row
 //! passes use fused multiply-adds where the CPU has them.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
-use strata_core::LstmSpec;
+use strata_core::{GruSpec, LstmSpec};
 
 use crate::layout::{simd_fma, uninit_vec};
 use crate::math::{sigmoid_with, tanh_with};
@@ -318,4 +319,165 @@ pub(crate) fn lstm_grad(
     let prev_t = Operand { data: &prev, row: 1, col: n };
     product(&mut du, w, prev_t, Operand { data: &dz, row: w, col: 1 }, (n, w, steps * batch), false, true);
     (dz, du, dh, dc)
+}
+
+/// [`FastPaths::gru`](strata_core::FastPaths::gru): the state after every
+/// step and the gate values for the gradient.
+///
+/// Per block of rows, the product `h·u` goes into the first `3·units` of
+/// each row's `4·units` gate slot; the row pass then adds the bias and the
+/// input projection and leaves `z, r, ĥ, a_h` in the slot.
+pub(crate) fn gru(
+    xw: &[f32],
+    u: &[f32],
+    bias: Option<&[f32]>,
+    h0: &[f32],
+    mask: Option<&[f32]>,
+    spec: &GruSpec,
+) -> (Vec<f32>, Vec<f32>) {
+    let GruSpec { steps, batch, units: n, keep_gates } = *spec;
+    let (w3, w4) = (3 * n, 4 * n);
+    let zero_bias;
+    let bias = match bias {
+        Some(b) => b,
+        None => {
+            zero_bias = vec![0.0f32; w3];
+            &zero_bias
+        }
+    };
+    let mut states = zeroed(steps * batch * n);
+    let mut gates = zeroed(if keep_gates { steps } else { 1 } * batch * w4);
+    for t in 0..steps {
+        let (done, rest) = states.split_at_mut(t * batch * n);
+        let now = &mut rest[..batch * n];
+        let prev: &[f32] = if t > 0 { &done[(t - 1) * batch * n..] } else { h0 };
+        let at = if keep_gates { t * batch * w4 } else { 0 };
+        let g = &mut gates[at..at + batch * w4];
+        let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
+        let x_t = &xw[t * batch * w3..(t + 1) * batch * w3];
+        blocks(batch, n, (g, w4), (now, n), |r0, count, g, out| {
+            let h = Operand { data: &prev[r0 * n..], row: n, col: 1 };
+            product(g, w4, h, Operand { data: u, row: w3, col: 1 }, (count, w3, n), false, false);
+            for (k, (g, out)) in g.chunks_mut(w4).zip(out.chunks_mut(n)).enumerate() {
+                let b = r0 + k;
+                let h_prev = &prev[b * n..(b + 1) * n];
+                if keep.is_some_and(|k| k[b] == 0.0) {
+                    out.copy_from_slice(h_prev);
+                    continue;
+                }
+                let x = &x_t[b * w3..(b + 1) * w3];
+                simd_fma(
+                    #[inline(always)]
+                    |fused| match fused {
+                        true => gru_forward_row::<true>(g, x, bias, out, h_prev, n),
+                        false => gru_forward_row::<false>(g, x, bias, out, h_prev, n),
+                    },
+                );
+            }
+        });
+    }
+    if !keep_gates {
+        gates = Vec::new();
+    }
+    (states, gates)
+}
+
+/// One GRU row of a step: `g` holds `h·u` in its first `3·n` values and
+/// gets `z, r, ĥ, a_h`; the new state goes to `out`.
+#[inline(always)]
+fn gru_forward_row<const FMA: bool>(g: &mut [f32], x: &[f32], bias: &[f32], out: &mut [f32], h_prev: &[f32], n: usize) {
+    let (sigmoid, tanh) = (sigmoid_with::<FMA>, tanh_with::<FMA>);
+    let (gz, rest) = g.split_at_mut(n);
+    let (gr, rest) = rest.split_at_mut(n);
+    let (gh, ga) = rest.split_at_mut(n);
+    for j in 0..n {
+        let a_h = gh[j] + bias[2 * n + j];
+        let z = sigmoid(x[j] + gz[j] + bias[j]);
+        let r = sigmoid(x[n + j] + gr[j] + bias[n + j]);
+        let hh = tanh(x[2 * n + j] + r * a_h);
+        (gz[j], gr[j], gh[j], ga[j]) = (z, r, hh, a_h);
+        out[j] = hh + z * (h_prev[j] - hh);
+    }
+}
+
+/// One GRU row of a step backward: the input projection's gradient into
+/// `dx`, the recurrent product's into `da`, and into `dh` the part of the
+/// previous state's gradient that does not go through the product.
+#[inline(always)]
+fn gru_backward_row(dx: &mut [f32], da: &mut [f32], dh: &mut [f32], dy: &[f32], g: &[f32], h_prev: &[f32], n: usize) {
+    for j in 0..n {
+        let (z, r, hh, a_h) = (g[j], g[n + j], g[2 * n + j], g[3 * n + j]);
+        let dh_t = dh[j] + dy[j];
+        let d_hh = dh_t * (1.0 - z) * (1.0 - hh * hh);
+        let d_z = dh_t * (h_prev[j] - hh) * (z * (1.0 - z));
+        let d_r = d_hh * a_h * (r * (1.0 - r));
+        (dx[j], dx[n + j], dx[2 * n + j]) = (d_z, d_r, d_hh);
+        (da[j], da[n + j], da[2 * n + j]) = (d_z, d_r, d_hh * r);
+        dh[j] = dh_t * z;
+    }
+}
+
+/// The gradients [`FastPaths::gru_grad`](strata_core::FastPaths::gru_grad)
+/// returns: of `xw`, `u`, the recurrent bias and `h0`.
+pub(crate) type GruGradients = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// [`FastPaths::gru_grad`](strata_core::FastPaths::gru_grad):
+/// backpropagation through time.
+pub(crate) fn gru_grad(
+    dy: &[f32],
+    u: &[f32],
+    h0: &[f32],
+    mask: Option<&[f32]>,
+    states: &[f32],
+    gates: &[f32],
+    spec: &GruSpec,
+) -> GruGradients {
+    let GruSpec { steps, batch, units: n, .. } = *spec;
+    let (w3, w4) = (3 * n, 4 * n);
+    // Per step and row: the gradient of the input projection and of the
+    // recurrent product, side by side, so that one block holds both.
+    let mut d = zeroed(steps * batch * 2 * w3);
+    let mut dh = vec![0.0f32; batch * n];
+    for t in (0..steps).rev() {
+        let d_t = &mut d[t * batch * 2 * w3..(t + 1) * batch * 2 * w3];
+        let keep = mask.map(|m| &m[t * batch..(t + 1) * batch]);
+        blocks(batch, n, (d_t, 2 * w3), (&mut dh, n), |r0, count, d, dh| {
+            for (k, (d, dh)) in d.chunks_mut(2 * w3).zip(dh.chunks_mut(n)).enumerate() {
+                let b = r0 + k;
+                let at = (t * batch + b) * n;
+                let dy = &dy[at..at + n];
+                if keep.is_some_and(|k| k[b] == 0.0) {
+                    // A skipped step passes the state gradient straight through.
+                    dh.iter_mut().zip(dy).for_each(|(d, y)| *d += y);
+                    d.fill(0.0);
+                    continue;
+                }
+                let g = &gates[(t * batch + b) * w4..(t * batch + b + 1) * w4];
+                let h_prev = if t == 0 { &h0[b * n..(b + 1) * n] } else { &states[at - batch * n..at - batch * n + n] };
+                let (dx, da) = d.split_at_mut(w3);
+                gru_backward_row(dx, da, dh, dy, g, h_prev, n);
+            }
+            // dh += da · uᵀ (a skipped row has da = 0 and keeps its passed-on dh).
+            let da = Operand { data: &d[w3..], row: 2 * w3, col: 1 };
+            product(dh, n, da, Operand { data: u, row: 1, col: w3 }, (count, n, w3), true, false);
+        });
+    }
+    let rows = steps * batch;
+    let mut dxw = Vec::with_capacity(rows * w3);
+    for row in d.chunks(2 * w3) {
+        dxw.extend_from_slice(&row[..w3]);
+    }
+    // du = Σ_t h_{t-1}ᵀ · da_t, one product over the previous states of
+    // every step; the bias' gradient the column sums of da.
+    let mut prev = Vec::with_capacity(rows * n);
+    prev.extend_from_slice(h0);
+    prev.extend_from_slice(&states[..(steps - 1) * batch * n]);
+    let da = Operand { data: &d[w3..], row: 2 * w3, col: 1 };
+    let mut du = vec![0.0f32; n * w3];
+    product(&mut du, w3, Operand { data: &prev, row: 1, col: n }, da, (n, w3, rows), false, true);
+    let mut db = vec![0.0f32; w3];
+    for row in d.chunks(2 * w3) {
+        db.iter_mut().zip(&row[w3..]).for_each(|(s, v)| *s += v);
+    }
+    (dxw, du, db, dh)
 }

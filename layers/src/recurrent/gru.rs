@@ -177,7 +177,28 @@ impl GRU {
     /// The forward pass (`Layer::call_multi`).
     fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
         let w = CellWeights::of(&self.cell, ctx)?;
-        rnn::run(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)
+        let p = rnn::prepare(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)?;
+        // Keras' defaults (reset_after, tanh, sigmoid) without recurrent
+        // dropout run as one fused op; anything else one step at a time.
+        let c = &self.cell;
+        let fusable =
+            c.reset_after && c.activation == Activation::Tanh && c.recurrent_activation == Activation::Sigmoid;
+        if fusable && p.drop.recurrent.is_empty() {
+            let bias = w.bias.as_ref().map(|b| b.narrow(0, 1, 1)?.reshape([3 * c.units])).transpose()?;
+            return rnn::fused(&self.seq, p, |xw, states, mask| {
+                Tensor::gru(xw, &w.recurrent, bias.as_ref(), &states[0], mask)
+            });
+        }
+        rnn::unrolled(&self.cell, &self.seq, p, &w)
+    }
+
+    /// [`call_multi`](crate::Layer::call_multi) one step at a time, always: the reference the
+    /// fused path is tested against.
+    #[cfg(test)]
+    pub(crate) fn call_unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
+        let w = CellWeights::of(&self.cell, ctx)?;
+        let p = rnn::prepare(&self.cell, &self.seq, &self.rng, inputs, &w, ctx)?;
+        rnn::unrolled(&self.cell, &self.seq, p, &w)
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use strata_core::{DType, Result, Rng, Tensor};
 
-use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Prepared, Sequence, WeightArgs};
+use super::rnn::{self, gate, recurrent_product, Cell, CellWeights, DropMasks, Sequence, WeightArgs};
 use super::{glorot, orthogonal, sigmoid, tanh, yes, zeros};
 use crate::meta::{named, LayerRng, Meta};
 use crate::{Activation, CallContext, Initializer, Regularizer};
@@ -186,29 +186,6 @@ impl LSTM {
     }
 }
 
-/// The recurrence as one [`Tensor::lstm`] op: the same outputs as
-/// [`rnn::unrolled`] on the default activations, in a few ops instead of
-/// dozens per timestep.
-fn fused(seq: &Sequence, p: Prepared, w: &CellWeights) -> Result<Vec<Tensor>> {
-    let Prepared { mut xw, states, mut mask, .. } = p;
-    let (steps, batch, units) = (xw.dims()[0], xw.dims()[1], states[0].dims()[1]);
-    if seq.go_backwards {
-        let reversed = Tensor::new((0..steps as i64).rev().collect::<Vec<_>>(), [steps], xw.device())?;
-        xw = xw.gather(0, &reversed)?;
-        mask = mask.map(|m| m.gather(0, &reversed)).transpose()?;
-    }
-    let all = Tensor::lstm(&xw, &w.recurrent, &states[0], &states[1], mask.as_ref())?;
-    // Only the steps the outputs need: every one for the sequence, else the last.
-    let (from, len) = if seq.return_sequences { (0, steps) } else { (steps - 1, 1) };
-    let mut outputs = all.narrow(0, from, len)?.narrow(2, 0, units)?;
-    if let (true, Some(m)) = (seq.zero_output_for_mask, &mask) {
-        let m = m.narrow(0, from, len)?.unsqueeze(2)?;
-        outputs = Tensor::where_cond(&m, &outputs, &outputs.zeros_like()?)?;
-    }
-    let last = all.narrow(0, steps - 1, 1)?.reshape([batch, 2 * units])?;
-    rnn::finish(seq, outputs, vec![last.narrow(1, 0, units)?, last.narrow(1, units, units)?])
-}
-
 impl LSTM {
     /// The forward pass (`Layer::call_multi`).
     fn call_cell(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> Result<Vec<Tensor>> {
@@ -218,7 +195,9 @@ impl LSTM {
         // case) run as one fused op; anything else one step at a time.
         let fusable = self.cell.activation == Activation::Tanh && self.cell.recurrent_activation == Activation::Sigmoid;
         if fusable && p.drop.recurrent.is_empty() {
-            return fused(&self.seq, p, &w);
+            return rnn::fused(&self.seq, p, |xw, states, mask| {
+                Tensor::lstm(xw, &w.recurrent, &states[0], &states[1], mask)
+            });
         }
         rnn::unrolled(&self.cell, &self.seq, p, &w)
     }

@@ -186,29 +186,42 @@ fn configs_round_trip_with_keras_keys() {
     assert_eq!(SimpleRNN::from_config(&rnn.config()).unwrap().config(), rnn.config());
 }
 
-/// The fused LSTM gives the unrolled reference's outputs and gradients (to
-/// the sequence, every weight and the initial states) with masks,
-/// `go_backwards`, `zero_output_for_mask` and initial states.
-#[test]
-fn the_fused_lstm_matches_the_unrolled_reference() {
+/// A recurrent layer with a fused path and its one-step-at-a-time reference.
+trait Unrolled: Layer {
+    fn unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> strata_core::Result<Vec<Tensor>>;
+}
+
+impl Unrolled for LSTM {
+    fn unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> strata_core::Result<Vec<Tensor>> {
+        self.call_unrolled(inputs, ctx)
+    }
+}
+
+impl Unrolled for GRU {
+    fn unrolled(&self, inputs: &[Tensor], ctx: &mut CallContext<'_>) -> strata_core::Result<Vec<Tensor>> {
+        self.call_unrolled(inputs, ctx)
+    }
+}
+
+/// The fused layer `make(go_backwards, zero_output_for_mask)` (4 units,
+/// `num_states` states) gives the unrolled reference's outputs and
+/// gradients (to the sequence, every weight and the initial states) with
+/// masks, `go_backwards`, `zero_output_for_mask` and initial states.
+fn check_fused<L: Unrolled>(make: impl Fn(bool, bool) -> L, num_states: usize) {
     let mask = t(&[1., 1., 1., 0., 0., 0., 0., 1., 1., 1., 1., 0., 1., 0., 1.], &[3, 5]);
     for (backwards, zero_out, with_state, with_mask) in
         [(false, false, false, false), (false, false, true, true), (true, false, true, true), (true, true, false, true)]
     {
-        let mut layer = LSTM::new(4)
-            .return_sequences(true)
-            .return_state(true)
-            .go_backwards(backwards)
-            .zero_output_for_mask(zero_out);
+        let mut layer = make(backwards, zero_out);
         let mut specs = vec![seq_spec(5, 3)];
         if with_state {
-            specs.extend([spec(&[None, Some(4)]), spec(&[None, Some(4)])]);
+            specs.extend((0..num_states).map(|_| spec(&[None, Some(4)])));
         }
         let weights = built(&mut layer, &specs);
         let x = Tensor::rand_normal([3, 5, 3], 0.0, 1.0, &mut Rng::seed(2), &dev()).unwrap().to_variable().unwrap();
         let mut inputs = vec![x.clone()];
         if with_state {
-            for k in 0..2 {
+            for k in 0..num_states as u64 {
                 inputs.push(
                     Tensor::rand_normal([3, 4], 0.0, 0.5, &mut Rng::seed(30 + k), &dev())
                         .unwrap()
@@ -235,7 +248,8 @@ fn the_fused_lstm_matches_the_unrolled_reference() {
         let fused =
             layer.call_multi(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(1))).unwrap();
         let reference =
-            layer.call_unrolled(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(1))).unwrap();
+            layer.unrolled(&inputs, &mut CallContext::new(false, &masks, &weights, &mut Rng::seed(1))).unwrap();
+        assert_eq!(fused.len(), 1 + num_states);
         for (a, b) in fused.iter().zip(&reference) {
             close(&vals(a), &vals(b), 1e-6);
         }
@@ -245,5 +259,38 @@ fn the_fused_lstm_matches_the_unrolled_reference() {
             let (a, b) = (gf.get(v).expect("fused gradient"), gr.get(v).expect("reference gradient"));
             close(&vals(a), &vals(b), 1e-5);
         }
+    }
+}
+
+#[test]
+fn the_fused_lstm_matches_the_unrolled_reference() {
+    check_fused(
+        |backwards, zero_out| {
+            LSTM::new(4)
+                .return_sequences(true)
+                .return_state(true)
+                .go_backwards(backwards)
+                .zero_output_for_mask(zero_out)
+        },
+        2,
+    );
+}
+
+/// With its bias and without (the fused op's recurrent bias is optional).
+#[test]
+fn the_fused_gru_matches_the_unrolled_reference() {
+    for use_bias in [true, false] {
+        check_fused(
+            |backwards, zero_out| {
+                GRU::new(4)
+                    .return_sequences(true)
+                    .return_state(true)
+                    .go_backwards(backwards)
+                    .zero_output_for_mask(zero_out)
+                    .use_bias(use_bias)
+                    .bias_initializer("random_normal")
+            },
+            1,
+        );
     }
 }
