@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     // padding token's score: the loss grows even where the class stays.
     let mut twin = build(false, &dev)?;
     let weights = model.weights();
-    twin.set_weights(weights.iter().map(|w| (w.name.as_str(), &w.value)))?;
+    twin.set_weights_by_name(weights.iter().map(|w| (w.name.as_str(), &w.value)))?;
     twin.compile(Adam::new(1e-2), "binary_crossentropy", &["accuracy"])?;
     let twin_report = twin.evaluate_with(&x_test, &y_test, EvaluateOptions::default().verbose(0))?;
     let acc = report["accuracy"];

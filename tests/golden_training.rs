@@ -79,7 +79,7 @@ fn run_case(case: &Value, dev: &Device) -> Result<()> {
     assert_eq!(model.weights().len(), initial.len(), "{name}: weight count");
     let values: Vec<(String, Tensor)> =
         initial.iter().map(|(k, v)| Ok((strata_name(case, &model, k)?, tensor(v, dev)?))).collect::<Result<_>>()?;
-    model.set_weights(values.iter().map(|(k, t)| (k.as_str(), t)))?;
+    model.set_weights_by_name(values.iter().map(|(k, t)| (k.as_str(), t)))?;
     model.compile(optimizer, loss, &[metric])?;
 
     let x = tensor(&case["x"], dev)?;

@@ -61,12 +61,12 @@ fn the_same_seed_gives_the_same_weights_and_another_seed_does_not() -> Result<()
 fn set_weights_by_name_checks_names_and_shapes() -> Result<()> {
     let m = seq_mlp()?;
     let k = Tensor::ones([4, 8], DType::F32, &dev())?;
-    m.set_weights([("dense.kernel", &k)])?;
+    m.set_weights_by_name([("dense.kernel", &k)])?;
     assert_eq!(m.weight("dense.kernel")?.to_vec::<f32>()?, vec![1.0; 32]);
     let bad = Tensor::ones([8, 4], DType::F32, &dev())?;
-    let e = m.set_weights([("dense.kernel", &bad)]).unwrap_err().to_string();
+    let e = m.set_weights_by_name([("dense.kernel", &bad)]).unwrap_err().to_string();
     assert!(e.contains("dense.kernel") && e.contains("[4, 8]") && e.contains("[8, 4]"), "{e}");
-    let e = m.set_weights([("dense.kernal", &k)]).unwrap_err().to_string();
+    let e = m.set_weights_by_name([("dense.kernal", &k)]).unwrap_err().to_string();
     assert!(e.contains("dense.kernal") && e.contains("dense.kernel"), "{e}");
     let layer = m.get_layer("dense_1")?;
     assert_eq!(layer.class_name(), "Dense");
@@ -236,7 +236,7 @@ fn regularizers_add_their_penalty() -> Result<()> {
         .add(Dense::new(2).kernel_regularizer(Regularizer::l2(0.5)).use_bias(false))
         .build_on(&dev())?;
     let k = Tensor::new(vec![1.0f32, 2.0, 3.0, 4.0], [2, 2], &dev())?;
-    m.set_weights([("dense.kernel", &k)])?;
+    m.set_weights_by_name([("dense.kernel", &k)])?;
     let p = m.regularization_loss()?.expect("one regularized weight");
     assert!((p.to_scalar::<f32>()? - 0.5 * 30.0).abs() < 1e-5);
     assert!(seq_mlp()?.regularization_loss()?.is_none());

@@ -57,7 +57,7 @@ fn round_trip(model: &Model, inputs: &[Tensor]) -> Result<Model> {
     let names = |m: &Model| m.weights().into_iter().map(|w| w.name).collect::<Vec<_>>();
     ensure!(names(&again) == names(model), "{:?} vs {:?}", names(&again), names(model));
     let weights = model.weights();
-    again.set_weights(weights.iter().map(|w| (w.name.as_str(), &w.value)))?;
+    again.set_weights_by_name(weights.iter().map(|w| (w.name.as_str(), &w.value)))?;
     let (a, b) = (model.forward(inputs, false)?, again.forward(inputs, false)?);
     ensure!(a.len() == b.len());
     for (x, y) in a.iter().zip(&b) {
@@ -659,7 +659,7 @@ fn f16_refuses_weights_beyond_its_range() -> Result<()> {
     let before = std::fs::read(&path)?;
     let mut kernel = model.weight("dense_1.kernel")?.to_vec::<f32>()?;
     kernel[4] = 1.0e5;
-    model.set_weights([("dense_1.kernel", &Tensor::new(kernel, [8, 3], &dev)?)])?;
+    model.set_weights_by_name([("dense_1.kernel", &Tensor::new(kernel, [8, 3], &dev)?)])?;
     let e = model.save_weights_with(&path, SaveOptions::new().dtype(SaveDType::F16)).unwrap_err().to_string();
     expect(e, &["dense_1.kernel", "F16", "1e5", "BF16"]);
     assert_eq!(std::fs::read(&path)?, before);

@@ -307,7 +307,7 @@ fn training_and_evaluation_report_the_same_loss_on_a_saturated_softmax() -> Resu
         let build = || -> Result<Model> {
             let model =
                 Sequential::new().add(Input::new([2])).add(Dense::new(2).activation("softmax")).build_on(&dev)?;
-            model.set_weights([
+            model.set_weights_by_name([
                 ("dense.kernel", &Tensor::new(vec![1.0f32, 0.0, 0.0, 1.0], [2, 2], &dev)?),
                 ("dense.bias", &Tensor::zeros([2], DType::F32, &dev)?),
             ])?;

@@ -274,12 +274,31 @@ pub struct CallContext<'a> {
     rng: &'a mut Rng,
     /// Put before every weight name (see [`CallContext::scoped`]).
     prefix: String,
+    /// Whether the layer being called is trainable (Keras' `layer.trainable`).
+    trainable: bool,
 }
 
 impl<'a> CallContext<'a> {
     /// A context (used by models and tests). `masks` has one entry per input.
     pub fn new(training: bool, masks: &'a [Option<Tensor>], weights: &'a [Weight], rng: &'a mut Rng) -> Self {
-        CallContext { training, masks, weights, rng, prefix: String::new() }
+        CallContext { training, masks, weights, rng, prefix: String::new(), trainable: true }
+    }
+
+    /// The same context for a layer whose `trainable` flag is `on` (what
+    /// models pass for a frozen layer; default true). See
+    /// [`trainable`](Self::trainable).
+    pub fn with_trainable(mut self, on: bool) -> Self {
+        self.trainable = on;
+        self
+    }
+
+    /// Whether the layer being called is trainable: false for a layer
+    /// frozen with `set_trainable(false)`. Its weights reach `call`
+    /// detached (no gradient flows into them); a layer whose training-time
+    /// behaviour updates state should act as in inference when frozen, as
+    /// `BatchNormalization` does (Keras' rule).
+    pub fn trainable(&self) -> bool {
+        self.trainable
     }
 
     /// Runs `f` with a context for a wrapped layer: its weights are the
@@ -297,6 +316,7 @@ impl<'a> CallContext<'a> {
             weights: self.weights,
             rng: &mut *self.rng,
             prefix: format!("{}{prefix}", self.prefix),
+            trainable: self.trainable,
         };
         f(&mut inner)
     }
@@ -371,7 +391,7 @@ impl<'a> CallContext<'a> {
 /// The model checks the number of inputs against [`arity`](Layer::arity)
 /// before calling `build` or `call`, so `inputs[0]` is always there for a
 /// one-input layer, and it prefixes any error with the layer's name.
-pub trait Layer: Send + Sync + 'static {
+pub trait Layer: std::any::Any + Send + Sync {
     /// The type's name, as Keras writes it (`"Dense"`). Default layer names
     /// are its snake_case form plus a counter (`dense`, `dense_1`, ...).
     fn class_name(&self) -> &str;

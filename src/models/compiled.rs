@@ -12,6 +12,9 @@ use crate::optimizers::Optimizer;
 pub(crate) struct Compiled {
     pub(crate) optimizer: Box<dyn Optimizer>,
     pub(crate) objective: Objective,
+    /// The trainable weights' names when compiled: as in Keras, changing a
+    /// `trainable` flag takes effect at the next `compile`.
+    pub(crate) trainable: Vec<String>,
 }
 
 /// Losses, their weights and metrics, per output.

@@ -81,6 +81,19 @@ pub(crate) fn assemble(
         .collect();
     let nodes = build_calls(&order.calls, &layer_index, &mut layers, &mut values, &mut rng, &device, limit.as_ref())?;
 
+    let mut symbols: Vec<Option<SymbolicTensor>> = vec![None; values.specs.len()];
+    for sym in inputs {
+        symbols[values.of[&key(sym)]] = Some(sym.clone());
+    }
+    for (site, node) in order.calls.iter().zip(&nodes) {
+        for (k, &v) in node.outputs.iter().enumerate() {
+            symbols[v] = Some(SymbolicTensor::of_call(site, k));
+        }
+    }
+    let symbols = symbols
+        .into_iter()
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| Error::Graph("internal: a value without its symbolic tensor".into()))?;
     let outputs: Vec<usize> = outputs.iter().map(|o| values.of[&key(o)]).collect();
     let inputs = input_names.into_iter().zip(declared).map(|(name, (_, spec))| InputEntry { name, spec }).collect();
     let named = options.name.is_some();
@@ -94,6 +107,7 @@ pub(crate) fn assemble(
         outputs,
         producers: values.producers,
         value_specs: values.specs,
+        symbols,
         device,
         rng: Mutex::new(rng),
         compiled: Mutex::new(None),

@@ -90,6 +90,17 @@ pub struct LayerConfig {
     pub config: Value,
     /// One entry per call of the layer: the tensors that call reads.
     pub inbound_nodes: Vec<Vec<NodeRef>>,
+    /// Keras' `trainable` (default true, written only when false).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub trainable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn empty_object() -> Value {
@@ -268,7 +279,13 @@ impl Model {
                     .filter(|n| n.layer == li)
                     .map(|n| n.inputs.iter().map(|&v| node_ref(v)).collect())
                     .collect();
-                LayerConfig { name: l.name.clone(), class_name, config, inbound_nodes }
+                LayerConfig {
+                    name: l.name.clone(),
+                    class_name,
+                    config,
+                    inbound_nodes,
+                    trainable: l.cell.is_trainable(),
+                }
             })
             .collect();
         ModelConfig {
@@ -420,7 +437,10 @@ fn rebuild(mut config: ModelConfig, options: BuildOptions, depth: usize, seen: &
         if entry.inbound_nodes.is_empty() {
             return Err(bad(format!("layer `{name}` ({class}) is never called (no inbound_nodes)")));
         }
-        layers.push((entry, SharedLayer(LayerCell::named(layer, Some(name.clone())))));
+        let cell = LayerCell::named(layer, Some(name.clone()));
+        // A nested model's config holds its own layers' flags: no recursion.
+        cell.trainable.store(entry.trainable, std::sync::atomic::Ordering::Relaxed);
+        layers.push((entry, SharedLayer(cell)));
     }
 
     // Every reference must name a known producer and one of its calls.

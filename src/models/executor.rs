@@ -3,7 +3,7 @@
 //! model's specs.
 
 use strata_core::{Error, Result, Rng, Tensor};
-use strata_layers::CallContext;
+use strata_layers::{CallContext, Weight};
 
 use super::model::{Model, ModelInputs};
 use crate::utils::catch_panic;
@@ -137,7 +137,17 @@ impl Model {
                 )
                 .in_layer(label()));
             }
-            let mut ctx = CallContext::new(training, &ms, &weights, rng);
+            // A frozen layer's weights reach it detached: no gradient is
+            // computed for them, though it still flows through to the inputs.
+            let trainable = entry.cell.is_trainable();
+            let detached: Vec<Weight>;
+            let weights: &[Weight] = if trainable {
+                &weights
+            } else {
+                detached = weights.iter().map(|w| Weight { value: w.value.detach(), ..w.clone() }).collect();
+                &detached
+            };
+            let mut ctx = CallContext::new(training, &ms, weights, rng).with_trainable(trainable);
             let ys = catch_panic(|| layer.call_multi(&xs, &mut ctx)).map_err(|e| e.in_layer(label()))?;
             if ys.len() != node.outputs.len() {
                 return Err(Error::msg(format!(

@@ -3,7 +3,7 @@
 //! layer between calls ([`SharedLayer`]).
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use strata_core::{DType, Error, Result};
@@ -23,6 +23,9 @@ pub(crate) struct LayerCell {
     /// A name that wins over the layer's own hint (a model rebuilt from its
     /// config keeps every layer's saved name, so weight names match).
     pub(crate) name: Option<String>,
+    /// Keras' `layer.trainable`: when false its weights get no gradient
+    /// and no update, and a `BatchNormalization` runs in inference mode.
+    pub(crate) trainable: AtomicBool,
 }
 
 impl LayerCell {
@@ -31,7 +34,30 @@ impl LayerCell {
     }
 
     pub(crate) fn named(layer: Box<dyn Layer>, name: Option<String>) -> Arc<LayerCell> {
-        Arc::new(LayerCell { id: next_id(), layer: RwLock::new(layer), weights: RwLock::new(Vec::new()), name })
+        Arc::new(LayerCell {
+            id: next_id(),
+            layer: RwLock::new(layer),
+            weights: RwLock::new(Vec::new()),
+            name,
+            trainable: AtomicBool::new(true),
+        })
+    }
+
+    /// Whether the layer is trainable (Keras' `layer.trainable`).
+    pub(crate) fn is_trainable(&self) -> bool {
+        self.trainable.load(Ordering::Relaxed)
+    }
+
+    /// Sets the flag, and that of every layer inside a nested model, as
+    /// Keras' setter does.
+    pub(crate) fn set_trainable(&self, on: bool) {
+        self.trainable.store(on, Ordering::Relaxed);
+        if let Ok(layer) = self.layer.read() {
+            let any: &dyn std::any::Any = &**layer;
+            if let Some(model) = any.downcast_ref::<crate::Model>() {
+                model.set_trainable(on);
+            }
+        }
     }
 }
 
@@ -65,6 +91,16 @@ pub struct SymbolicTensor(pub(crate) Arc<SymNode>);
 impl SymbolicTensor {
     pub(crate) fn input(name: Option<String>, spec: TensorSpec) -> Self {
         SymbolicTensor(Arc::new(SymNode { id: next_id(), kind: SymKind::Input { name, spec }, pending: None }))
+    }
+
+    /// Output `index` of `site` (the same value as every other symbolic
+    /// tensor for it).
+    pub(crate) fn of_call(site: &Arc<CallSite>, index: usize) -> Self {
+        SymbolicTensor(Arc::new(SymNode {
+            id: next_id(),
+            kind: SymKind::Call { site: site.clone(), index },
+            pending: None,
+        }))
     }
 
     fn with_pending(&self, message: String) -> Self {

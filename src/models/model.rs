@@ -8,7 +8,7 @@ use serde_json::Value;
 use strata_core::{Device, Error, Result, Rng, Tensor};
 use strata_layers::{BuildContext, CallContext, Layer, Regularizer, TensorSpec, Weight};
 
-use super::functional::{CallInputs, LayerCell};
+use super::functional::{CallInputs, LayerCell, SymbolicTensor};
 use super::limits::ConfigLimits;
 
 /// Concrete inputs for a model: one tensor (`&x`) or one per model input
@@ -179,6 +179,9 @@ pub struct Model {
     pub(crate) outputs: Vec<usize>,
     pub(crate) producers: Vec<Producer>,
     pub(crate) value_specs: Vec<TensorSpec>,
+    /// The symbolic tensor of every value (inputs first), so that a built
+    /// model's inputs and layer outputs can start another model.
+    pub(crate) symbols: Vec<SymbolicTensor>,
     pub(crate) device: Device,
     pub(crate) rng: Mutex<Rng>,
     /// What `compile` set up (optimizer, losses, metrics).
@@ -213,40 +216,146 @@ impl WeightSnapshot {
     }
 }
 
-/// A built model's view of one of its layers ([`Model::get_layer`]).
-pub struct LayerRef<'m> {
-    model: &'m Model,
-    index: usize,
+/// A built model's handle on one of its layers ([`Model::get_layer`],
+/// [`Model::layers`]): its weights (shared with the model: setting them
+/// changes the model), its `trainable` flag and its symbolic outputs.
+pub struct LayerRef {
+    name: String,
+    cell: Arc<LayerCell>,
+    /// The output specs and symbolic outputs of each call, in graph order.
+    calls: Vec<(Vec<TensorSpec>, Vec<SymbolicTensor>)>,
 }
 
-impl LayerRef<'_> {
-    fn entry(&self) -> &LayerEntry {
-        &self.model.layers[self.index]
+impl std::fmt::Debug for LayerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayerRef").field("name", &self.name).field("class", &self.class_name()).finish()
     }
+}
 
+impl LayerRef {
     /// The layer's name in this model.
     pub fn name(&self) -> &str {
-        &self.entry().name
+        &self.name
     }
 
     /// The layer's type (`"Dense"`).
     pub fn class_name(&self) -> String {
-        self.entry().cell.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default()
+        self.cell.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default()
     }
 
     /// The layer's constructor arguments as JSON.
     pub fn config(&self) -> Value {
-        self.entry().cell.layer.read().map(|l| l.config()).unwrap_or(Value::Null)
+        self.cell.layer.read().map(|l| l.config()).unwrap_or(Value::Null)
     }
 
     /// The output spec of the layer's first call.
     pub fn output_spec(&self) -> Option<&TensorSpec> {
-        self.entry().output_specs.first().and_then(|specs| specs.first())
+        self.calls.first().and_then(|(specs, _)| specs.first())
+    }
+
+    /// The output of the layer's first call as a symbolic tensor, Keras'
+    /// `layer.output`: a new model from the same inputs to it shares this
+    /// model's weights (a feature extractor). A layer with several outputs
+    /// is an error naming [`outputs`](Self::outputs).
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let model = Sequential::new()
+    ///     .add(Input::new([4]))
+    ///     .add(Dense::new(8).activation("relu").name("features"))
+    ///     .add(Dense::new(2).name("head"))
+    ///     .build()?;
+    /// let extractor = Model::new(&model.inputs(), &model.get_layer("features")?.output()?)?;
+    /// let x = Tensor::ones([3, 4], DType::F32, model.device())?;
+    /// assert_eq!(extractor.predict(&x)?.dims(), [3, 8]);
+    /// // Same weights, not copies.
+    /// assert_eq!(extractor.weight("features.kernel")?.id(), model.weight("features.kernel")?.id());
+    /// # Ok(()) }
+    /// ```
+    pub fn output(&self) -> Result<SymbolicTensor> {
+        let mut outs = self.outputs()?;
+        match outs.len() {
+            1 => Ok(outs.remove(0)),
+            n => Err(Error::msg(format!("has {n} outputs; use outputs()")).in_layer(self.label())),
+        }
+    }
+
+    /// Every output of the layer's first call as symbolic tensors.
+    pub fn outputs(&self) -> Result<Vec<SymbolicTensor>> {
+        match self.calls.first() {
+            Some((_, syms)) => Ok(syms.clone()),
+            None => Err(Error::msg("is not called in the model").in_layer(self.label())),
+        }
+    }
+
+    /// The outputs of every call of a shared layer, one list per call in
+    /// graph order.
+    pub fn call_outputs(&self) -> Vec<Vec<SymbolicTensor>> {
+        self.calls.iter().map(|(_, syms)| syms.clone()).collect()
+    }
+
+    /// Whether the layer is trainable (Keras' `layer.trainable`, default
+    /// true).
+    pub fn trainable(&self) -> bool {
+        self.cell.is_trainable()
+    }
+
+    /// Freezes (`false`) or unfreezes the layer, and every layer inside it
+    /// when it is a nested model, as Keras' `layer.trainable = ...`: a
+    /// frozen layer's weights get no gradient and no optimizer update, count
+    /// as non-trainable in `summary()`, and a frozen `BatchNormalization`
+    /// runs in inference mode even in `fit`. As in Keras, a compiled model
+    /// takes the change at its next `compile` (`fit` before that is an
+    /// error that says so).
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let model = Sequential::new()
+    ///     .add(Input::new([4]))
+    ///     .add(Dense::new(8).name("base"))
+    ///     .add(Dense::new(2).name("head"))
+    ///     .build()?;
+    /// model.get_layer("base")?.set_trainable(false);
+    /// assert_eq!(model.trainable_weights().len(), 2);   // head.kernel, head.bias
+    /// assert_eq!(model.non_trainable_weights()[0].name, "base.kernel");
+    /// # Ok(()) }
+    /// ```
+    pub fn set_trainable(&self, on: bool) {
+        self.cell.set_trainable(on);
+    }
+
+    /// The layers of a nested model, in order; empty for any other layer.
+    pub fn layers(&self) -> Vec<LayerRef> {
+        self.with_model(|m| m.layers()).unwrap_or_default()
+    }
+
+    /// A layer of a nested model by name (Keras'
+    /// `model.get_layer("base").get_layer("dense")`); an error if this
+    /// layer is not a model or has no such layer.
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
+        self.with_model(|m| m.get_layer(name))
+            .unwrap_or_else(|| Err(Error::msg(format!("is not a model, so it has no layer `{name}`"))))
+            .map_err(|e| e.in_layer(self.label()))
+    }
+
+    /// `f` on the nested model this layer is, if it is one.
+    fn with_model<R>(&self, f: impl FnOnce(&Model) -> R) -> Option<R> {
+        let layer = self.cell.layer.read().ok()?;
+        let any: &dyn std::any::Any = &**layer;
+        any.downcast_ref::<Model>().map(f)
     }
 
     /// The layer's weights, with their short names (`kernel`, `bias`).
     pub fn weights(&self) -> Vec<Weight> {
-        layer_weights(&self.entry().cell)
+        layer_weights(&self.cell)
+    }
+
+    /// Copies of the layer's weight values in the order of
+    /// [`weights`](Self::weights) (Keras' `layer.get_weights()`).
+    pub fn get_weights(&self) -> Result<Vec<Tensor>> {
+        self.weights().iter().map(|w| w.value.copy()).collect()
     }
 
     /// Looks up one weight by its short name.
@@ -261,30 +370,47 @@ impl LayerRef<'_> {
         self.weights().iter().map(|w| w.value.numel()).sum()
     }
 
-    /// Replaces the layer's weights, in the order of [`weights`](Self::weights);
-    /// each must have the same shape.
+    /// Replaces the layer's weights, in the order of [`weights`](Self::weights)
+    /// (Keras' `layer.set_weights`); each must have the same shape. Nothing
+    /// changes unless every value fits.
     pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
         let ws = self.weights();
-        if ws.len() != values.len() {
-            return Err(Error::msg(format!("expects {} weight tensors, received {}", ws.len(), values.len()))
-                .in_layer(self.label()));
-        }
-        for (w, v) in ws.iter().zip(values) {
-            assign_checked(&format!("{}.{}", self.name(), w.name), &w.value, v)?;
-        }
-        Ok(())
+        let names: Vec<String> = ws.iter().map(|w| format!("{}.{}", self.name, w.name)).collect();
+        assign_all(&ws, &names, values).map_err(|e| e.in_layer(self.label()))
     }
 
     fn label(&self) -> String {
-        format!("{} ({})", self.name(), self.class_name())
+        format!("{} ({})", self.name, self.class_name())
     }
 }
 
+/// Assigns `values` to `ws` (named `names` in errors) in order, after
+/// checking the count and every shape, so that a mismatch changes nothing.
+fn assign_all(ws: &[Weight], names: &[String], values: &[Tensor]) -> Result<()> {
+    if ws.len() != values.len() {
+        return Err(Error::invalid(
+            "set_weights",
+            format!("expects {} weight tensors, received {}", ws.len(), values.len()),
+        ));
+    }
+    for ((w, v), name) in ws.iter().zip(values).zip(names) {
+        check_assignable(name, &w.value, v)?;
+    }
+    for ((w, v), name) in ws.iter().zip(values).zip(names) {
+        assign_checked(name, &w.value, v)?;
+    }
+    Ok(())
+}
+
 /// A layer's own weights followed by those of layers nested inside it.
+/// A frozen layer's weights are all non-trainable.
 pub(crate) fn layer_weights(cell: &LayerCell) -> Vec<Weight> {
     let mut ws = cell.weights.read().map(|w| w.clone()).unwrap_or_default();
     if let Ok(layer) = cell.layer.read() {
         ws.extend(layer.nested_weights());
+    }
+    if !cell.is_trainable() {
+        ws.iter_mut().for_each(|w| w.trainable = false);
     }
     ws
 }
@@ -297,7 +423,7 @@ fn find_weight<'w>(ws: &'w [Weight], name: &str) -> std::result::Result<&'w Weig
     })
 }
 
-fn assign_checked(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
+fn check_assignable(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
     if target.shape() != value.shape() || target.dtype() != value.dtype() {
         return Err(Error::invalid(
             "set_weights",
@@ -310,6 +436,11 @@ fn assign_checked(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
             ),
         ));
     }
+    Ok(())
+}
+
+fn assign_checked(name: &str, target: &Tensor, value: &Tensor) -> Result<()> {
+    check_assignable(name, target, value)?;
     let value = if value.device().same(target.device()) {
         value.clone()
     } else {
@@ -385,13 +516,57 @@ impl Model {
     }
 
     /// A layer by name; an unknown name is an error listing the layers.
-    pub fn get_layer(&self, name: &str) -> Result<LayerRef<'_>> {
+    pub fn get_layer(&self, name: &str) -> Result<LayerRef> {
         match self.layers.iter().position(|l| l.name == name) {
-            Some(index) => Ok(LayerRef { model: self, index }),
+            Some(index) => Ok(self.layer_ref(index)),
             None => Err(Error::invalid(
                 "get_layer",
                 format!("no layer named `{name}`; the model has [{}]", self.layer_names().join(", ")),
             )),
+        }
+    }
+
+    /// The layers in graph order (inputs excluded), Keras' `model.layers`.
+    pub fn layers(&self) -> Vec<LayerRef> {
+        (0..self.layers.len()).map(|i| self.layer_ref(i)).collect()
+    }
+
+    fn layer_ref(&self, index: usize) -> LayerRef {
+        let entry = &self.layers[index];
+        let calls = self
+            .nodes
+            .iter()
+            .filter(|n| n.layer == index)
+            .zip(&entry.output_specs)
+            .map(|(n, specs)| (specs.clone(), n.outputs.iter().map(|&v| self.symbols[v].clone()).collect()))
+            .collect();
+        LayerRef { name: entry.name.clone(), cell: entry.cell.clone(), calls }
+    }
+
+    /// The model's inputs as symbolic tensors (Keras' `model.inputs`), to
+    /// build another model on the same graph — see [`LayerRef::output`].
+    pub fn inputs(&self) -> Vec<SymbolicTensor> {
+        self.symbols[..self.inputs.len()].to_vec()
+    }
+
+    /// The model's outputs as symbolic tensors (Keras' `model.outputs`):
+    /// a new model from them and more layers reuses this one's layers and
+    /// weights.
+    pub fn outputs(&self) -> Vec<SymbolicTensor> {
+        self.outputs.iter().map(|&v| self.symbols[v].clone()).collect()
+    }
+
+    /// Whether any layer is trainable (Keras' `model.trainable` after
+    /// [`set_trainable`](Self::set_trainable)).
+    pub fn trainable(&self) -> bool {
+        self.layers.iter().any(|l| l.cell.is_trainable())
+    }
+
+    /// Freezes or unfreezes every layer, recursively into nested models
+    /// (Keras' `model.trainable = ...`); see [`LayerRef::set_trainable`].
+    pub fn set_trainable(&self, on: bool) {
+        for l in &self.layers {
+            l.cell.set_trainable(on);
         }
     }
 
@@ -422,14 +597,46 @@ impl Model {
             .map_err(|have| Error::invalid("weight", format!("no weight named `{name}`; the model has {have}")))
     }
 
-    /// Replaces weights by full name (`"dense.kernel"`); each must exist and
-    /// have the same shape. Weights not named keep their values.
-    pub fn set_weights<'a>(&self, values: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<()> {
+    /// Copies of every weight value in the order of
+    /// [`weights`](Self::weights) (Keras' `model.get_weights()`).
+    pub fn get_weights(&self) -> Result<Vec<Tensor>> {
+        self.weights().iter().map(|w| w.value.copy()).collect()
+    }
+
+    /// Replaces every weight, in the order of [`weights`](Self::weights)
+    /// (Keras' positional `model.set_weights`); the count and each shape
+    /// must match, and nothing changes unless all do.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let build = |seed| Sequential::new().add(Input::new([3])).add(Dense::new(2)).seed(seed).build();
+    /// let (a, b) = (build(1)?, build(2)?);
+    /// b.set_weights(&a.get_weights()?)?;
+    /// assert_eq!(b.weight("dense.kernel")?.to_vec::<f32>()?, a.weight("dense.kernel")?.to_vec::<f32>()?);
+    /// assert!(b.set_weights(&a.get_weights()?[..1]).is_err());   // one of two
+    /// # Ok(()) }
+    /// ```
+    pub fn set_weights(&self, values: &[Tensor]) -> Result<()> {
         let ws = self.weights();
+        let names: Vec<String> = ws.iter().map(|w| w.name.clone()).collect();
+        assign_all(&ws, &names, values)
+    }
+
+    /// Replaces weights by full name (`"dense.kernel"`); each must exist and
+    /// have the same shape, and nothing changes unless all do. Weights not
+    /// named keep their values.
+    pub fn set_weights_by_name<'a>(&self, values: impl IntoIterator<Item = (&'a str, &'a Tensor)>) -> Result<()> {
+        let ws = self.weights();
+        let mut picked = Vec::new();
         for (name, value) in values {
             let w = find_weight(&ws, name).map_err(|have| {
                 Error::invalid("set_weights", format!("no weight named `{name}`; the model has {have}"))
             })?;
+            check_assignable(name, &w.value, value)?;
+            picked.push((name, w, value));
+        }
+        for (name, w, value) in picked {
             assign_checked(name, &w.value, value)?;
         }
         Ok(())
@@ -444,7 +651,7 @@ impl Model {
 
     /// Puts back weights copied by [`snapshot_weights`](Self::snapshot_weights).
     pub fn restore_weights(&self, snapshot: &WeightSnapshot) -> Result<()> {
-        self.set_weights(snapshot.values.iter().map(|(n, t)| (n.as_str(), t)))
+        self.set_weights_by_name(snapshot.values.iter().map(|(n, t)| (n.as_str(), t)))
     }
 
     /// Total number of scalars in the weights.

@@ -78,6 +78,25 @@ impl Model {
     /// Param # (and Connected to, for Functional models), then the total,
     /// trainable and non-trainable parameter counts.
     pub fn summary_string(&self) -> String {
+        self.summary_string_with(false)
+    }
+
+    /// [`summary_string`](Self::summary_string), with Keras'
+    /// `show_trainable=True` column when `show_trainable`: `Y` for a
+    /// trainable layer with weights, `N` for a frozen one, `-` for a layer
+    /// without weights.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let model = Sequential::new().add(Input::new([4])).add(Dense::new(2).name("head")).build()?;
+    /// model.get_layer("head")?.set_trainable(false);
+    /// let s = model.summary_string_with(true);
+    /// assert!(s.contains("Trainable") && s.contains(" N "));
+    /// assert!(s.contains("Non-trainable params: 10 (40.00 B)"));
+    /// # Ok(()) }
+    /// ```
+    pub fn summary_string_with(&self, show_trainable: bool) -> String {
         let functional = !self.sequential;
         let mut rows: Vec<Vec<Vec<String>>> = Vec::new();
         let value_label = |v: usize| -> String {
@@ -92,6 +111,9 @@ impl Model {
                     vec!["0".into()],
                     vec!["-".into()],
                 ]);
+                if show_trainable {
+                    rows.last_mut().expect("just pushed").push(vec!["-".into()]);
+                }
             }
         }
         let mut seen = vec![false; self.layers.len()];
@@ -100,7 +122,8 @@ impl Model {
             let class = entry.cell.layer.read().map(|l| l.class_name().to_string()).unwrap_or_default();
             let first = !seen[node.layer];
             seen[node.layer] = true;
-            let params = if first { layer_weights(&entry.cell).iter().map(|w| w.value.numel()).sum() } else { 0 };
+            let own = layer_weights(&entry.cell);
+            let params = if first { own.iter().map(|w| w.value.numel()).sum() } else { 0 };
             let mut row = vec![
                 vec![format!("{} ({class})", entry.name)],
                 vec![self.outputs_label(&node.outputs)],
@@ -110,20 +133,34 @@ impl Model {
                 let sources: Vec<String> = node.inputs.iter().map(|&v| value_label(v)).collect();
                 row.push(vec![sources.join(", ")]);
             }
+            if show_trainable {
+                let flag = match (own.is_empty(), entry.cell.is_trainable()) {
+                    (true, _) => "-",
+                    (false, true) => "Y",
+                    (false, false) => "N",
+                };
+                row.push(vec![flag.into()]);
+            }
             rows.push(row);
         }
         // Keras' line lengths: 88 for Sequential, 108 for Functional.
-        let (header, min_width): (&[&str], &[usize]) = if functional {
-            (&["Layer (type)", "Output Shape", "Param #", "Connected to"], &[29, 25, 15, 26])
+        let (mut header, mut min_width): (Vec<&str>, Vec<usize>) = if functional {
+            (vec!["Layer (type)", "Output Shape", "Param #", "Connected to"], vec![29, 25, 15, 26])
         } else {
-            (&["Layer (type)", "Output Shape", "Param #"], &[36, 27, 15])
+            (vec!["Layer (type)", "Output Shape", "Param #"], vec![36, 27, 15])
         };
-        let right = [false, false, true, false];
+        let mut right = vec![false, false, true];
+        right.resize(header.len(), false);
+        if show_trainable {
+            header.push("Trainable");
+            min_width.push(9);
+            right.push(false);
+        }
         let weights = self.weights();
         let total: usize = weights.iter().map(|w| w.value.numel()).sum();
         let trainable: usize = weights.iter().filter(|w| w.trainable).map(|w| w.value.numel()).sum();
         let mut out = format!("Model: \"{}\"\n", self.name);
-        out += &table(header, &rows, &right[..header.len()], min_width);
+        out += &table(&header, &rows, &right, &min_width);
         out += &format!(" Total params: {} ({})\n", thousands(total), bytes(total));
         out += &format!(" Trainable params: {} ({})\n", thousands(trainable), bytes(trainable));
         out += &format!(" Non-trainable params: {} ({})\n", thousands(total - trainable), bytes(total - trainable));

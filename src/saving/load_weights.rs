@@ -333,7 +333,7 @@ impl Loaded<'_> {
             let head = if n == 1 { String::new() } else { format!("{n} mismatches: ") };
             return Err(self.error(format!("{head}{}{hint}", listed.join("; "))));
         }
-        model.set_weights(values.iter().map(|(n, t)| (n.as_str(), t)))?;
+        model.set_weights_by_name(values.iter().map(|(n, t)| (n.as_str(), t)))?;
         Ok(report)
     }
 }

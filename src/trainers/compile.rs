@@ -363,7 +363,8 @@ impl Model {
             }
         }
         let objective = Objective { losses, loss_weights, metric_specs, output_metrics, weighted_metrics };
-        let compiled = Compiled { optimizer, objective };
+        let trainable = self.trainable_weights().into_iter().map(|w| w.name).collect();
+        let compiled = Compiled { optimizer, objective, trainable };
         *self.compiled.get_mut().map_err(|_| Error::msg("model lock poisoned"))? = Some(compiled);
         Ok(())
     }

@@ -56,7 +56,7 @@ impl Model {
     /// # fn main() -> strata::Result<()> {
     /// let dev = backend::native();
     /// let mut model = Sequential::new().add(Input::new([1])).add(Dense::new(1)).build_on(&dev)?;
-    /// model.set_weights([("dense.kernel", &Tensor::new(vec![2.0f32], [1, 1], &dev)?)])?;
+    /// model.set_weights_by_name([("dense.kernel", &Tensor::new(vec![2.0f32], [1, 1], &dev)?)])?;
     /// model.compile("sgd", "mse", &["mae"])?;
     /// let x = Tensor::new(vec![1.0f32, 2.0], [2, 1], &dev)?;
     /// let y = Tensor::new(vec![2.0f32, 5.0], [2, 1], &dev)?; // errors 0 and 1

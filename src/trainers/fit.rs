@@ -96,7 +96,7 @@ impl Model {
         let bs = o.batch_size;
         let steps = train.len.div_ceil(bs);
         let mut trackers = Trackers::new(self, &c.objective, &train.ys)?;
-        let plan = self.step_plan();
+        let plan = self.training_plan(c, "fit")?;
         let mut history = History::default();
         let mut callbacks = std::mem::take(&mut o.callbacks);
         let compile_config = c.config(&self.output_names()).to_value();
@@ -176,7 +176,8 @@ impl Model {
         this.with_compiled("train_on_batch", |c| {
             let batch = Data::new(this, Some(&c.objective.losses), x, y, None, "")?;
             let mut trackers = Trackers::new(this, &c.objective, &batch.ys)?;
-            let out = this.train_batch(&c.objective, &this.step_plan(), &mut *c.optimizer, &batch)?;
+            let plan = this.training_plan(c, "train_on_batch")?;
+            let out = this.train_batch(&c.objective, &plan, &mut *c.optimizer, &batch)?;
             trackers.update(&batch, &out)?;
             Ok(trackers.logs(""))
         })

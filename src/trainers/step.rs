@@ -42,6 +42,34 @@ impl Model {
         }
     }
 
+    /// The [`StepPlan`] for training after `compile` made `c`: an error if a
+    /// `trainable` flag changed since (Keras applies such a change at the
+    /// next `compile`; strata says so instead of training the old set).
+    pub(crate) fn training_plan(&self, c: &super::Compiled, op: &'static str) -> Result<StepPlan> {
+        let plan = self.step_plan();
+        let now: Vec<&str> = plan.trainable.iter().map(|w| w.name.as_str()).collect();
+        if now != c.trainable {
+            let frozen: Vec<&str> = c.trainable.iter().map(String::as_str).filter(|n| !now.contains(n)).collect();
+            let thawed: Vec<&str> = now.iter().copied().filter(|n| !c.trainable.iter().any(|t| t == n)).collect();
+            let mut what = Vec::new();
+            if !frozen.is_empty() {
+                what.push(format!("frozen since: [{}]", frozen.join(", ")));
+            }
+            if !thawed.is_empty() {
+                what.push(format!("unfrozen since: [{}]", thawed.join(", ")));
+            }
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "the trainable weights changed after compile ({}); call compile again for the change to take \
+                     effect, as in Keras",
+                    what.join("; ")
+                ),
+            ));
+        }
+        Ok(plan)
+    }
+
     /// Forward pass and the batch loss: the weighted per-output losses plus
     /// the regularization penalties (in training and in evaluation, as
     /// Keras reports it). The batch's inputs were checked when its data was

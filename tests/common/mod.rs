@@ -31,7 +31,7 @@ pub fn set_initial(model: &mut Model, case: &Value, dev: &Device) -> Result<()> 
     assert_eq!(model.weights().len(), initial.len(), "{name}: weight count");
     let values: Vec<(String, Tensor)> =
         initial.iter().map(|(k, v)| Ok((k.clone(), tensor(v, dev)?))).collect::<Result<_>>()?;
-    model.set_weights(values.iter().map(|(k, t)| (k.as_str(), t)))?;
+    model.set_weights_by_name(values.iter().map(|(k, t)| (k.as_str(), t)))?;
     Ok(())
 }
 

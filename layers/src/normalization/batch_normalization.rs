@@ -301,7 +301,9 @@ impl Layer for BatchNormalization {
         let as_feature = |w: Tensor| w.reshape(keep.clone());
         let moving_mean = ctx.weight("moving_mean")?;
         let moving_var = ctx.weight("moving_variance")?;
-        let (mean, var) = if ctx.training() {
+        // A frozen BatchNormalization runs in inference mode (Keras' rule
+        // since 2.1.3), so fine-tuning leaves its statistics alone.
+        let (mean, var) = if ctx.training() && ctx.trainable() {
             let axes: Vec<isize> = (0..rank).filter(|&a| a != axis).map(|a| a as isize).collect();
             let (mean, var) = Self::moments(x, &axes, ctx.mask())?;
             strata_core::no_grad(|| -> Result<()> {
