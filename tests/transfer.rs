@@ -232,3 +232,49 @@ fn positional_weights_round_trip_and_a_bad_list_changes_nothing() -> Result<()> 
     }
     Ok(())
 }
+
+#[test]
+fn clone_model_copies_the_architecture_with_fresh_weights_and_shares_nothing() -> Result<()> {
+    for dev in devices() {
+        let (x, y) = data(&dev)?;
+        let inner = Sequential::new()
+            .add(Input::new([4]))
+            .add(Dense::new(6).activation("relu").name("low"))
+            .name("inner")
+            .seed(3)
+            .build_on(&dev)?;
+        let inp = Input::new([4]).name("x");
+        let h = inner.call(&inp)?;
+        let out = Dense::new(2).activation("softmax").name("head").call(&h)?;
+        let mut model = Model::new_with(&inp, &out, BuildOptions::new().device(&dev).seed(4))?;
+        model.get_layer("inner")?.set_trainable(false);
+        model.compile(Adam::new(0.05), "sparse_categorical_crossentropy", ())?;
+        model.fit(&x, &y, quiet().epochs(2))?;
+
+        let mut twin = strata::models::clone_model(&model)?;
+        assert_eq!(twin.get_config(), model.get_config(), "{}", dev.name());
+        assert_eq!(twin.device().name(), dev.name());
+        assert!(!twin.get_layer("inner")?.trainable(), "the trainable flag is part of the architecture");
+        let (a, b) = (model.get_weights()?, twin.get_weights()?);
+        assert_eq!(a.len(), b.len());
+        for (p, q) in a.iter().zip(&b) {
+            assert_eq!(p.dims(), q.dims());
+            if p.dims().len() == 2 {
+                assert_ne!(vals(p), vals(q), "a clone's kernels are fresh, not copied");
+            } else {
+                assert!(vals(q).iter().all(|&v| v == 0.0), "a clone's biases start at zero");
+            }
+        }
+
+        // Training the clone leaves the original as it was.
+        let before = model.predict(&x)?;
+        twin.compile(Adam::new(0.05), "sparse_categorical_crossentropy", ())?;
+        twin.fit(&x, &y, quiet().epochs(1))?;
+        assert_eq!(vals(&model.predict(&x)?), vals(&before));
+
+        // With the weights copied over, the clone computes what the original does.
+        twin.set_weights(&model.get_weights()?)?;
+        assert_eq!(vals(&twin.predict(&x)?), vals(&before));
+    }
+    Ok(())
+}

@@ -349,6 +349,41 @@ impl Model {
         rebuild(config, options, 0, &mut Seen::default())
     }
 
+    /// Keras' `keras.models.clone_model(model)`: a new model with the same
+    /// architecture (layer names, the graph, input specs, trainable flags)
+    /// on the same device, and fresh weights, initialised as a new build
+    /// would be. Nothing is shared with `self`: training one leaves the
+    /// other as it was. Copy the weights over with
+    /// [`set_weights`](Self::set_weights) when a trained copy is wanted.
+    ///
+    /// The clone is rebuilt from [`get_config`](Self::get_config), so a
+    /// custom layer or `Lambda` must be registered, as for
+    /// [`from_config`](Self::from_config); an unregistered one is an error
+    /// naming it.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// # fn main() -> strata::Result<()> {
+    /// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2).name("d")).seed(1).build()?;
+    /// let twin = model.clone_model_with(BuildOptions::new().seed(2))?;
+    /// assert_eq!(twin.get_config(), model.get_config());
+    /// assert_ne!(twin.weight("d.kernel")?.to_vec::<f32>()?, model.weight("d.kernel")?.to_vec::<f32>()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn clone_model(&self) -> Result<Model> {
+        self.clone_model_with(BuildOptions::new())
+    }
+
+    /// [`clone_model`](Self::clone_model) with an explicit seed, name or
+    /// device (the device defaults to this model's, not the environment's).
+    pub fn clone_model_with(&self, options: BuildOptions) -> Result<Model> {
+        let mut options = options;
+        if options.device.is_none() {
+            options.device = Some(self.device().clone());
+        }
+        Model::from_model_config(self.model_config(), options)
+    }
+
     /// The architecture as a JSON string ([`get_config`](Self::get_config)
     /// serialised); [`from_json`](Self::from_json) reads it back.
     pub fn to_json(&self) -> String {

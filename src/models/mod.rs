@@ -22,3 +22,9 @@ pub use limits::ConfigLimits;
 pub(crate) use model::{sum_penalties, Producer};
 pub use model::{BuildOptions, LayerRef, Model, ModelInputs, WeightSnapshot};
 pub use sequential::{Sequential, SequentialItem};
+
+/// Keras' `keras.models.clone_model(model)`, spelled as Keras spells it:
+/// [`Model::clone_model`] (same architecture, fresh weights, same device).
+pub fn clone_model(model: &Model) -> crate::Result<Model> {
+    model.clone_model()
+}
