@@ -8,6 +8,8 @@ pub use strata_core::{
 pub mod backend;
 pub mod callbacks;
 pub mod datasets;
+#[cfg(feature = "keras")]
+pub mod keras;
 pub mod losses;
 pub mod metrics;
 pub mod models;
