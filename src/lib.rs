@@ -7,6 +7,7 @@ pub use strata_core::{
 
 pub mod backend;
 pub mod callbacks;
+pub mod data;
 pub mod datasets;
 #[cfg(feature = "keras")]
 pub mod keras;

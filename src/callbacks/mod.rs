@@ -53,7 +53,7 @@ pub struct CallbackContext<'a> {
     pub(crate) optimizer: &'a mut dyn Optimizer,
     pub(crate) stop: bool,
     pub(crate) epochs: usize,
-    pub(crate) steps: usize,
+    pub(crate) steps: Option<usize>,
     pub(crate) compile_config: &'a serde_json::Value,
 }
 
@@ -94,8 +94,8 @@ impl CallbackContext<'_> {
         self.epochs
     }
 
-    /// Training batches per epoch.
-    pub fn steps_per_epoch(&self) -> usize {
+    /// Training batches per epoch; `None` for a dataset of unknown length.
+    pub fn steps_per_epoch(&self) -> Option<usize> {
         self.steps
     }
 

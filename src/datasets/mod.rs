@@ -57,7 +57,10 @@
 //!    else `~/.cache/strata/datasets`;
 //! 3. under `shared/data` in the current folder and each of its ancestors
 //!    (a checkout next to a `shared/data` folder finds it from anywhere
-//!    inside).
+//!    inside);
+//! 4. under `/usr/share/datasets` ([`DEBIAN_DATASETS`]), where Debian's
+//!    `dataset-fashion-mnist` package (`apt install dataset-fashion-mnist`)
+//!    puts the original Fashion-MNIST files.
 //!
 //! The first folder holding all four files wins. When none does, the error
 //! lists every place looked at and what was missing there. To read from one
@@ -479,8 +482,13 @@ fn search_roots() -> Vec<(String, Option<PathBuf>)> {
             roots.push(("shared/data".into(), Some(dir.join("shared").join("data"))));
         }
     }
+    roots.push(("Debian's dataset-* packages".into(), Some(PathBuf::from(DEBIAN_DATASETS))));
     roots
 }
+
+/// Where Debian's `dataset-fashion-mnist` package installs the original
+/// IDX files (`fashion-mnist/` below it).
+pub const DEBIAN_DATASETS: &str = "/usr/share/datasets";
 
 /// The first folder among `candidates` that holds every file of `files`
 /// (each `name.gz` or plain `name`), or an error listing each candidate and

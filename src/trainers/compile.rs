@@ -390,16 +390,27 @@ impl Model {
     /// Runs `f` with the compiled state taken out of the model, so the model
     /// itself can be borrowed freely; the state goes back even on error.
     pub(crate) fn with_compiled<T>(&self, what: &'static str, f: impl FnOnce(&mut Compiled) -> Result<T>) -> Result<T> {
+        /// Puts the compile state back when `f` returns or unwinds (a
+        /// panicking callback or dataset must not uncompile the model).
+        struct Restore<'m> {
+            slot: &'m std::sync::Mutex<Option<Compiled>>,
+            taken: Option<Compiled>,
+        }
+        impl Drop for Restore<'_> {
+            fn drop(&mut self) {
+                if let Some(c) = self.taken.take() {
+                    *self.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+                }
+            }
+        }
         let mut guard = self.compiled.lock().map_err(|_| Error::msg("model lock poisoned"))?;
-        let mut c = guard.take().ok_or_else(|| {
+        let c = guard.take().ok_or_else(|| {
             Error::invalid(what, "the model is not compiled; call `model.compile(optimizer, loss, metrics)` first")
         })?;
         drop(guard);
-        let result = f(&mut c);
-        if let Ok(mut guard) = self.compiled.lock() {
-            *guard = Some(c);
-        }
-        result
+        let mut restore = Restore { slot: &self.compiled, taken: Some(c) };
+        let Some(c) = restore.taken.as_mut() else { unreachable!("just set") };
+        f(c)
     }
 
     /// Compiles the model as a saved `compile_config` says (what

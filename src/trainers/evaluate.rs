@@ -1,42 +1,43 @@
 //! [`Model::evaluate`] and [`Model::test_on_batch`].
 
-use strata_core::{no_grad, Result};
+use strata_core::{no_grad, Error, Result};
 
 use super::data::Data;
+use super::feed::{Feed, Stream};
 use super::progress::Progress;
 use super::step::StepPlan;
 use super::trackers::Trackers;
 use super::{check_batch_size, check_verbose, EvaluateOptions, Objective};
 use crate::callbacks::Logs;
+use crate::data::Dataset;
 use crate::{Model, ModelInputs};
 
 impl Model {
-    /// Evaluates prepared data batch by batch into fresh trackers.
+    /// Evaluates a feed batch by batch into fresh trackers.
     pub(crate) fn run_evaluation(
         &self,
         c: &Objective,
         plan: &StepPlan,
-        data: &Data,
-        batch_size: usize,
+        feed: &mut Feed<'_>,
         verbose: u8,
     ) -> Result<Logs> {
-        let mut trackers = Trackers::new(self, c, &data.ys)?;
-        let steps = data.len.div_ceil(batch_size);
-        let mut progress = Progress::new(verbose, steps);
-        no_grad(|| {
-            for step in 0..steps {
-                let start = step * batch_size;
-                let tracked = &mut trackers;
+        let mut trackers: Option<Trackers> = None;
+        let mut progress = Progress::new(verbose, feed.epoch_steps());
+        let steps = no_grad(|| {
+            feed.epoch(self, Some(&c.losses), 0, &mut |step, batch| {
+                if trackers.is_none() {
+                    trackers = Some(Trackers::new(self, c, &batch.ys)?);
+                }
+                let Some(tracked) = trackers.as_mut() else { unreachable!("set above") };
                 self.device().run(|| -> Result<()> {
-                    let batch = data.range(start, batch_size.min(data.len - start))?;
                     let (_, out) = self.batch_loss(c, plan, &batch, false)?;
                     tracked.update(&batch, &out)
                 })?;
-                progress.update(step + 1, &trackers.logs(""));
-            }
-            Ok(())
+                progress.update(step + 1, &tracked.logs(""));
+                Ok(true)
+            })
         })?;
-        let logs = trackers.logs("");
+        let logs = trackers.map(|t| t.logs("")).unwrap_or_default();
         progress.finish(steps, &logs);
         Ok(logs)
     }
@@ -70,7 +71,23 @@ impl Model {
         let (x, y) = (x.into_tensors(), y.into_tensors());
         self.with_compiled("evaluate", |c| {
             let data = Data::new(self, Some(&c.objective.losses), x, y, options.sample_weight.clone(), "")?;
-            self.run_evaluation(&c.objective, &self.step_plan(), &data, options.batch_size, options.verbose)
+            let order = (0..data.len).collect();
+            let mut feed = Feed::Tensors { data, batch_size: options.batch_size, order, shuffle: None };
+            self.run_evaluation(&c.objective, &self.step_plan(), &mut feed, options.verbose)
+        })
+    }
+
+    /// The loss and metrics on a [`Dataset`] (read ahead on
+    /// [`workers`](EvaluateOptions::workers) threads), in its order; at
+    /// most [`steps`](EvaluateOptions::steps) batches.
+    pub fn evaluate_dataset(&self, data: impl Dataset, options: EvaluateOptions) -> Result<Logs> {
+        check_verbose(options.verbose)?;
+        if options.sample_weight.is_some() {
+            return Err(Error::invalid("evaluate_dataset", "sample_weight: give the weights in the dataset's batches"));
+        }
+        self.with_compiled("evaluate_dataset", |c| {
+            let stream = Stream::new(&data, options.steps, false, None, options.stream, "the dataset")?;
+            self.run_evaluation(&c.objective, &self.step_plan(), &mut Feed::Stream(stream), options.verbose)
         })
     }
 

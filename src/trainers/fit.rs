@@ -3,11 +3,19 @@
 use strata_core::{Error, Result, Rng, Tensor};
 
 use super::data::Data;
+use super::feed::{Feed, Stream};
 use super::progress::Progress;
 use super::trackers::Trackers;
 use super::{check_batch_size, check_verbose, Compiled, FitOptions};
 use crate::callbacks::{Callback, CallbackContext, History, Logs};
+use crate::data::Dataset;
 use crate::{Model, ModelInputs};
+
+/// What `fit` trains on.
+enum Train<'d> {
+    Tensors(Vec<Tensor>, Vec<Tensor>),
+    Dataset(&'d dyn Dataset),
+}
 
 impl Model {
     /// Trains the model for `options.epochs` epochs and returns the
@@ -43,10 +51,49 @@ impl Model {
         let x = x.into_tensors();
         let y = y.into_tensors();
         let this: &Model = self;
-        this.with_compiled("fit", |c| this.fit_compiled(c, x, y, options))
+        this.with_compiled("fit", |c| this.fit_compiled(c, Train::Tensors(x, y), options))
     }
 
-    fn fit_compiled(&self, c: &mut Compiled, x: Vec<Tensor>, y: Vec<Tensor>, mut o: FitOptions<'_>) -> Result<History> {
+    /// Trains the model on a [`Dataset`] of batches, read ahead on
+    /// [`workers`](FitOptions::workers) threads while the model trains:
+    /// Keras' `fit(dataset)` for data bigger than memory (see
+    /// [`strata::data`](crate::data)).
+    ///
+    /// Each batch is checked as `fit` checks tensors (shapes, labels,
+    /// NaN/inf), and an error names the batch. Every epoch is one pass over
+    /// the dataset, in a batch order reshuffled each epoch unless
+    /// [`shuffle(false)`](FitOptions::shuffle); with
+    /// [`steps_per_epoch`](FitOptions::steps_per_epoch) epochs take that
+    /// many batches and read on across epochs. `batch_size`,
+    /// `sample_weight` and `validation_split` are the dataset's business
+    /// and are errors here, as in Keras; validate with
+    /// [`validation_dataset`](FitOptions::validation_dataset) or
+    /// [`validation_data`](FitOptions::validation_data).
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// use strata::data::{self, Source};
+    /// # fn main() -> strata::Result<()> {
+    /// let dev = backend::native();
+    /// let x = Tensor::new(vec![0.9f32, 0.1, 0.2, 0.8, 0.7, 0.3, 0.1, 0.6], [4, 2], &dev)?;
+    /// let y = Tensor::new(vec![1i64, 0, 1, 0], [4], &dev)?;
+    /// let batches = data::from_tensors(&x, &y)?.shuffle(4).seed(0).batch(2);
+    /// let mut model = Sequential::new()
+    ///     .add(Input::new([2]))
+    ///     .add(Dense::new(2).activation("softmax"))
+    ///     .seed(0)
+    ///     .build_on(&dev)?;
+    /// model.compile(SGD::new(0.5), "sparse_categorical_crossentropy", &["accuracy"])?;
+    /// let history = model.fit_dataset(&batches, FitOptions::default().epochs(30).workers(2).verbose(0))?;
+    /// assert_eq!(history.last("accuracy"), Some(1.0));
+    /// # Ok(()) }
+    /// ```
+    pub fn fit_dataset(&mut self, data: impl Dataset, options: FitOptions<'_>) -> Result<History> {
+        let this: &Model = self;
+        this.with_compiled("fit_dataset", |c| this.fit_compiled(c, Train::Dataset(&data), options))
+    }
+
+    fn fit_compiled(&self, c: &mut Compiled, train: Train<'_>, mut o: FitOptions<'_>) -> Result<History> {
         check_batch_size(o.batch_size)?;
         check_verbose(o.verbose)?;
         if !(0.0..1.0).contains(&o.validation_split) {
@@ -58,17 +105,61 @@ impl Model {
         if o.initial_epoch > o.epochs {
             return Err(Error::invalid("initial_epoch", format!("{} is past epochs = {}", o.initial_epoch, o.epochs)));
         }
-        let mut train = Data::new(self, Some(&c.objective.losses), x, y, o.sample_weight.take(), "")?;
-        if let Some(cw) = &o.class_weight {
-            if self.outputs.len() > 1 {
-                return Err(Error::invalid("class_weight", "is only supported for models with one output"));
-            }
-            train.apply_class_weight(cw)?;
+        if o.validation_freq == 0 {
+            return Err(Error::invalid("validation_freq", "must be at least 1, received 0"));
         }
-        let validation = if let Some(v) = o.validation_data.take() {
-            Some(Data::new(self, Some(&c.objective.losses), v.x, v.y, v.sample_weight, "validation ")?)
+        if o.validation_batch_size == Some(0) {
+            return Err(Error::invalid("validation_batch_size", "must be at least 1, received 0"));
+        }
+        if o.class_weight.is_some() && self.outputs.len() > 1 {
+            return Err(Error::invalid("class_weight", "is only supported for models with one output"));
+        }
+        let mut shuffle_rng = match o.seed {
+            Some(s) => Rng::seed(s),
+            None => self.rng.lock().map(|mut r| r.fork()).map_err(|_| Error::msg("model rng lock poisoned"))?,
+        };
+        let bs = o.batch_size;
+        let losses = Some(&c.objective.losses[..]);
+        let mut feed = match train {
+            Train::Tensors(x, y) => {
+                if o.steps_per_epoch.is_some() {
+                    return Err(Error::invalid(
+                        "steps_per_epoch",
+                        "applies to datasets (fit_dataset); with tensors every epoch is one pass over them",
+                    ));
+                }
+                let mut data = Data::new(self, losses, x, y, o.sample_weight.take(), "")?;
+                if let Some(cw) = &o.class_weight {
+                    data.apply_class_weight(cw)?;
+                }
+                let order = (0..data.len).collect();
+                Feed::Tensors { data, batch_size: bs, order, shuffle: o.shuffle.then(|| Box::new(shuffle_rng)) }
+            }
+            Train::Dataset(ds) => {
+                for (set, what) in [
+                    (o.batch_size_set, "batch_size: a dataset is batched already (Source::batch); do not give one"),
+                    (o.sample_weight.is_some(), "sample_weight: give the weights in the dataset's batches"),
+                    (o.validation_split > 0.0, "validation_split: not supported for datasets; split the source with Source::split and pass the part as validation_dataset"),
+                ] {
+                    if set {
+                        return Err(Error::invalid("fit_dataset", what.to_string()));
+                    }
+                }
+                let seed = o.shuffle.then(|| shuffle_rng.next_u64());
+                let stream = Stream::new(ds, o.steps_per_epoch, true, seed, o.stream, "the dataset")?;
+                Feed::Stream(stream.class_weight(o.class_weight.take()))
+            }
+        };
+        let val_ds = o.validation_dataset.take();
+        let mut validation = if let Some(v) = &val_ds {
+            Some(Feed::Stream(Stream::new(&**v, o.validation_steps, true, None, o.stream, "the validation dataset")?))
+        } else if let Some(v) = o.validation_data.take() {
+            let data = Data::new(self, losses, v.x, v.y, v.sample_weight, "validation ")?;
+            let order = (0..data.len).collect();
+            Some(Feed::Tensors { data, batch_size: o.validation_batch_size.unwrap_or(bs), order, shuffle: None })
         } else if o.validation_split > 0.0 {
             // Keras: the last fraction, taken before shuffling.
+            let Some(train) = feed.tensors() else { unreachable!("checked above") };
             let split_at = (train.len as f64 * (1.0 - o.validation_split)) as usize;
             if split_at == 0 || split_at == train.len {
                 return Err(Error::invalid(
@@ -83,19 +174,17 @@ impl Model {
                 ));
             }
             let val = train.range(split_at, train.len - split_at)?;
-            train = train.range(0, split_at)?;
-            Some(val)
+            *train = train.range(0, split_at)?;
+            if let Feed::Tensors { order, .. } = &mut feed {
+                *order = (0..split_at).collect();
+            }
+            let order = (0..val.len).collect();
+            Some(Feed::Tensors { data: val, batch_size: o.validation_batch_size.unwrap_or(bs), order, shuffle: None })
         } else {
             None
         };
 
-        let mut shuffle_rng = match o.seed {
-            Some(s) => Rng::seed(s),
-            None => self.rng.lock().map(|mut r| r.fork()).map_err(|_| Error::msg("model rng lock poisoned"))?,
-        };
-        let bs = o.batch_size;
-        let steps = train.len.div_ceil(bs);
-        let mut trackers = Trackers::new(self, &c.objective, &train.ys)?;
+        let mut trackers: Option<Trackers> = None;
         let plan = self.training_plan(c, "fit")?;
         let mut history = History::default();
         let mut callbacks = std::mem::take(&mut o.callbacks);
@@ -105,7 +194,7 @@ impl Model {
             optimizer: &mut *c.optimizer,
             stop: false,
             epochs: o.epochs,
-            steps,
+            steps: feed.epoch_steps(),
             compile_config: &compile_config,
         };
         for cb in &mut callbacks {
@@ -113,44 +202,42 @@ impl Model {
         }
         history.on_train_begin(&mut ctx)?;
         let mut last_logs = Logs::new();
-        let mut order: Vec<usize> = (0..train.len).collect();
         for epoch in o.initial_epoch..o.epochs {
-            trackers.reset();
+            if let Some(t) = &mut trackers {
+                t.reset();
+            }
             for cb in &mut callbacks {
                 cb.on_epoch_begin(epoch, &mut ctx)?;
             }
             Progress::epoch_header(o.verbose, epoch, o.epochs);
-            let mut progress = Progress::new(o.verbose, steps);
-            if o.shuffle {
-                shuffle_rng.shuffle(&mut order);
-            }
-            let mut done = 0;
-            for (step, idx) in order.chunks(bs).enumerate() {
+            let mut progress = Progress::new(o.verbose, feed.epoch_steps());
+            let done = feed.epoch(self, losses, epoch, &mut |step, batch| {
                 for cb in &mut callbacks {
                     cb.on_train_batch_begin(step, &mut ctx)?;
                 }
+                if trackers.is_none() {
+                    trackers = Some(Trackers::new(self, &c.objective, &batch.ys)?);
+                }
+                let Some(tracked) = trackers.as_mut() else { unreachable!("set above") };
                 // The whole step on the device's own thread (a pool thread on native).
                 let optimizer = &mut *ctx.optimizer;
-                let tracked = &mut trackers;
                 self.device().run(|| -> Result<()> {
-                    let batch = train.select(idx)?;
                     let out = self.train_batch(&c.objective, &plan, optimizer, &batch)?;
                     tracked.update(&batch, &out)
                 })?;
-                let logs = trackers.logs("");
+                let logs = tracked.logs("");
                 for cb in &mut callbacks {
                     cb.on_train_batch_end(step, &logs, &mut ctx)?;
                 }
-                done = step + 1;
-                progress.update(done, &logs);
-                if ctx.stop {
-                    break;
+                progress.update(step + 1, &logs);
+                Ok(!ctx.stop)
+            })?;
+            let mut logs = trackers.as_ref().map(|t| t.logs("")).unwrap_or_default();
+            if let Some(val) = &mut validation {
+                if (epoch + 1) % o.validation_freq == 0 {
+                    let val_logs = self.run_evaluation(&c.objective, &plan, val, 0)?;
+                    logs.extend(val_logs.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
                 }
-            }
-            let mut logs = trackers.logs("");
-            if let Some(val) = &validation {
-                let val_logs = self.run_evaluation(&c.objective, &plan, val, bs, 0)?;
-                logs.extend(val_logs.into_iter().map(|(k, v)| (format!("val_{k}"), v)));
             }
             for cb in &mut callbacks {
                 cb.on_epoch_end(epoch, &mut logs, &mut ctx)?;

@@ -11,6 +11,7 @@
 mod compile;
 mod data;
 mod evaluate;
+mod feed;
 mod fit;
 mod options;
 mod predict;

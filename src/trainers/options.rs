@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use strata_core::Tensor;
 
 use crate::callbacks::Callback;
+use crate::data::Dataset;
 use crate::ModelInputs;
 
 /// How `fit` trains: Keras' `fit` arguments as a builder.
@@ -33,6 +34,26 @@ pub struct FitOptions<'a> {
     pub(crate) initial_epoch: usize,
     pub(crate) callbacks: Vec<Box<dyn Callback + 'a>>,
     pub(crate) seed: Option<u64>,
+    pub(crate) batch_size_set: bool,
+    pub(crate) steps_per_epoch: Option<usize>,
+    pub(crate) validation_dataset: Option<Box<dyn Dataset + 'a>>,
+    pub(crate) validation_steps: Option<usize>,
+    pub(crate) validation_freq: usize,
+    pub(crate) validation_batch_size: Option<usize>,
+    pub(crate) stream: StreamOptions,
+}
+
+/// How a [`Dataset`] is read: worker threads and queue size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StreamOptions {
+    pub(crate) workers: usize,
+    pub(crate) max_queue_size: usize,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        StreamOptions { workers: 1, max_queue_size: 10 }
+    }
 }
 
 /// Held-out data passed to [`FitOptions::validation_data`].
@@ -56,14 +77,24 @@ impl Default for FitOptions<'_> {
             initial_epoch: 0,
             callbacks: Vec::new(),
             seed: None,
+            batch_size_set: false,
+            steps_per_epoch: None,
+            validation_dataset: None,
+            validation_steps: None,
+            validation_freq: 1,
+            validation_batch_size: None,
+            stream: StreamOptions::default(),
         }
     }
 }
 
 impl<'a> FitOptions<'a> {
     /// Samples per gradient step (default 32; the last batch may be smaller).
+    /// Not for [`fit_dataset`](crate::Model::fit_dataset), whose dataset is
+    /// batched already (giving both is an error, as in Keras).
     pub fn batch_size(mut self, batch_size: usize) -> Self {
         self.batch_size = batch_size;
+        self.batch_size_set = true;
         self
     }
 
@@ -82,6 +113,11 @@ impl<'a> FitOptions<'a> {
 
     /// Whether to shuffle the training samples before each epoch (default
     /// true). The order is drawn from the model's seed, or [`seed`](Self::seed).
+    ///
+    /// For [`fit_dataset`](crate::Model::fit_dataset) it shuffles the order
+    /// of the batches of a dataset of known length each epoch, as Keras does
+    /// for a `PyDataset`; the samples inside the batches are the dataset's
+    /// (shuffle them with [`Source::shuffle`](crate::data::Source::shuffle)).
     pub fn shuffle(mut self, shuffle: bool) -> Self {
         self.shuffle = shuffle;
         self
@@ -149,6 +185,56 @@ impl<'a> FitOptions<'a> {
         self.seed = Some(seed);
         self
     }
+
+    /// Batches per epoch for [`fit_dataset`](crate::Model::fit_dataset)
+    /// (Keras' `steps_per_epoch`): the dataset is read on from where the
+    /// last epoch stopped, and a pass that ends inside an epoch ends that
+    /// epoch early (the next starts a new pass). Needed for an infinite
+    /// dataset.
+    pub fn steps_per_epoch(mut self, steps: usize) -> Self {
+        self.steps_per_epoch = Some(steps);
+        self
+    }
+
+    /// A held-out [`Dataset`] for the `val_*` metrics (instead of tensors;
+    /// takes precedence over [`validation_data`](Self::validation_data)).
+    pub fn validation_dataset(mut self, data: impl Dataset + 'a) -> Self {
+        self.validation_dataset = Some(Box::new(data));
+        self
+    }
+
+    /// Batches of the validation dataset per evaluation, from its start
+    /// (default: all of it; needed for an infinite one).
+    pub fn validation_steps(mut self, steps: usize) -> Self {
+        self.validation_steps = Some(steps);
+        self
+    }
+
+    /// Validate after every `freq`-th epoch only (default 1: every epoch).
+    pub fn validation_freq(mut self, freq: usize) -> Self {
+        self.validation_freq = freq;
+        self
+    }
+
+    /// Samples per batch of validation tensors (default: `batch_size`).
+    pub fn validation_batch_size(mut self, batch_size: usize) -> Self {
+        self.validation_batch_size = Some(batch_size);
+        self
+    }
+
+    /// Threads that read and prepare a dataset's batches ahead of the
+    /// training step (default 1; 0 reads on the training thread). The
+    /// batches and their order do not depend on it.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.stream.workers = workers;
+        self
+    }
+
+    /// Prepared batches held in the queue at most (default 10, as Keras).
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.stream.max_queue_size = size;
+        self
+    }
 }
 
 /// How [`Model::evaluate_with`](crate::Model::evaluate_with) runs.
@@ -159,11 +245,19 @@ pub struct EvaluateOptions {
     pub(crate) batch_size: usize,
     pub(crate) verbose: u8,
     pub(crate) sample_weight: Option<Tensor>,
+    pub(crate) steps: Option<usize>,
+    pub(crate) stream: StreamOptions,
 }
 
 impl Default for EvaluateOptions {
     fn default() -> Self {
-        EvaluateOptions { batch_size: 32, verbose: 1, sample_weight: None }
+        EvaluateOptions {
+            batch_size: 32,
+            verbose: 1,
+            sample_weight: None,
+            steps: None,
+            stream: StreamOptions::default(),
+        }
     }
 }
 
@@ -186,6 +280,24 @@ impl EvaluateOptions {
         self.sample_weight = Some(weights.clone());
         self
     }
+
+    /// For a dataset: read at most `steps` batches (needed for an infinite one).
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// For a dataset: threads reading batches ahead (default 1; 0: none).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.stream.workers = workers;
+        self
+    }
+
+    /// For a dataset: prepared batches held at most (default 10).
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.stream.max_queue_size = size;
+        self
+    }
 }
 
 /// How [`Model::predict_with`](crate::Model::predict_with) runs.
@@ -196,11 +308,13 @@ impl EvaluateOptions {
 pub struct PredictOptions {
     pub(crate) batch_size: usize,
     pub(crate) verbose: u8,
+    pub(crate) steps: Option<usize>,
+    pub(crate) stream: StreamOptions,
 }
 
 impl Default for PredictOptions {
     fn default() -> Self {
-        PredictOptions { batch_size: 32, verbose: 0 }
+        PredictOptions { batch_size: 32, verbose: 0, steps: None, stream: StreamOptions::default() }
     }
 }
 
@@ -214,6 +328,24 @@ impl PredictOptions {
     /// 0: silent (default); 1: a progress bar; 2: one line at the end.
     pub fn verbose(mut self, verbose: u8) -> Self {
         self.verbose = verbose;
+        self
+    }
+
+    /// For a dataset: read at most `steps` batches (needed for an infinite one).
+    pub fn steps(mut self, steps: usize) -> Self {
+        self.steps = Some(steps);
+        self
+    }
+
+    /// For a dataset: threads reading batches ahead (default 1; 0: none).
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.stream.workers = workers;
+        self
+    }
+
+    /// For a dataset: prepared batches held at most (default 10).
+    pub fn max_queue_size(mut self, size: usize) -> Self {
+        self.stream.max_queue_size = size;
         self
     }
 }

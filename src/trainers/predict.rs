@@ -4,9 +4,11 @@
 use strata_core::{no_grad, Error, Result, Tensor};
 
 use super::data::Data;
+use super::feed::{Feed, Stream};
 use super::progress::Progress;
 use super::{check_batch_size, check_verbose, PredictOptions};
 use crate::callbacks::Logs;
+use crate::data::Dataset;
 use crate::{Model, ModelInputs};
 
 impl Model {
@@ -52,25 +54,65 @@ impl Model {
         check_batch_size(options.batch_size)?;
         check_verbose(options.verbose)?;
         let data = Data::new(self, None, x.into_tensors(), Vec::new(), None, "")?;
-        let bs = options.batch_size;
-        let steps = data.len.div_ceil(bs);
-        let mut progress = Progress::new(options.verbose, steps);
-        let mut chunks: Vec<Vec<Tensor>> = vec![Vec::with_capacity(steps); self.outputs.len()];
-        no_grad(|| {
-            for step in 0..steps {
-                let start = step * bs;
-                let outputs = self.device().run(|| {
-                    let batch = data.range(start, bs.min(data.len - start))?;
-                    Ok(self.forward_checked_inputs(&batch.xs, false)?.0)
-                })?;
+        let order = (0..data.len).collect();
+        self.run_prediction(
+            Feed::Tensors { data, batch_size: options.batch_size, order, shuffle: None },
+            options.verbose,
+        )
+    }
+
+    /// The outputs of a one-output model on a [`Dataset`]'s inputs (its
+    /// targets, if any, are ignored), batch by batch in its order; at most
+    /// [`steps`](PredictOptions::steps) batches.
+    ///
+    /// ```
+    /// use strata::prelude::*;
+    /// use strata::data::{self, Source};
+    /// # fn main() -> strata::Result<()> {
+    /// let dev = backend::native();
+    /// let model = Sequential::new().add(Input::new([3])).add(Dense::new(2)).build_on(&dev)?;
+    /// let x = Tensor::ones([10, 3], DType::F32, &dev)?;
+    /// let y = model.predict_dataset(data::from_inputs(&x)?.batch(4), PredictOptions::default())?;
+    /// assert_eq!(y.dims(), &[10, 2]);
+    /// # Ok(()) }
+    /// ```
+    pub fn predict_dataset(&self, data: impl Dataset, options: PredictOptions) -> Result<Tensor> {
+        let mut outs = self.predict_dataset_outputs(data, options)?;
+        if outs.len() != 1 {
+            return Err(Error::invalid(
+                "predict_dataset",
+                format!(
+                    "the model has {} outputs [{}]; use `predict_dataset_outputs` to get all of them",
+                    outs.len(),
+                    self.output_names().join(", ")
+                ),
+            ));
+        }
+        Ok(outs.remove(0))
+    }
+
+    /// Every output of the model on a [`Dataset`]'s inputs, in output order.
+    pub fn predict_dataset_outputs(&self, data: impl Dataset, options: PredictOptions) -> Result<Vec<Tensor>> {
+        check_verbose(options.verbose)?;
+        let stream = Stream::new(&data, options.steps, false, None, options.stream, "the dataset")?;
+        self.run_prediction(Feed::Stream(stream), options.verbose)
+    }
+
+    fn run_prediction(&self, mut feed: Feed<'_>, verbose: u8) -> Result<Vec<Tensor>> {
+        let mut progress = Progress::new(verbose, feed.epoch_steps());
+        let mut chunks: Vec<Vec<Tensor>> =
+            vec![Vec::with_capacity(feed.epoch_steps().unwrap_or(0)); self.outputs.len()];
+        let steps = no_grad(|| {
+            feed.epoch(self, None, 0, &mut |step, batch| {
+                let outputs = self.device().run(|| Ok::<_, Error>(self.forward_checked_inputs(&batch.xs, false)?.0))?;
                 for (o, t) in outputs.into_iter().enumerate() {
                     // Without the logits a softmax output keeps, so the
                     // batches held until the concatenation cost no more.
                     chunks[o].push(t.detach());
                 }
                 progress.update(step + 1, &Logs::new());
-            }
-            Ok(())
+                Ok(true)
+            })
         })?;
         progress.finish(steps, &Logs::new());
         chunks

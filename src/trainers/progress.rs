@@ -23,7 +23,7 @@ const WIDTH: usize = 20;
 /// One epoch's (or one evaluation's) progress display.
 pub(crate) struct Progress {
     verbose: u8,
-    target: usize,
+    target: Option<usize>,
     bar: Option<ProgressBar>,
     start: Instant,
     after_first_step: Option<Instant>,
@@ -37,16 +37,21 @@ impl Progress {
         }
     }
 
-    /// A display for `target` steps; nothing is drawn for verbose 0.
-    pub(crate) fn new(verbose: u8, target: usize) -> Progress {
+    /// A display for `target` steps (`None`: not known in advance, shown
+    /// as Keras does, `117/Unknown`); nothing is drawn for verbose 0.
+    pub(crate) fn new(verbose: u8, target: Option<usize>) -> Progress {
         let bar = (verbose == 1).then(|| {
             // `{prefix}` is the bold `cur/total` counter; the bar is green
-            // where done and white elsewhere, like Keras'.
-            let template = format!("{{prefix}} {{bar:{WIDTH}.green/white}}{{msg}}");
+            // where done and white elsewhere, like Keras'. Without a total
+            // there is no bar.
+            let template = match target {
+                Some(_) => format!("{{prefix}} {{bar:{WIDTH}.green/white}}{{msg}}"),
+                None => "{prefix}{msg}".to_string(),
+            };
             let style = ProgressStyle::with_template(&template)
                 .unwrap_or_else(|_| ProgressStyle::default_bar())
                 .progress_chars("━━");
-            let bar = ProgressBar::with_draw_target(Some(target as u64), ProgressDrawTarget::stdout_with_hz(10));
+            let bar = ProgressBar::with_draw_target(target.map(|t| t as u64), ProgressDrawTarget::stdout_with_hz(10));
             bar.set_style(style);
             bar.set_prefix(format!("\x1b[1m{}\x1b[0m", counter(0, target)));
             bar
@@ -72,11 +77,15 @@ impl Progress {
         }
         let Some(bar) = &self.bar else { return };
         let per_step = self.step_duration(current, now);
-        let eta = per_step.as_secs_f64() * self.target.saturating_sub(current) as f64;
+        // The ETA while the total is known; the time so far otherwise.
+        let time = match self.target {
+            Some(t) => per_step.as_secs_f64() * t.saturating_sub(current) as f64,
+            None => (now - self.start).as_secs_f64(),
+        };
         bar.set_prefix(format!("\x1b[1m{}\x1b[0m", counter(current, self.target)));
         bar.set_message(format!(
             " \x1b[1m{}\x1b[0m{}{}",
-            format_eta(eta),
+            format_eta(time),
             format_per_step(per_step),
             format_logs(logs)
         ));
@@ -94,13 +103,15 @@ impl Progress {
                 // indicatif clears its live line; the final line is printed
                 // as plain output so it stays in the scrollback (and in logs).
                 bar.finish_and_clear();
-                let filled = WIDTH * current / self.target.max(1);
-                let line = format!(
-                    "\x1b[1m{count}\x1b[0m \x1b[32m{}\x1b[0m\x1b[37m{}\x1b[0m \x1b[1m{elapsed:.0}s\x1b[0m{per_step}{}",
-                    "━".repeat(filled),
-                    "━".repeat(WIDTH - filled),
-                    format_logs(logs)
-                );
+                let drawn = match self.target {
+                    Some(t) => {
+                        let filled = (WIDTH * current / t.max(1)).min(WIDTH);
+                        format!(" \x1b[32m{}\x1b[0m\x1b[37m{}\x1b[0m", "━".repeat(filled), "━".repeat(WIDTH - filled))
+                    }
+                    None => String::new(),
+                };
+                let line =
+                    format!("\x1b[1m{count}\x1b[0m{drawn} \x1b[1m{elapsed:.0}s\x1b[0m{per_step}{}", format_logs(logs));
                 if std::io::stdout().is_terminal() {
                     println!("{line}");
                 } else {
@@ -136,10 +147,15 @@ fn strip_ansi(s: &str) -> String {
 }
 
 /// ` 42/469`: the step, right-aligned to the width of the total (Keras'
-/// `%{numdigits}d/%d`).
-fn counter(current: usize, target: usize) -> String {
-    let digits = target.max(1).to_string().len();
-    format!("{current:>digits$}/{target}")
+/// `%{numdigits}d/%d`); `117/Unknown` without a total.
+fn counter(current: usize, target: Option<usize>) -> String {
+    match target {
+        Some(target) => {
+            let digits = target.max(1).to_string().len();
+            format!("{current:>digits$}/{target}")
+        }
+        None => format!("{current}/Unknown"),
+    }
 }
 
 /// ` 4ms/step` (Keras' `_format_time`).
@@ -219,9 +235,10 @@ mod tests {
 
     #[test]
     fn the_counter_is_padded_to_the_total_width() {
-        assert_eq!(counter(3, 469), "  3/469");
-        assert_eq!(counter(469, 469), "469/469");
-        assert_eq!(counter(0, 0), "0/0");
+        assert_eq!(counter(3, Some(469)), "  3/469");
+        assert_eq!(counter(469, Some(469)), "469/469");
+        assert_eq!(counter(0, Some(0)), "0/0");
+        assert_eq!(counter(117, None), "117/Unknown");
     }
 
     #[test]

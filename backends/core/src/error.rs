@@ -122,6 +122,15 @@ pub enum Error {
         /// What went wrong.
         source: Box<Error>,
     },
+    /// An error while reading one item of a dataset: a batch, a file, a row
+    /// (`item` is `"batch 3 of pass 0"`, a path, ...).
+    #[error("{item}: {source}")]
+    Data {
+        /// The item being read.
+        item: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
     /// A model graph that cannot be built (disconnected, cyclic, duplicate names, ...).
     #[error("model graph: {0}")]
     Graph(String),
@@ -175,6 +184,11 @@ impl Error {
     /// Wraps `self` as raised by `layer` (`"dense_2 (Dense)"`).
     pub fn in_layer(self, layer: impl Into<String>) -> Self {
         Error::Layer { layer: layer.into(), source: Box::new(self) }
+    }
+
+    /// Wraps `self` as raised while reading `item` of a dataset.
+    pub fn in_item(self, item: impl Into<String>) -> Self {
+        Error::Data { item: item.into(), source: Box::new(self) }
     }
 
     /// An [`Error::Io`] for `action` on `path`.
