@@ -334,3 +334,206 @@ fn cache_in_memory_and_on_disk_keep_the_samples() -> Result<()> {
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/npy").join(name)
+}
+
+/// The values `make_npy_files.py` saved: `(arange(24) - 5.5) / 4`, shape (4, 3, 2).
+fn saved_x() -> Vec<f32> {
+    (0..24).map(|i| (i as f32 - 5.5) / 4.0).collect()
+}
+
+#[test]
+fn files_numpy_wrote_read_as_numpy_wrote_them() -> Result<()> {
+    let dev = strata::backend::native();
+    for name in ["f4.npy", "f8_be.npy", "f2.npy"] {
+        let a = npy::NpyArray::open(fixture(name))?;
+        assert_eq!(a.shape(), &[4, 3, 2], "{name}");
+        // f2 holds these exactly too: quarters below 2048.
+        assert_eq!(a.to_tensor(&dev)?.to_vec::<f32>()?, saved_x(), "{name}");
+    }
+    let u1 = npy::NpyArray::open(fixture("u1.npy"))?;
+    assert_eq!(u1.dtype(), DType::I64);
+    assert_eq!(u1.rows(&[3], &dev)?.to_vec::<i64>()?, (18..24).map(|v| v * 10).collect::<Vec<i64>>());
+    let scaled = u1.as_f32(0.5).rows(&[0], &dev)?.to_vec::<f32>()?;
+    assert_eq!(scaled, vec![0.0, 5.0, 10.0, 15.0, 20.0, 25.0]);
+    assert_eq!(npy::read(fixture("i4.npy"), &dev)?.to_vec::<i64>()?, vec![3, -1, 7, 0]);
+    assert_eq!(npy::read(fixture("b1.npy"), &dev)?.to_vec::<i64>()?, vec![1, 0, 0, 1]);
+    let e = npy::NpyArray::open(fixture("fortran.npy")).unwrap_err().to_string();
+    assert!(e.contains("Fortran-ordered"), "{e}");
+    for archive in ["stored.npz", "compressed.npz"] {
+        let arrays = npy::read_npz(fixture(archive))?;
+        let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x", "y"], "{archive}");
+        assert_eq!(arrays[0].1.to_tensor(&dev)?.to_vec::<f32>()?, saved_x(), "{archive}");
+        let source = npy::NpySource::new(vec![arrays[0].1.clone()], vec![arrays[1].1.clone()])?.on(&dev);
+        assert_eq!(source.gather(&[2, 1])?.y[0].to_vec::<i64>()?, vec![1, 0], "{archive}");
+    }
+    // Truncated archives and members are errors, never panics.
+    let bytes = std::fs::read(fixture("stored.npz"))?;
+    let dir = temp_dir("npz");
+    for cut in (0..bytes.len()).step_by(7) {
+        std::fs::write(dir.join("cut.npz"), &bytes[..cut])?;
+        assert!(npy::read_npz(dir.join("cut.npz")).is_err(), "cut at {cut}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// NumPy reads what strata writes. Runs when `STRATA_KERAS_PYTHON` names a
+/// Python with NumPy (`.ci/run` sets it); otherwise it says so and passes.
+#[test]
+fn numpy_reads_the_files_strata_writes() -> Result<()> {
+    let Ok(python) = std::env::var("STRATA_KERAS_PYTHON") else {
+        eprintln!("STRATA_KERAS_PYTHON is not set: NumPy's side of npy::write is not checked");
+        return Ok(());
+    };
+    let dev = strata::backend::native();
+    let dir = temp_dir("numpy");
+    npy::write(dir.join("x.npy"), &Tensor::new(saved_x(), [4, 3, 2], &dev)?)?;
+    npy::write(dir.join("y.npy"), &Tensor::new(vec![5i64, -6, 7], [3], &dev)?)?;
+    let script = "import sys, numpy as np\n\
+        x = np.load(sys.argv[1] + '/x.npy'); y = np.load(sys.argv[1] + '/y.npy')\n\
+        assert x.dtype == np.float32 and x.shape == (4, 3, 2), (x.dtype, x.shape)\n\
+        assert (x == (np.arange(24).reshape(4, 3, 2) - 5.5) / 4).all()\n\
+        assert y.dtype == np.int64 and list(y) == [5, -6, 7], y\n\
+        print('numpy read both files')";
+    let out = std::process::Command::new(python).args(["-c", script]).arg(&dir).output()?;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// `dir/a_cat` (6 red-ish PNGs, one in a nested folder as JPEG), `dir/b_dog`
+/// (6 blue-ish PNGs) and a text file that is skipped.
+fn image_folder(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    for (class, rgb) in [("a_cat", [200u8, 40, 10]), ("b_dog", [10, 60, 220])] {
+        std::fs::create_dir_all(dir.join(class).join("more")).unwrap();
+        for i in 0..6u8 {
+            let img = image::RgbImage::from_pixel(10, 8, image::Rgb([rgb[0], rgb[1] + i, rgb[2]]));
+            img.save(dir.join(class).join(format!("{i}.png"))).unwrap();
+        }
+        std::fs::write(dir.join(class).join("notes.txt"), "not an image").unwrap();
+    }
+    image::RgbImage::from_pixel(16, 16, image::Rgb([128, 128, 128]))
+        .save(dir.join("a_cat").join("more").join("gray.jpg"))
+        .unwrap();
+    dir
+}
+
+#[test]
+fn image_folders_read_as_keras_reads_them() -> Result<()> {
+    use strata::data::images::{image_dataset_from_directory, ImageFolderOptions};
+    let dir = image_folder("images");
+    let dev = strata::backend::native();
+    let opts = || ImageFolderOptions::new().image_size(4, 5).batch_size(5).shuffle(false);
+    let all = image_dataset_from_directory(&dir, &opts())?.on(&dev).all()?;
+    let src = all.source();
+    assert_eq!(src.class_names(), &["a_cat", "b_dog"]);
+    assert_eq!(src.len(), 13);
+    let labels: Vec<usize> = src.files().iter().map(|f| f.1).collect();
+    assert_eq!(labels, [vec![0; 7], vec![1; 6]].concat());
+    assert!(src.files()[6].0.ends_with("a_cat/more/gray.jpg"), "sorted by path: {:?}", src.files()[6].0);
+    let b = all.get(0, 0)?.unwrap();
+    assert_eq!(b.x[0].dims(), &[5, 4, 5, 3]);
+    assert_eq!(b.y[0].to_vec::<i64>()?, vec![0; 5]);
+    // A constant image stays constant through the resize; values are 0..=255.
+    let first: Vec<f32> = b.x[0].to_vec::<f32>()?[..60].to_vec();
+    assert!(first.chunks(3).all(|p| p == [200.0, 40.0, 10.0]), "{first:?}");
+    // The JPEG decodes near its gray (lossy), grayscale uses the luma weights.
+    let gray = image_dataset_from_directory(&dir, &opts().color_mode("grayscale").batch_size(13))?.on(&dev).all()?;
+    let g = gray.get(0, 0)?.unwrap();
+    assert_eq!(g.x[0].dims(), &[13, 4, 5, 1]);
+    let px = g.x[0].to_vec::<f32>()?;
+    assert!((px[6 * 20] - 128.0).abs() <= 2.0, "jpeg gray {}", px[6 * 20]);
+    let luma = (0.2126f32 * 200.0 + 0.7152 * 40.0 + 0.0722 * 10.0).round();
+    assert!((px[0] - luma).abs() <= 1.0, "luma {} vs {luma}", px[0]);
+    // Label modes.
+    let cat = image_dataset_from_directory(&dir, &opts().label_mode("categorical").batch_size(13))?.on(&dev).all()?;
+    let y = cat.get(0, 0)?.unwrap().y[0].to_rows::<f32>()?;
+    assert_eq!((y[0].clone(), y[12].clone()), (vec![1.0, 0.0], vec![0.0, 1.0]));
+    let bin = image_dataset_from_directory(&dir, &opts().label_mode("binary").batch_size(13))?.on(&dev).all()?;
+    assert_eq!(bin.get(0, 0)?.unwrap().y[0].dims(), &[13, 1]);
+    let unlabeled = image_dataset_from_directory(&dir, &opts().no_labels())?.on(&dev).all()?;
+    assert!(unlabeled.get(0, 0)?.unwrap().y.is_empty());
+    let only_dogs = image_dataset_from_directory(&dir, &opts().class_names(["b_dog"]))?.all()?;
+    assert_eq!(only_dogs.source().len(), 6);
+    // A seeded split: the last int(0.3 * 13) = 3 files of the shuffled list.
+    let split = || ImageFolderOptions::new().image_size(4, 5).batch_size(4).validation_split(0.3).seed(7);
+    let (train, val) = image_dataset_from_directory(&dir, &split())?.split()?;
+    let (train2, _) = image_dataset_from_directory(&dir, &split())?.split()?;
+    assert_eq!((train.source().len(), val.source().len()), (10, 3));
+    assert_eq!(train.source().files(), train2.source().files());
+    let mut every: Vec<PathBuf> = train.source().files().iter().chain(val.source().files()).map(|f| f.0.clone()).collect();
+    every.sort();
+    every.dedup();
+    assert_eq!(every.len(), 13);
+    assert_eq!(image_dataset_from_directory(&dir, &split())?.validation()?.source().files(), val.source().files());
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+#[test]
+fn corrupt_images_and_bad_image_options_are_errors() -> Result<()> {
+    use strata::data::images::{image_dataset_from_directory, ImageFolderOptions};
+    let dir = image_folder("corrupt");
+    std::fs::write(dir.join("b_dog").join("4.png"), b"\x89PNG\r\n\x1a\n this is not a PNG")?;
+    let dev = strata::backend::native();
+    let opts = || ImageFolderOptions::new().image_size(4, 4).batch_size(4).shuffle(false);
+    let ds = image_dataset_from_directory(&dir, &opts())?.on(&dev).all()?;
+    let mut model = Sequential::new()
+        .add(Input::new([4, 4, 3]))
+        .add(Flatten::new())
+        .add(Dense::new(2).activation("softmax"))
+        .build_on(&dev)?;
+    model.compile("adam", "sparse_categorical_crossentropy", &["accuracy"])?;
+    for workers in [0, 2] {
+        let e = err(model.fit_dataset(&ds, FitOptions::default().shuffle(false).workers(workers).verbose(0)));
+        // Sorted: a_cat has 7 files, so b_dog/4.png is file 11, in batch 2.
+        assert!(e.starts_with("dataset batch 2 (pass 0): ") && e.contains("b_dog/4.png: cannot decode the image"), "{e}");
+    }
+    let bad = |o: ImageFolderOptions| image_dataset_from_directory(&dir, &o).map(|_| ()).unwrap_err().to_string();
+    assert!(bad(opts().color_mode("cmyk")).contains("color_mode"));
+    assert!(bad(opts().label_mode("sparse")).contains("label_mode"));
+    assert!(bad(opts().class_names(["a_cat", "b_dog", "c_cow"])).contains("c_cow"));
+    assert!(bad(ImageFolderOptions::new().validation_split(0.2)).contains("seed"));
+    assert!(bad(opts().image_size(0, 4)).contains("image_size"));
+    std::fs::create_dir_all(dir.join("c_cow"))?;
+    assert!(bad(opts().label_mode("binary")).contains("exactly 2 classes"));
+    let empty = temp_dir("no-images");
+    std::fs::create_dir_all(empty.join("x"))?;
+    let e = image_dataset_from_directory(&empty, &opts()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("found no images"), "{e}");
+    let e = image_dataset_from_directory(empty.join("missing"), &opts()).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("missing") && e.contains("read the folder"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&empty).ok();
+    Ok(())
+}
+
+#[test]
+fn tensors_from_and_to_rows_and_ndarray() -> Result<()> {
+    for dev in devices() {
+        let t = Tensor::from_rows(&[vec![1.0f32, 2.0, 3.0], vec![4.0, 5.0, 6.0]], &dev)?;
+        assert_eq!(t.dims(), &[2, 3]);
+        let e = Tensor::from_rows(&[vec![1i64, 2], vec![3]], &dev).unwrap_err().to_string();
+        assert!(e.contains("row 1 has 1"), "{e}");
+        let model = Sequential::new().add(Input::new([3])).add(Dense::new(2).activation("softmax")).build_on(&dev)?;
+        let rows = model.predict(&t)?.to_rows::<f32>()?;
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.len() == 2 && (r.iter().sum::<f32>() - 1.0).abs() < 1e-5));
+        let a = ndarray::Array3::from_shape_fn((2, 3, 4), |(i, j, k)| (i * 100 + j * 10 + k) as f32);
+        let t = Tensor::from_ndarray(&a, &dev)?;
+        assert_eq!(t.dims(), &[2, 3, 4]);
+        assert_eq!(t.to_ndarray::<f32>()?, a.clone().into_dyn());
+        let view = a.slice(ndarray::s![.., 1.., ..;2]);
+        let t = Tensor::from_ndarray(&view, &dev)?;
+        assert_eq!(t.dims(), &[2, 2, 2]);
+        assert_eq!(t.to_vec::<f32>()?, vec![10.0, 12.0, 20.0, 22.0, 110.0, 112.0, 120.0, 122.0]);
+        let ids = ndarray::arr1(&[3i64, 1, 4]);
+        assert_eq!(Tensor::from_ndarray(&ids, &dev)?.to_ndarray::<i64>()?, ids.into_dyn());
+    }
+    Ok(())
+}

@@ -53,6 +53,8 @@ use strata_core::{Error, Result, Rng, Tensor};
 
 use crate::ModelInputs;
 
+#[cfg(feature = "images")]
+pub mod images;
 pub mod npy;
 pub(crate) mod prefetch;
 
@@ -391,6 +393,58 @@ pub trait Source: Send + Sync {
         Self: Sized,
     {
         npy::cache_source(self, dir.as_ref())
+    }
+}
+
+/// Mapped bytes read before the pages are handed back to the page cache
+/// (so the process' resident size stays bounded on a file larger than
+/// memory).
+const RELEASE_EVERY: usize = 64 << 20;
+
+/// A read-only memory-mapped file whose pages are handed back to the page
+/// cache every [`RELEASE_EVERY`] bytes read: a pass over a file larger
+/// than memory does not grow the resident size (pages are faulted in
+/// again, from the page cache or the disk, when next needed).
+pub(crate) struct MappedFile {
+    map: memmap2::Mmap,
+    touched: std::sync::atomic::AtomicUsize,
+}
+
+impl MappedFile {
+    /// Maps the file at `path`.
+    ///
+    /// Changing or truncating the file while it is mapped is not supported
+    /// (reads may then see the new bytes, or fail), as with every
+    /// memory-mapped reader.
+    pub(crate) fn open(path: &Path) -> Result<MappedFile> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        // SAFETY: the map is only read, through bounds-checked slices; the
+        // file being changed underneath is documented as unsupported.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
+        Ok(MappedFile { map, touched: std::sync::atomic::AtomicUsize::new(0) })
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+
+    /// Counts `bytes` read; past [`RELEASE_EVERY`], drops this process'
+    /// mapped pages.
+    pub(crate) fn read(&self, bytes: usize) {
+        use std::sync::atomic::Ordering;
+        let before = self.touched.fetch_add(bytes, Ordering::Relaxed);
+        if before.saturating_add(bytes) < RELEASE_EVERY {
+            return;
+        }
+        self.touched.store(0, Ordering::Relaxed);
+        #[cfg(unix)]
+        {
+            // SAFETY: a read-only, shared mapping of a file: MADV_DONTNEED
+            // only drops this process' page-table entries, and the next read
+            // faults the same bytes back in from the file, so concurrent
+            // readers see unchanged content.
+            let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
     }
 }
 

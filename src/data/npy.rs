@@ -35,20 +35,13 @@
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use memmap2::Mmap;
 use strata_core::{DType, Device, Error, Result, Tensor};
 
-use super::{Batch, Source, CHUNK};
+use super::{Batch, MappedFile, Source, CHUNK};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
-
-/// Mapped bytes gathered before the pages are handed back to the page
-/// cache (so the process' resident size stays bounded on a file larger
-/// than memory).
-const RELEASE_EVERY: usize = 64 << 20;
 
 /// The element type of a `.npy` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,14 +149,14 @@ impl Descr {
 /// The bytes of an array: a mapped file or (for a compressed `.npz`
 /// member) a buffer.
 enum Bytes {
-    Mapped(Mmap),
+    Mapped(MappedFile),
     Owned(Vec<u8>),
 }
 
 impl Bytes {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Bytes::Mapped(m) => m,
+            Bytes::Mapped(m) => m.bytes(),
             Bytes::Owned(v) => v,
         }
     }
@@ -179,7 +172,6 @@ pub struct NpyArray {
     shape: Vec<usize>,
     row_bytes: usize,
     as_f32: Option<f32>,
-    touched: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for NpyArray {
@@ -237,11 +229,7 @@ impl NpyArray {
     /// bytes), as with every memory-mapped reader.
     pub fn open(path: impl AsRef<Path>) -> Result<NpyArray> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-        // SAFETY: the map is only read, through bounds-checked slices; the
-        // file being changed underneath is documented as unsupported.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
-        Self::from_bytes(path.display().to_string(), Arc::new(Bytes::Mapped(map)), 0)
+        Self::from_bytes(path.display().to_string(), Arc::new(Bytes::Mapped(MappedFile::open(path)?)), 0)
     }
 
     /// Parses the array starting at byte `start` of `bytes`.
@@ -287,16 +275,7 @@ impl NpyArray {
                 ),
             ));
         }
-        Ok(NpyArray {
-            name: name.into(),
-            bytes,
-            offset: start + data_start,
-            descr,
-            shape,
-            row_bytes,
-            as_f32: None,
-            touched: Arc::new(AtomicUsize::new(0)),
-        })
+        Ok(NpyArray { name: name.into(), bytes, offset: start + data_start, descr, shape, row_bytes, as_f32: None })
     }
 
     /// The array's shape (samples first).
@@ -375,23 +354,10 @@ impl NpyArray {
         Ok(tensor)
     }
 
-    /// Hands the mapped pages back to the page cache every
-    /// [`RELEASE_EVERY`] bytes read, so that a pass over a file larger
-    /// than memory does not grow the resident size (they are read again
-    /// from the page cache, or the disk, when next needed).
+    /// Counts `bytes` read from the mapping (see [`MappedFile::read`]).
     fn release(&self, bytes: usize) {
-        let before = self.touched.fetch_add(bytes, Ordering::Relaxed);
-        if before + bytes < RELEASE_EVERY {
-            return;
-        }
-        self.touched.store(0, Ordering::Relaxed);
-        #[cfg(unix)]
-        if let Bytes::Mapped(map) = &*self.bytes {
-            // SAFETY: the mapping is a read-only, shared mapping of a file:
-            // MADV_DONTNEED only drops this process' page-table entries, and
-            // the next read faults the same bytes back in from the file.
-            // Concurrent readers therefore see unchanged content.
-            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        if let Bytes::Mapped(m) = &*self.bytes {
+            m.read(bytes);
         }
     }
 
@@ -413,9 +379,7 @@ pub fn read(path: impl AsRef<Path>, device: &Device) -> Result<Tensor> {
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    // SAFETY: as in `NpyArray::open`.
-    let map = Arc::new(Bytes::Mapped(unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?));
+    let map = Arc::new(Bytes::Mapped(MappedFile::open(path)?));
     let zip_err = |e: zip::result::ZipError| Error::format(path, format!("not a valid .npz archive: {e}"), None);
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(map.as_slice())).map_err(zip_err)?;
     let mut out = Vec::with_capacity(archive.len());

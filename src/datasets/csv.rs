@@ -30,12 +30,14 @@
 //! private helper of this module: a header row, numeric features, the integer
 //! label last.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 
-use strata_core::{Error, Result, Tensor};
+use strata_core::{Device, Error, Result, Tensor};
 
 use super::Dataset;
+use crate::data::{Batch, MappedFile, Source};
 
 /// What the label column holds, and so what [`CsvTable::data`]'s `y` is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -163,6 +165,248 @@ fn load_named(name: &str, mut reader: impl Read, options: &CsvOptions) -> Result
     Ok(CsvTable { data: Dataset::new(x, y)?, label_kind, feature_names: table.feature_names, class_names })
 }
 
+/// A CSV file as a streaming [`Source`] for files larger than memory:
+/// [`stream`] reads the file once (memory-mapped) to check every row and
+/// resolve the labels exactly as [`load`] does, keeping only each row's
+/// byte offset and label; batches then parse their rows from the mapping.
+///
+/// ```
+/// # fn main() -> strata::Result<()> {
+/// use strata::data::{Dataset, Source};
+/// use strata::datasets::csv::{self, CsvOptions};
+/// let path = std::env::temp_dir().join(format!("strata-csv-doc-{}.csv", std::process::id()));
+/// std::fs::write(&path, "a,b,kind\n1,2,cat\n3,4,dog\n5,6,cat\n").map_err(|e| strata::Error::io(&path, "write", e))?;
+/// let rows = csv::stream(&path, &CsvOptions::new().label("kind"))?;
+/// assert_eq!((rows.len(), rows.class_names()), (3, &["cat".to_string(), "dog".to_string()][..]));
+/// let batch = rows.gather(&[2, 1])?;
+/// assert_eq!(batch.x[0].to_vec::<f32>()?, vec![5.0, 6.0, 3.0, 4.0]);
+/// assert_eq!(batch.y[0].to_vec::<i64>()?, vec![0, 1]);
+/// # std::fs::remove_file(&path).ok();
+/// # Ok(()) }
+/// ```
+pub struct CsvSource {
+    name: String,
+    file: MappedFile,
+    offsets: Vec<u64>,
+    header: Vec<String>,
+    label_col: usize,
+    delimiter: char,
+    labels: Labels,
+    feature_names: Vec<String>,
+    device: Device,
+}
+
+/// Opens the CSV file at `path` as a [`CsvSource`]. Every row is checked
+/// now, and a malformed one is the error [`load`] gives (naming the line).
+pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource> {
+    let path = path.as_ref();
+    let name = path.display().to_string();
+    let file = MappedFile::open(path)?;
+    let bytes = file.bytes();
+    let mut lines = LineIter { bytes, pos: 0, line: 0 };
+    fn utf8<'a>(name: &str, line: usize, b: &'a [u8]) -> Result<&'a str> {
+        std::str::from_utf8(b).map_err(|_| Error::msg(format!("{name}, line {line}: not UTF-8 text")))
+    }
+    let (header_line, header) = loop {
+        match lines.next() {
+            None => return Err(Error::msg(format!("{name}: empty table, no header row"))),
+            Some((line, _, b)) => {
+                let t = utf8(&name, line, b)?;
+                if !t.trim().is_empty() {
+                    break (line, t);
+                }
+            }
+        }
+    };
+    let (header, label_col) = parse_header(&format!("{name}, line {header_line}"), header, options)?;
+    let feature_names: Vec<String> =
+        header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
+    // Distinct labels in order of first appearance, with that line.
+    let mut names: Vec<(String, usize)> = Vec::new();
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut appearance: Vec<u32> = Vec::new();
+    let mut offsets = Vec::new();
+    let mut scratch = Vec::new();
+    for (line, offset, b) in lines {
+        let t = utf8(&name, line, b)?;
+        if t.trim().is_empty() {
+            continue;
+        }
+        scratch.clear();
+        let label =
+            parse_row(&|| format!("{name}, line {line}"), t, &header, label_col, options.delimiter, &mut scratch)?;
+        let id = match index.get(&label) {
+            Some(&id) => id,
+            None => {
+                let id =
+                    u32::try_from(names.len()).map_err(|_| Error::msg(format!("{name}: too many distinct labels")))?;
+                index.insert(label.clone(), id);
+                names.push((label, line));
+                id
+            }
+        };
+        appearance.push(id);
+        offsets.push(offset as u64);
+    }
+    drop(index);
+    let labels = resolve_labels(&names, &appearance, options.kind, |line| {
+        format!("{name}, line {line}, column `{}`", header[label_col])
+    })?;
+    Ok(CsvSource {
+        name,
+        file,
+        offsets,
+        header,
+        label_col,
+        delimiter: options.delimiter,
+        labels,
+        feature_names,
+        device: crate::backend::from_env()?,
+    })
+}
+
+/// The labels of [`stream`] from the distinct labels (with the line of
+/// their first appearance) and each row's index into them: the rule of
+/// [`read_labels`], decided over the distinct labels.
+fn resolve_labels(
+    names: &[(String, usize)],
+    appearance: &[u32],
+    kind: LabelKind,
+    at: impl Fn(usize) -> String,
+) -> Result<Labels> {
+    let is_class_id = |l: &str| l.parse::<i64>().is_ok_and(|v| v >= 0);
+    let numeric = match kind {
+        LabelKind::Classes => false,
+        LabelKind::Numeric => true,
+        LabelKind::Auto => {
+            names.iter().all(|(l, _)| l.parse::<f32>().is_ok()) && !names.iter().all(|(l, _)| is_class_id(l))
+        }
+    };
+    if numeric {
+        let values = names
+            .iter()
+            .map(|(l, line)| {
+                l.parse::<f32>().map_err(|_| {
+                    Error::msg(format!(
+                        "{}: label `{l}` is not a number (the label is numeric: LabelKind::Numeric)",
+                        at(*line)
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        return Ok(Labels::Numeric(appearance.iter().map(|&k| values[k as usize]).collect()));
+    }
+    let ints: Option<Vec<i64>> = names.iter().map(|(l, _)| l.parse::<i64>().ok().filter(|&v| v >= 0)).collect();
+    if let Some(ints) = ints {
+        let classes = ints.iter().max().map_or(0, |&m| m + 1);
+        let ids = appearance.iter().map(|&k| ints[k as usize]).collect();
+        return Ok(Labels::Classes { ids, names: (0..classes).map(|k| k.to_string()).collect() });
+    }
+    let ids = appearance.iter().map(|&k| i64::from(k)).collect();
+    Ok(Labels::Classes { ids, names: names.iter().map(|(l, _)| l.clone()).collect() })
+}
+
+/// Lines of a byte buffer as `(line number from 1, byte offset, bytes
+/// without the line ending)`.
+struct LineIter<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    line: usize,
+}
+
+impl<'a> Iterator for LineIter<'a> {
+    type Item = (usize, usize, &'a [u8]);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let start = self.pos;
+        let rest = &self.bytes[start..];
+        let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
+        self.pos = start + len + 1;
+        self.line += 1;
+        let mut line = &rest[..len];
+        if let [head @ .., b'\r'] = line {
+            line = head;
+        }
+        Some((self.line, start, line))
+    }
+}
+
+impl CsvSource {
+    /// The batches' tensors are made on `device` (default:
+    /// [`backend::from_env`](crate::backend::from_env)).
+    pub fn on(mut self, device: &Device) -> CsvSource {
+        self.device = device.clone();
+        self
+    }
+
+    /// What the labels are: [`LabelKind::Classes`] or [`LabelKind::Numeric`].
+    pub fn label_kind(&self) -> LabelKind {
+        match self.labels {
+            Labels::Classes { .. } => LabelKind::Classes,
+            Labels::Numeric(_) => LabelKind::Numeric,
+        }
+    }
+
+    /// The header names of the feature columns, in order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.feature_names
+    }
+
+    /// The name of each class id (as [`CsvTable::class_names`]).
+    pub fn class_names(&self) -> &[String] {
+        match &self.labels {
+            Labels::Classes { names, .. } => names,
+            Labels::Numeric(_) => &[],
+        }
+    }
+
+    /// The line number of the row at byte `offset` (for errors).
+    fn line_of(&self, offset: usize) -> usize {
+        1 + self.file.bytes()[..offset].iter().filter(|&&b| b == b'\n').count()
+    }
+}
+
+impl Source for CsvSource {
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    fn gather(&self, indices: &[usize]) -> Result<Batch> {
+        let n = self.offsets.len();
+        let bytes = self.file.bytes();
+        let mut features = Vec::with_capacity(indices.len() * self.feature_names.len());
+        let mut read = 0;
+        for &i in indices {
+            let Some(&offset) = self.offsets.get(i) else {
+                return Err(Error::invalid("gather", format!("{}: row {i} is out of range for {n} rows", self.name)));
+            };
+            let offset = offset as usize;
+            let at = || format!("{}, line {}", self.name, self.line_of(offset));
+            let rest = bytes
+                .get(offset..)
+                .ok_or_else(|| Error::msg(format!("{}: the file changed since it was opened", at())))?;
+            let (_, _, line) = LineIter { bytes: rest, pos: 0, line: 0 }
+                .next()
+                .ok_or_else(|| Error::msg(format!("{}: the file changed since it was opened", at())))?;
+            read += line.len();
+            let text = std::str::from_utf8(line).map_err(|_| Error::msg(format!("{}: not UTF-8 text", at())))?;
+            parse_row(&at, text, &self.header, self.label_col, self.delimiter, &mut features)?;
+        }
+        self.file.read(read);
+        let dev = &self.device;
+        let x = Tensor::new(features, [indices.len(), self.feature_names.len()], dev)?;
+        let y = match &self.labels {
+            Labels::Classes { ids, .. } => {
+                Tensor::new(indices.iter().map(|&i| ids[i]).collect::<Vec<_>>(), [indices.len()], dev)?
+            }
+            Labels::Numeric(v) => Tensor::new(indices.iter().map(|&i| v[i]).collect::<Vec<_>>(), [indices.len()], dev)?,
+        };
+        Ok(Batch { x: vec![x], y: vec![y], sample_weight: None })
+    }
+}
+
 struct Parsed {
     features: Vec<f32>,
     rows: usize,
@@ -211,47 +455,62 @@ fn split_fields(line: &str, delimiter: char) -> std::result::Result<Vec<String>,
     Ok(fields)
 }
 
-fn parse_table(name: &str, text: &str, options: &CsvOptions) -> Result<Parsed> {
-    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
-    let at = |i: usize| format!("{name}, line {}", i + 1);
-    let (hi, header) = lines.next().ok_or_else(|| Error::msg(format!("{name}: empty table, no header row")))?;
-    let header = split_fields(header, options.delimiter).map_err(|e| Error::msg(format!("{}: {e}", at(hi))))?;
+/// One data row: its features appended to `features`, its label returned;
+/// `at()` is `"name, line N"` for errors.
+fn parse_row(
+    at: &dyn Fn() -> String,
+    line: &str,
+    header: &[String],
+    label_col: usize,
+    delimiter: char,
+    features: &mut Vec<f32>,
+) -> Result<String> {
+    let fields = split_fields(line, delimiter).map_err(|e| Error::msg(format!("{}: {e}", at())))?;
+    if fields.len() != header.len() {
+        return Err(Error::msg(format!("{}: {} fields, the header has {} columns", at(), fields.len(), header.len())));
+    }
+    for (c, field) in fields.iter().enumerate() {
+        if c == label_col {
+            continue;
+        }
+        let value = field
+            .parse::<f32>()
+            .map_err(|_| Error::msg(format!("{}, column `{}`: `{field}` is not a number", at(), header[c])))?;
+        features.push(value);
+    }
+    let label = &fields[label_col];
+    if label.is_empty() {
+        return Err(Error::msg(format!("{}: empty label in column `{}`", at(), header[label_col])));
+    }
+    Ok(label.clone())
+}
+
+/// The header row: its column names and the label column's index.
+fn parse_header(at: &str, line: &str, options: &CsvOptions) -> Result<(Vec<String>, usize)> {
+    let header = split_fields(line, options.delimiter).map_err(|e| Error::msg(format!("{at}: {e}")))?;
     let label_col = match &options.label {
         Some(label) => header.iter().position(|h| h == label).ok_or_else(|| {
-            Error::msg(format!("{}: no label column `{label}` in the header (columns: {})", at(hi), header.join(", ")))
+            Error::msg(format!("{at}: no label column `{label}` in the header (columns: {})", header.join(", ")))
         })?,
         None => header.len() - 1,
     };
     if header.len() < 2 {
-        return Err(Error::msg(format!("{}: the header names no feature column besides the label", at(hi))));
+        return Err(Error::msg(format!("{at}: the header names no feature column besides the label")));
     }
+    Ok((header, label_col))
+}
+
+fn parse_table(name: &str, text: &str, options: &CsvOptions) -> Result<Parsed> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let at = |i: usize| format!("{name}, line {}", i + 1);
+    let (hi, header) = lines.next().ok_or_else(|| Error::msg(format!("{name}: empty table, no header row")))?;
+    let (header, label_col) = parse_header(&at(hi), header, options)?;
     let feature_names: Vec<String> =
         header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
     let (mut features, mut raw_labels) = (Vec::new(), Vec::new());
     for (i, line) in lines {
-        let fields = split_fields(line, options.delimiter).map_err(|e| Error::msg(format!("{}: {e}", at(i))))?;
-        if fields.len() != header.len() {
-            return Err(Error::msg(format!(
-                "{}: {} fields, the header has {} columns",
-                at(i),
-                fields.len(),
-                header.len()
-            )));
-        }
-        for (c, field) in fields.iter().enumerate() {
-            if c == label_col {
-                continue;
-            }
-            let value = field
-                .parse::<f32>()
-                .map_err(|_| Error::msg(format!("{}, column `{}`: `{field}` is not a number", at(i), header[c])))?;
-            features.push(value);
-        }
-        let label = &fields[label_col];
-        if label.is_empty() {
-            return Err(Error::msg(format!("{}: empty label in column `{}`", at(i), header[label_col])));
-        }
-        raw_labels.push((i, label.clone()));
+        let label = parse_row(&|| at(i), line, &header, label_col, options.delimiter, &mut features)?;
+        raw_labels.push((i, label));
     }
     let rows = raw_labels.len();
     let labels = read_labels(raw_labels, options.kind, |i| format!("{}, column `{}`", at(i), header[label_col]))?;
@@ -409,6 +668,57 @@ mod tests {
         )
         .unwrap();
         assert_eq!((t.features, t.labels), (vec![1.5], classes(&[0], &["x;y"])));
+    }
+
+    #[test]
+    fn streaming_reads_what_load_reads_and_fails_the_same_way() {
+        let dir = std::env::temp_dir().join(format!("strata-csv-stream-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dev = crate::backend::native();
+        let tables = [
+            ("x,kind,y\r\n1,b,2\r\n\r\n3,a,4\n5,b,6", "kind"),
+            ("x,y\n1,2\n3,0\n", "y"),
+            ("sepal,w\n5.1,0.2\n7.0,1.4\n6.3,2.5\n", "w"),
+            ("x,y\n1,0.5\n2,n/a\n", "y"),
+        ];
+        for (text, label) in tables {
+            let path = dir.join("t.csv");
+            std::fs::write(&path, text).unwrap();
+            let options = CsvOptions::new().label(label);
+            let table = load(&path, &options).unwrap();
+            let rows = stream(&path, &options).unwrap().on(&dev);
+            assert_eq!(rows.len(), table.data.len(), "{text:?}");
+            assert_eq!((rows.label_kind(), rows.class_names()), (table.label_kind, &table.class_names[..]));
+            let all: Vec<usize> = (0..rows.len()).collect();
+            let b = rows.gather(&all).unwrap();
+            assert_eq!(b.x[0].to_vec::<f32>().unwrap(), table.data.x.to_vec::<f32>().unwrap());
+            match table.label_kind {
+                LabelKind::Numeric => {
+                    assert_eq!(b.y[0].to_vec::<f32>().unwrap(), table.data.y.to_vec::<f32>().unwrap())
+                }
+                _ => assert_eq!(b.y[0].to_vec::<i64>().unwrap(), table.data.y.to_vec::<i64>().unwrap()),
+            }
+        }
+        let cases: [(&[u8], &str, &str); 7] = [
+            (b"a,b,c\n1,2,x\n\n1,2\n", "c", "t.csv, line 4: 2 fields, the header has 3 columns"),
+            (b"a,b,c\n1,2,x\nfoo,2,x\n", "c", "t.csv, line 3, column `a`: `foo` is not a number"),
+            (b"a,b,c\n1,2,x\n", "label", "t.csv, line 1: no label column `label`"),
+            (b"a,b\n1,\"2\n", "a", "line 2: unterminated quoted field"),
+            (b"a,b\n1,\n", "b", "line 2: empty label"),
+            (&b""[..], "a", "empty table"),
+            (b"a,b\n1,\xff\n", "b", "line 2: not UTF-8 text"),
+        ];
+        for (text, label, want) in cases {
+            let path = dir.join("t.csv");
+            std::fs::write(&path, text).unwrap();
+            let msg = stream(&path, &CsvOptions::new().label(label)).map(|_| ()).unwrap_err().to_string();
+            assert!(msg.contains(want), "{text:?}: {msg}");
+        }
+        let path = dir.join("t.csv");
+        std::fs::write(&path, "x,y\n1,0.5\n2,big\n").unwrap();
+        let msg = stream(&path, &CsvOptions::new().label("y").label_kind(LabelKind::Numeric)).map(|_| ()).unwrap_err();
+        assert!(msg.to_string().contains("t.csv, line 3, column `y`: label `big` is not a number"), "{msg}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]

@@ -28,6 +28,7 @@ mod device;
 mod dtype;
 mod error;
 mod fast_paths;
+mod interop;
 mod random;
 mod recurrence;
 mod shape;
