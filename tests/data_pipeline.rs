@@ -352,6 +352,8 @@ fn files_numpy_wrote_read_as_numpy_wrote_them() -> Result<()> {
         assert_eq!(a.shape(), &[4, 3, 2], "{name}");
         // f2 holds these exactly too: quarters below 2048.
         assert_eq!(a.to_tensor(&dev)?.to_vec::<f32>()?, saved_x(), "{name}");
+        let mapped = npy::NpyArray::open_mapped(fixture(name))?;
+        assert_eq!(mapped.rows(&[3, 0, 1], &dev)?.to_vec::<f32>()?, a.rows(&[3, 0, 1], &dev)?.to_vec::<f32>()?);
     }
     let u1 = npy::NpyArray::open(fixture("u1.npy"))?;
     assert_eq!(u1.dtype(), DType::I64);
@@ -466,7 +468,8 @@ fn image_folders_read_as_keras_reads_them() -> Result<()> {
     let (train2, _) = image_dataset_from_directory(&dir, &split())?.split()?;
     assert_eq!((train.source().len(), val.source().len()), (10, 3));
     assert_eq!(train.source().files(), train2.source().files());
-    let mut every: Vec<PathBuf> = train.source().files().iter().chain(val.source().files()).map(|f| f.0.clone()).collect();
+    let mut every: Vec<PathBuf> =
+        train.source().files().iter().chain(val.source().files()).map(|f| f.0.clone()).collect();
     every.sort();
     every.dedup();
     assert_eq!(every.len(), 13);
@@ -492,7 +495,10 @@ fn corrupt_images_and_bad_image_options_are_errors() -> Result<()> {
     for workers in [0, 2] {
         let e = err(model.fit_dataset(&ds, FitOptions::default().shuffle(false).workers(workers).verbose(0)));
         // Sorted: a_cat has 7 files, so b_dog/4.png is file 11, in batch 2.
-        assert!(e.starts_with("dataset batch 2 (pass 0): ") && e.contains("b_dog/4.png: cannot decode the image"), "{e}");
+        assert!(
+            e.starts_with("dataset batch 2 (pass 0): ") && e.contains("b_dog/4.png: cannot decode the image"),
+            "{e}"
+        );
     }
     let bad = |o: ImageFolderOptions| image_dataset_from_directory(&dir, &o).map(|_| ()).unwrap_err().to_string();
     assert!(bad(opts().color_mode("cmyk")).contains("color_mode"));
@@ -536,4 +542,53 @@ fn tensors_from_and_to_rows_and_ndarray() -> Result<()> {
         assert_eq!(Tensor::from_ndarray(&ids, &dev)?.to_ndarray::<i64>()?, ids.into_dyn());
     }
     Ok(())
+}
+
+mod mutated_files {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Opens and reads every row of `bytes` as a `.npy` file (and, when it
+    /// opens as an archive, every member): errors are fine, panics are not.
+    fn read_all(dir: &std::path::Path, bytes: &[u8], name: &str) {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let dev = strata::backend::native();
+        if name.ends_with(".npz") {
+            if let Ok(arrays) = npy::read_npz(&path) {
+                for (_, a) in arrays {
+                    let _ = a.to_tensor(&dev);
+                }
+            }
+        } else if let Ok(a) = npy::NpyArray::open(&path) {
+            if a.shape().iter().product::<usize>() < 1 << 20 {
+                let _ = a.to_tensor(&dev);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+
+        /// Flipped bytes and cut files (NumPy's own files as the seeds)
+        /// give errors or arrays, never a panic or an allocation blow-up.
+        #[test]
+        fn mutated_npy_and_npz_files_never_panic(
+            which in 0usize..4,
+            flips in proptest::collection::vec((0usize..700, any::<u8>()), 0..6),
+            cut in 0usize..800,
+        ) {
+            let name = ["f4.npy", "f8_be.npy", "u1.npy", "stored.npz"][which];
+            let mut bytes = std::fs::read(fixture(name)).unwrap();
+            for (at, v) in flips {
+                if !bytes.is_empty() {
+                    let i = at % bytes.len();
+                    bytes[i] = v;
+                }
+            }
+            bytes.truncate(cut.max(1));
+            let dir = temp_dir("mutated");
+            read_all(&dir, &bytes, name);
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! Two traits, one per level:
 //!
 //! - a [`Source`] holds *samples* and gathers any of them by index: tensors
-//!   in memory ([`from_tensors`]), memory-mapped NumPy files
+//!   in memory ([`from_tensors`]), NumPy files read row by row
 //!   ([`npy::NpySource`]), your own reader;
 //! - a [`Dataset`] yields *batches* by index, as Keras' `PyDataset` does:
 //!   `source.shuffle(buffer).batch(n)` makes one from a source, and you may
@@ -16,7 +16,7 @@
 //! The transforms are tf.data's: [`Source::shuffle`] (reshuffled every
 //! pass), [`Source::batch`], [`Source::split`] for a validation part,
 //! [`Source::cache`] (into memory) and [`Source::cache_to_disk`] (into
-//! `.npy` files, then memory-mapped), [`Dataset::map`] and
+//! `.npy` files, then read from them), [`Dataset::map`] and
 //! [`Dataset::map_random`] for preprocessing and augmentation,
 //! [`Dataset::take`], [`Dataset::skip`] and [`Dataset::repeat`].
 //!
@@ -386,7 +386,7 @@ pub trait Source: Send + Sync {
 
     /// Writes every sample once into `.npy` files in `dir` (`x0.npy`,
     /// `y0.npy`, `sample_weight.npy`, created if missing) and reads them
-    /// back memory-mapped: decoding happens once, memory stays bounded.
+    /// back from disk: decoding happens once, memory stays bounded.
     /// Only a chunk of samples is held in memory at a time.
     fn cache_to_disk(&self, dir: impl AsRef<Path>) -> Result<npy::NpySource>
     where
@@ -396,56 +396,86 @@ pub trait Source: Send + Sync {
     }
 }
 
-/// Mapped bytes read before the pages are handed back to the page cache
-/// (so the process' resident size stays bounded on a file larger than
-/// memory).
-const RELEASE_EVERY: usize = 64 << 20;
-
-/// A read-only memory-mapped file whose pages are handed back to the page
-/// cache every [`RELEASE_EVERY`] bytes read: a pass over a file larger
-/// than memory does not grow the resident size (pages are faulted in
-/// again, from the page cache or the disk, when next needed).
-pub(crate) struct MappedFile {
-    map: memmap2::Mmap,
-    touched: std::sync::atomic::AtomicUsize,
+/// The bytes a file-backed source reads rows from.
+///
+/// `File` reads with positional reads (`pread`): the rows land in the
+/// batch's buffer and nothing else stays resident, however large the file
+/// (the kernel's page cache, which is not the process' memory, keeps what
+/// it can). `Mapped` reads from a memory mapping: no system call per row,
+/// but every page touched stays in the process' resident set until the
+/// mapping is dropped, and current kernels map the whole large folio
+/// (2 MiB) around each row read at random, so a shuffled pass makes the
+/// resident size the file's size. `Owned` is a buffer (a decompressed
+/// `.npz` member).
+pub(crate) enum Bytes {
+    File { file: std::fs::File, len: u64 },
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
 }
 
-impl MappedFile {
-    /// Maps the file at `path`.
+impl Bytes {
+    /// The file at `path`, read with positional reads.
+    pub(crate) fn file(path: &Path) -> Result<Bytes> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, "read the size of", e))?.len();
+        Ok(Bytes::File { file, len })
+    }
+
+    /// The file at `path`, memory-mapped.
     ///
     /// Changing or truncating the file while it is mapped is not supported
     /// (reads may then see the new bytes, or fail), as with every
     /// memory-mapped reader.
-    pub(crate) fn open(path: &Path) -> Result<MappedFile> {
+    pub(crate) fn mapped(path: &Path) -> Result<Bytes> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
         // SAFETY: the map is only read, through bounds-checked slices; the
         // file being changed underneath is documented as unsupported.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, "memory-map", e))?;
-        Ok(MappedFile { map, touched: std::sync::atomic::AtomicUsize::new(0) })
+        Ok(Bytes::Mapped(map))
     }
 
-    pub(crate) fn bytes(&self) -> &[u8] {
-        &self.map
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Bytes::File { len, .. } => *len,
+            Bytes::Mapped(m) => m.len() as u64,
+            Bytes::Owned(v) => v.len() as u64,
+        }
     }
 
-    /// Counts `bytes` read; past [`RELEASE_EVERY`], drops this process'
-    /// mapped pages.
-    pub(crate) fn read(&self, bytes: usize) {
-        use std::sync::atomic::Ordering;
-        let before = self.touched.fetch_add(bytes, Ordering::Relaxed);
-        if before.saturating_add(bytes) < RELEASE_EVERY {
-            return;
-        }
-        self.touched.store(0, Ordering::Relaxed);
-        #[cfg(unix)]
-        {
-            // SAFETY: a read-only, shared mapping of a file: MADV_DONTNEED
-            // only drops this process' page-table entries, and the next read
-            // faults the same bytes back in from the file, so concurrent
-            // readers see unchanged content.
-            let _ = unsafe { self.map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+    /// Fills `buf` with the bytes at `offset` (an error past the end).
+    pub(crate) fn read_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let eof = || std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end of the file");
+        match self {
+            Bytes::File { file, .. } => read_exact_at(file, buf, offset),
+            Bytes::Mapped(m) => copy_from(m, offset, buf).ok_or_else(eof),
+            Bytes::Owned(v) => copy_from(v, offset, buf).ok_or_else(eof),
         }
     }
+}
+
+fn copy_from(src: &[u8], offset: u64, buf: &mut [u8]) -> Option<()> {
+    let start = usize::try_from(offset).ok()?;
+    buf.copy_from_slice(src.get(start..start.checked_add(buf.len())?)?);
+    Some(())
+}
+
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(windows)]
+fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
+    while !buf.is_empty() {
+        match std::os::windows::fs::FileExt::seek_read(file, buf, offset)? {
+            0 => return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "past the end of the file")),
+            n => {
+                buf = &mut buf[n..];
+                offset += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Samples per `gather` when a whole source is copied.

@@ -1,10 +1,13 @@
-//! NumPy `.npy` and `.npz` files: read memory-mapped, written once.
+//! NumPy `.npy` and `.npz` files: read row by row, written once.
 //!
-//! [`NpyArray::open`] maps a file without reading it; [`NpySource`] gathers
-//! batches of rows from one or more mapped arrays, so a training set larger
-//! than memory streams from disk (through the page cache) while the model
-//! trains. [`write()`] saves a tensor; [`NpyWriter`] appends chunk by chunk,
-//! for converting data that does not fit in memory.
+//! [`NpyArray::open`] opens a file reading only its header; [`NpySource`]
+//! gathers batches of rows from one or more such arrays with positional
+//! reads, so a training set larger than memory streams from disk (through
+//! the kernel's page cache, which is not the process' memory) while the
+//! model trains: the process holds the batches, not the file. (Why not a
+//! memory mapping: see [`NpyArray::open_mapped`].) [`write()`] saves a
+//! tensor; [`NpyWriter`] appends chunk by chunk, for converting data that
+//! does not fit in memory.
 //!
 //! dtypes: `f2`, `f4`, `f8` are read as `f32`; `i1`..`i8`, `u1`..`u8` and
 //! `b1` (bool) as `i64` (labels, token ids), or as `f32` with
@@ -39,7 +42,7 @@ use std::sync::Arc;
 
 use strata_core::{DType, Device, Error, Result, Tensor};
 
-use super::{Batch, MappedFile, Source, CHUNK};
+use super::{Batch, Bytes, Source, CHUNK};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
@@ -51,6 +54,12 @@ enum Kind {
     Uint,
     Bool,
 }
+
+/// Files up to this size are read into memory by [`NpyArray::open`].
+const SMALL_FILE: u64 = 16 << 20;
+
+/// `<f4`.
+const F32_LE: Descr = Descr { kind: Kind::Float, size: 4, big_endian: false };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Descr {
@@ -146,28 +155,13 @@ impl Descr {
     }
 }
 
-/// The bytes of an array: a mapped file or (for a compressed `.npz`
-/// member) a buffer.
-enum Bytes {
-    Mapped(MappedFile),
-    Owned(Vec<u8>),
-}
-
-impl Bytes {
-    fn as_slice(&self) -> &[u8] {
-        match self {
-            Bytes::Mapped(m) => m.bytes(),
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
-/// One memory-mapped array from a `.npy` file (or a `.npz` member).
+/// One array of a `.npy` file (or a `.npz` member), read row by row from
+/// the file.
 #[derive(Clone)]
 pub struct NpyArray {
     name: Arc<str>,
     bytes: Arc<Bytes>,
-    offset: usize,
+    offset: u64,
     descr: Descr,
     shape: Vec<usize>,
     row_bytes: usize,
@@ -222,34 +216,65 @@ fn parse_header(name: &str, header: &str) -> Result<(Descr, bool, Vec<usize>)> {
 }
 
 impl NpyArray {
-    /// Maps the `.npy` file at `path`; nothing is read but its header.
+    /// Opens the `.npy` file at `path`; nothing is read but its header.
+    /// Rows are read with positional reads when batches ask for them, so
+    /// the process holds only the batches, whatever the file's size (see
+    /// [`open_mapped`](Self::open_mapped) for the alternative).
     ///
-    /// The mapping is read-only; changing or truncating the file while it
-    /// is mapped is not supported (reads may then fail or see the new
-    /// bytes), as with every memory-mapped reader.
+    /// A file of at most 16 MiB (labels, sample weights) is read into
+    /// memory whole instead: one read at open saves a system call per row.
     pub fn open(path: impl AsRef<Path>) -> Result<NpyArray> {
         let path = path.as_ref();
-        Self::from_bytes(path.display().to_string(), Arc::new(Bytes::Mapped(MappedFile::open(path)?)), 0)
+        let bytes = Bytes::file(path)?;
+        let bytes = if bytes.len() <= SMALL_FILE {
+            let mut all = vec![0u8; bytes.len() as usize];
+            bytes.read_at(0, &mut all).map_err(|e| Error::io(path, "read", e))?;
+            Bytes::Owned(all)
+        } else {
+            bytes
+        };
+        Self::from_bytes(path.display().to_string(), Arc::new(bytes), 0)
+    }
+
+    /// Opens the `.npy` file at `path` memory-mapped: rows are copied from
+    /// the mapping without a system call each (about 2× faster per row
+    /// here), but every page read stays resident until the array is
+    /// dropped, so a pass over the file makes the process' resident size
+    /// the file's (the pages are clean file pages the kernel may reclaim).
+    /// Changing the file while it is mapped is not supported.
+    pub fn open_mapped(path: impl AsRef<Path>) -> Result<NpyArray> {
+        let path = path.as_ref();
+        Self::from_bytes(path.display().to_string(), Arc::new(Bytes::mapped(path)?), 0)
     }
 
     /// Parses the array starting at byte `start` of `bytes`.
-    fn from_bytes(name: String, bytes: Arc<Bytes>, start: usize) -> Result<NpyArray> {
-        let b = &bytes.as_slice()[start..];
+    fn from_bytes(name: String, bytes: Arc<Bytes>, start: u64) -> Result<NpyArray> {
+        let available = bytes.len().saturating_sub(start);
+        let read = |at: u64, n: usize| -> Result<Vec<u8>> {
+            let mut buf = vec![0u8; n];
+            bytes
+                .read_at(start + at, &mut buf)
+                .map_err(|e| format_err(&name, format!("cannot read the header: {e}")))?;
+            Ok(buf)
+        };
+        let prefix = read(0, available.min(12) as usize)?;
+        let b = &prefix[..];
         if b.len() < 10 || &b[..6] != MAGIC {
             return Err(format_err(&name, "not a .npy file (no \\x93NUMPY magic)"));
         }
         let (major, minor) = (b[6], b[7]);
         let (header_len, header_start) = match major {
-            1 => (usize::from(u16::from_le_bytes([b[8], b[9]])), 10usize),
-            2 | 3 if b.len() >= 12 => (u32::from_le_bytes([b[8], b[9], b[10], b[11]]) as usize, 12),
+            1 => (u64::from(u16::from_le_bytes([b[8], b[9]])), 10u64),
+            2 | 3 if b.len() >= 12 => (u64::from(u32::from_le_bytes([b[8], b[9], b[10], b[11]])), 12),
             _ => return Err(format_err(&name, format!("unsupported .npy version {major}.{minor}"))),
         };
-        let data_start = header_start
-            .checked_add(header_len)
-            .filter(|&e| e <= b.len())
-            .ok_or_else(|| format_err(&name, format!("truncated: the header needs {header_len} bytes")))?;
-        let header = std::str::from_utf8(&b[header_start..data_start])
-            .map_err(|_| format_err(&name, "the .npy header is not text"))?;
+        let data_start = header_start + header_len;
+        if data_start > available {
+            return Err(format_err(&name, format!("truncated: the header needs {header_len} bytes")));
+        }
+        let header_bytes = read(header_start, header_len as usize)?;
+        let header =
+            std::str::from_utf8(&header_bytes).map_err(|_| format_err(&name, "the .npy header is not text"))?;
         let (descr, fortran, shape) = parse_header(&name, header)?;
         if fortran && shape.iter().filter(|&&d| d > 1).count() > 1 {
             return Err(format_err(
@@ -264,8 +289,8 @@ impl NpyArray {
         let row_elems = shape[1..].iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or_else(overflow)?;
         let row_bytes = row_elems.checked_mul(descr.size).ok_or_else(overflow)?;
         let need = row_bytes.checked_mul(shape[0]).ok_or_else(overflow)?;
-        let have = b.len() - data_start;
-        if have < need {
+        let have = available - data_start;
+        if have < need as u64 {
             return Err(format_err(
                 &name,
                 format!(
@@ -316,49 +341,69 @@ impl NpyArray {
         if let Some(&bad) = indices.iter().find(|&&i| i >= n) {
             return Err(Error::invalid("npy", format!("{}: row {bad} is out of range for {n} rows", self.name)));
         }
-        let data = self.bytes.as_slice();
-        let row = |i: usize| &data[self.offset + i * self.row_bytes..][..self.row_bytes];
         let mut shape = self.shape.clone();
         shape[0] = indices.len();
+        // Little-endian f32 on a little-endian machine: read straight into
+        // the tensor's buffer.
+        if cfg!(target_endian = "little") && self.descr == F32_LE && self.as_f32.is_none_or(|s| s == 1.0) {
+            let mut out = vec![0f32; indices.len() * (self.row_bytes / 4)];
+            self.read_rows(indices, bytemuck::cast_slice_mut(&mut out))?;
+            return Tensor::new(out, shape, device);
+        }
+        let rb = self.row_bytes;
+        let total = indices.len().checked_mul(rb).ok_or_else(|| Error::SizeOverflow {
+            op: self.name.to_string(),
+            message: format!("{} rows of {rb} bytes", indices.len()),
+        })?;
+        let mut raw = vec![0u8; total];
+        self.read_rows(indices, &mut raw)?;
         let size = self.descr.size;
-        let tensor = if self.dtype() == DType::F32 {
-            let scale = self.as_f32.unwrap_or(1.0);
-            let mut out: Vec<f32> = Vec::with_capacity(indices.len() * self.row_bytes / size);
-            for &i in indices {
-                let r = row(i);
-                match (self.descr.kind, size, self.descr.big_endian) {
-                    (Kind::Float, 4, false) => {
-                        out.extend(r.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-                    }
-                    (Kind::Uint, 1, _) => out.extend(r.iter().map(|&v| f32::from(v))),
-                    _ => out.extend(r.chunks_exact(size).map(|c| self.descr.get_f64(c) as f32)),
+        let d = self.descr;
+        if self.dtype() == DType::F32 {
+            let mut out: Vec<f32> = match (d.kind, size, d.big_endian) {
+                (Kind::Float, 4, false) => {
+                    raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
                 }
-            }
-            if scale != 1.0 {
+                (Kind::Uint, 1, _) => raw.iter().map(|&v| f32::from(v)).collect(),
+                _ => raw.chunks_exact(size).map(|c| d.get_f64(c) as f32).collect(),
+            };
+            if let Some(scale) = self.as_f32.filter(|&s| s != 1.0) {
                 out.iter_mut().for_each(|v| *v *= scale);
             }
-            Tensor::new(out, shape, device)?
+            Tensor::new(out, shape, device)
         } else {
-            let mut out: Vec<i64> = Vec::with_capacity(indices.len() * self.row_bytes / size);
-            for &i in indices {
-                for c in row(i).chunks_exact(size) {
-                    let v = self.descr.get_i64(c).ok_or_else(|| {
-                        Error::invalid("npy", format!("{}: row {i} holds a value beyond the int64 range", self.name))
-                    })?;
-                    out.push(v);
-                }
-            }
-            Tensor::new(out, shape, device)?
-        };
-        self.release(indices.len() * self.row_bytes);
-        Ok(tensor)
+            let out = raw
+                .chunks_exact(size)
+                .enumerate()
+                .map(|(e, c)| {
+                    d.get_i64(c).ok_or_else(|| {
+                        let row = indices[e * size / rb.max(1)];
+                        Error::invalid("npy", format!("{}: row {row} holds a value beyond the int64 range", self.name))
+                    })
+                })
+                .collect::<Result<Vec<i64>>>()?;
+            Tensor::new(out, shape, device)
+        }
     }
 
-    /// Counts `bytes` read from the mapping (see [`MappedFile::read`]).
-    fn release(&self, bytes: usize) {
-        if let Bytes::Mapped(m) = &*self.bytes {
-            m.read(bytes);
+    /// The bytes of the rows at `indices` into `out` (`indices.len()` rows
+    /// long), one read per run of consecutive rows.
+    fn read_rows(&self, indices: &[usize], out: &mut [u8]) -> Result<()> {
+        let rb = self.row_bytes;
+        let mut k = 0;
+        while k < indices.len() {
+            let first = indices[k];
+            let mut run = 1;
+            while k + run < indices.len() && indices[k + run] == first + run {
+                run += 1;
+            }
+            let at = self.offset + (first * rb) as u64;
+            self.bytes
+                .read_at(at, &mut out[k * rb..(k + run) * rb])
+                .map_err(|e| format_err(&self.name, format!("cannot read row {first}: {e}")))?;
+            k += run;
         }
+        Ok(())
     }
 
     /// Every row, as one tensor on `device` (reads the whole array into
@@ -375,13 +420,15 @@ pub fn read(path: impl AsRef<Path>, device: &Device) -> Result<Tensor> {
 
 /// The arrays of a `.npz` archive (`np.savez` / `np.savez_compressed`), by
 /// name without the `.npy` suffix. Members stored uncompressed (`np.savez`)
-/// are memory-mapped; compressed members are decompressed into memory.
+/// are read from the file row by row, as [`NpyArray::open`] reads;
+/// compressed members (`np.savez_compressed`) are decompressed into memory.
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let map = Arc::new(Bytes::Mapped(MappedFile::open(path)?));
+    let bytes = Arc::new(Bytes::file(path)?);
     let zip_err = |e: zip::result::ZipError| Error::format(path, format!("not a valid .npz archive: {e}"), None);
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(map.as_slice())).map_err(zip_err)?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(zip_err)?;
     let mut out = Vec::with_capacity(archive.len());
     for i in 0..archive.len() {
         let mut member = archive.by_index(i).map_err(zip_err)?;
@@ -391,11 +438,10 @@ pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, NpyArray)>> {
         let stored = member.compression() == zip::CompressionMethod::Stored;
         let array = match (stored, member.data_start()) {
             (true, Some(start)) => {
-                let start = usize::try_from(start).map_err(|_| format_err(&full, "member offset overflows"))?;
-                if start > map.as_slice().len() {
+                if start > bytes.len() {
                     return Err(format_err(&full, "member offset past the end of the archive"));
                 }
-                NpyArray::from_bytes(full, map.clone(), start)?
+                NpyArray::from_bytes(full, bytes.clone(), start)?
             }
             _ => {
                 let mut buf = Vec::new();
@@ -503,18 +549,11 @@ impl NpyWriter {
         }
         let file = self.file.as_mut().ok_or_else(|| Error::msg("NpyWriter: already finished"))?;
         let io = |e| Error::io(&self.tmp, "write", e);
-        match self.dtype {
-            DType::F32 => {
-                for v in tensor.to_vec::<f32>()? {
-                    file.write_all(&v.to_le_bytes()).map_err(io)?;
-                }
-            }
-            DType::I64 => {
-                for v in tensor.to_vec::<i64>()? {
-                    file.write_all(&v.to_le_bytes()).map_err(io)?;
-                }
-            }
-        }
+        let bytes: Vec<u8> = match self.dtype {
+            DType::F32 => tensor.to_vec::<f32>()?.into_iter().flat_map(f32::to_le_bytes).collect(),
+            DType::I64 => tensor.to_vec::<i64>()?.into_iter().flat_map(i64::to_le_bytes).collect(),
+        };
+        file.write_all(&bytes).map_err(io)?;
         self.rows += tensor.dims()[0];
         Ok(())
     }
@@ -553,7 +592,7 @@ impl Drop for NpyWriter {
     }
 }
 
-/// Memory-mapped arrays as a [`Source`]: inputs, targets and optional
+/// `.npy` arrays as a [`Source`]: inputs, targets and optional
 /// sample weights with the same number of rows.
 #[derive(Clone, Debug)]
 pub struct NpySource {

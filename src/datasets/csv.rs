@@ -37,7 +37,7 @@ use std::path::Path;
 use strata_core::{Device, Error, Result, Tensor};
 
 use super::Dataset;
-use crate::data::{Batch, MappedFile, Source};
+use crate::data::{Batch, Bytes, Source};
 
 /// What the label column holds, and so what [`CsvTable::data`]'s `y` is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,9 +166,9 @@ fn load_named(name: &str, mut reader: impl Read, options: &CsvOptions) -> Result
 }
 
 /// A CSV file as a streaming [`Source`] for files larger than memory:
-/// [`stream`] reads the file once (memory-mapped) to check every row and
-/// resolve the labels exactly as [`load`] does, keeping only each row's
-/// byte offset and label; batches then parse their rows from the mapping.
+/// [`stream`] reads the file once to check every row and resolve the
+/// labels exactly as [`load`] does, keeping only each row's byte offset and
+/// label; batches then read and parse their rows (positional reads).
 ///
 /// ```
 /// # fn main() -> strata::Result<()> {
@@ -186,7 +186,7 @@ fn load_named(name: &str, mut reader: impl Read, options: &CsvOptions) -> Result
 /// ```
 pub struct CsvSource {
     name: String,
-    file: MappedFile,
+    file: Bytes,
     offsets: Vec<u64>,
     header: Vec<String>,
     label_col: usize,
@@ -201,24 +201,22 @@ pub struct CsvSource {
 pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource> {
     let path = path.as_ref();
     let name = path.display().to_string();
-    let file = MappedFile::open(path)?;
-    let bytes = file.bytes();
-    let mut lines = LineIter { bytes, pos: 0, line: 0 };
-    fn utf8<'a>(name: &str, line: usize, b: &'a [u8]) -> Result<&'a str> {
-        std::str::from_utf8(b).map_err(|_| Error::msg(format!("{name}, line {line}: not UTF-8 text")))
-    }
+    let file = Bytes::file(path)?;
+    let reader = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
+    let mut lines =
+        Lines { reader: std::io::BufReader::with_capacity(1 << 20, reader), offset: 0, line: 0, buf: Vec::new() };
     let (header_line, header) = loop {
-        match lines.next() {
+        match lines.next_line().map_err(|e| Error::io(path, "read", e))? {
             None => return Err(Error::msg(format!("{name}: empty table, no header row"))),
-            Some((line, _, b)) => {
-                let t = utf8(&name, line, b)?;
+            Some((line, _)) => {
+                let t = utf8(&name, line, lines.current())?;
                 if !t.trim().is_empty() {
-                    break (line, t);
+                    break (line, t.to_string());
                 }
             }
         }
     };
-    let (header, label_col) = parse_header(&format!("{name}, line {header_line}"), header, options)?;
+    let (header, label_col) = parse_header(&format!("{name}, line {header_line}"), &header, options)?;
     let feature_names: Vec<String> =
         header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
     // Distinct labels in order of first appearance, with that line.
@@ -227,8 +225,8 @@ pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource>
     let mut appearance: Vec<u32> = Vec::new();
     let mut offsets = Vec::new();
     let mut scratch = Vec::new();
-    for (line, offset, b) in lines {
-        let t = utf8(&name, line, b)?;
+    while let Some((line, offset)) = lines.next_line().map_err(|e| Error::io(path, "read", e))? {
+        let t = utf8(&name, line, lines.current())?;
         if t.trim().is_empty() {
             continue;
         }
@@ -246,7 +244,7 @@ pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource>
             }
         };
         appearance.push(id);
-        offsets.push(offset as u64);
+        offsets.push(offset);
     }
     drop(index);
     let labels = resolve_labels(&names, &appearance, options.kind, |line| {
@@ -306,31 +304,42 @@ fn resolve_labels(
     Ok(Labels::Classes { ids, names: names.iter().map(|(l, _)| l.clone()).collect() })
 }
 
-/// Lines of a byte buffer as `(line number from 1, byte offset, bytes
-/// without the line ending)`.
-struct LineIter<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    line: usize,
+/// `b` as text; `name, line N: not UTF-8 text` otherwise.
+fn utf8<'a>(name: &str, line: usize, b: &'a [u8]) -> Result<&'a str> {
+    std::str::from_utf8(b).map_err(|_| Error::msg(format!("{name}, line {line}: not UTF-8 text")))
 }
 
-impl<'a> Iterator for LineIter<'a> {
-    type Item = (usize, usize, &'a [u8]);
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.pos >= self.bytes.len() {
-            return None;
+/// The lines of a file, read sequentially: `(line number from 1, byte
+/// offset)`, the line's bytes (without its ending) in [`current`](Self::current).
+struct Lines<R> {
+    reader: R,
+    offset: u64,
+    line: usize,
+    buf: Vec<u8>,
+}
+
+impl<R: std::io::BufRead> Lines<R> {
+    fn next_line(&mut self) -> std::io::Result<Option<(usize, u64)>> {
+        self.buf.clear();
+        let n = self.reader.read_until(b'\n', &mut self.buf)?;
+        if n == 0 {
+            return Ok(None);
         }
-        let start = self.pos;
-        let rest = &self.bytes[start..];
-        let len = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
-        self.pos = start + len + 1;
+        let start = self.offset;
+        self.offset += n as u64;
         self.line += 1;
-        let mut line = &rest[..len];
-        if let [head @ .., b'\r'] = line {
-            line = head;
-        }
-        Some((self.line, start, line))
+        Ok(Some((self.line, start)))
     }
+
+    fn current(&self) -> &[u8] {
+        line_of(&self.buf)
+    }
+}
+
+/// A line's bytes without its `\n` or `\r\n` ending.
+fn line_of(b: &[u8]) -> &[u8] {
+    let b = b.strip_suffix(b"\n").unwrap_or(b);
+    b.strip_suffix(b"\r").unwrap_or(b)
 }
 
 impl CsvSource {
@@ -362,9 +371,20 @@ impl CsvSource {
         }
     }
 
-    /// The line number of the row at byte `offset` (for errors).
-    fn line_of(&self, offset: usize) -> usize {
-        1 + self.file.bytes()[..offset].iter().filter(|&&b| b == b'\n').count()
+    /// The line number of the row at byte `offset` (for errors: it reads
+    /// the file up to there).
+    fn line_of(&self, offset: u64) -> String {
+        let mut buf = vec![0u8; 1 << 16];
+        let (mut at, mut lines) = (0u64, 1usize);
+        while at < offset {
+            let n = (offset - at).min(buf.len() as u64) as usize;
+            if self.file.read_at(at, &mut buf[..n]).is_err() {
+                return "?".into();
+            }
+            lines += buf[..n].iter().filter(|&&b| b == b'\n').count();
+            at += n as u64;
+        }
+        lines.to_string()
     }
 }
 
@@ -375,26 +395,25 @@ impl Source for CsvSource {
 
     fn gather(&self, indices: &[usize]) -> Result<Batch> {
         let n = self.offsets.len();
-        let bytes = self.file.bytes();
         let mut features = Vec::with_capacity(indices.len() * self.feature_names.len());
-        let mut read = 0;
+        let mut buf = Vec::new();
         for &i in indices {
             let Some(&offset) = self.offsets.get(i) else {
                 return Err(Error::invalid("gather", format!("{}: row {i} is out of range for {n} rows", self.name)));
             };
-            let offset = offset as usize;
             let at = || format!("{}, line {}", self.name, self.line_of(offset));
-            let rest = bytes
-                .get(offset..)
-                .ok_or_else(|| Error::msg(format!("{}: the file changed since it was opened", at())))?;
-            let (_, _, line) = LineIter { bytes: rest, pos: 0, line: 0 }
-                .next()
-                .ok_or_else(|| Error::msg(format!("{}: the file changed since it was opened", at())))?;
-            read += line.len();
+            // The row runs to the next row (or the end); blank lines in
+            // between are cut off at the first line ending.
+            let end = self.offsets.get(i + 1).copied().unwrap_or(self.file.len());
+            buf.resize(end.saturating_sub(offset) as usize, 0);
+            self.file
+                .read_at(offset, &mut buf)
+                .map_err(|e| Error::msg(format!("{}: cannot read the row ({e}); did the file change?", at())))?;
+            let line = line_of(buf.split(|&b| b == b'\n').next().unwrap_or(&[]));
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
             let text = std::str::from_utf8(line).map_err(|_| Error::msg(format!("{}: not UTF-8 text", at())))?;
             parse_row(&at, text, &self.header, self.label_col, self.delimiter, &mut features)?;
         }
-        self.file.read(read);
         let dev = &self.device;
         let x = Tensor::new(features, [indices.len(), self.feature_names.len()], dev)?;
         let y = match &self.labels {
