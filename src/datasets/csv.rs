@@ -219,10 +219,7 @@ pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource>
     let (header, label_col) = parse_header(&format!("{name}, line {header_line}"), &header, options)?;
     let feature_names: Vec<String> =
         header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
-    // Distinct labels in order of first appearance, with that line.
-    let mut names: Vec<(String, usize)> = Vec::new();
-    let mut index: HashMap<String, u32> = HashMap::new();
-    let mut appearance: Vec<u32> = Vec::new();
+    let mut labels = LabelIndex::default();
     let mut offsets = Vec::new();
     let mut scratch = Vec::new();
     while let Some((line, offset)) = lines.next_line().map_err(|e| Error::io(path, "read", e))? {
@@ -233,23 +230,10 @@ pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource>
         scratch.clear();
         let label =
             parse_row(&|| format!("{name}, line {line}"), t, &header, label_col, options.delimiter, &mut scratch)?;
-        let id = match index.get(&label) {
-            Some(&id) => id,
-            None => {
-                let id =
-                    u32::try_from(names.len()).map_err(|_| Error::msg(format!("{name}: too many distinct labels")))?;
-                index.insert(label.clone(), id);
-                names.push((label, line));
-                id
-            }
-        };
-        appearance.push(id);
+        labels.push(label, line).map_err(|e| Error::msg(format!("{name}: {e}")))?;
         offsets.push(offset);
     }
-    drop(index);
-    let labels = resolve_labels(&names, &appearance, options.kind, |line| {
-        format!("{name}, line {line}, column `{}`", header[label_col])
-    })?;
+    let labels = labels.resolve(options.kind, |line| format!("{name}, line {line}, column `{}`", header[label_col]))?;
     Ok(CsvSource {
         name,
         file,
@@ -263,45 +247,68 @@ pub fn stream(path: impl AsRef<Path>, options: &CsvOptions) -> Result<CsvSource>
     })
 }
 
-/// The labels of [`stream`] from the distinct labels (with the line of
-/// their first appearance) and each row's index into them: the rule of
-/// [`read_labels`], decided over the distinct labels.
-fn resolve_labels(
-    names: &[(String, usize)],
-    appearance: &[u32],
-    kind: LabelKind,
-    at: impl Fn(usize) -> String,
-) -> Result<Labels> {
-    let is_class_id = |l: &str| l.parse::<i64>().is_ok_and(|v| v >= 0);
-    let numeric = match kind {
-        LabelKind::Classes => false,
-        LabelKind::Numeric => true,
-        LabelKind::Auto => {
-            names.iter().all(|(l, _)| l.parse::<f32>().is_ok()) && !names.iter().all(|(l, _)| is_class_id(l))
-        }
-    };
-    if numeric {
-        let values = names
-            .iter()
-            .map(|(l, line)| {
-                l.parse::<f32>().map_err(|_| {
-                    Error::msg(format!(
-                        "{}: label `{l}` is not a number (the label is numeric: LabelKind::Numeric)",
-                        at(*line)
-                    ))
+/// A label column as it is read: the distinct labels in order of first
+/// appearance (with where each first appeared) and each row's index into
+/// them. [`load`] and [`stream`] both resolve their labels through it.
+#[derive(Default)]
+struct LabelIndex {
+    names: Vec<(String, usize)>,
+    ids: HashMap<String, u32>,
+    rows: Vec<u32>,
+}
+
+impl LabelIndex {
+    /// Adds one row's label; `at` is where it is (a line) for errors.
+    fn push(&mut self, label: String, at: usize) -> std::result::Result<(), &'static str> {
+        let id = match self.ids.get(&label) {
+            Some(&id) => id,
+            None => {
+                let id = u32::try_from(self.names.len()).map_err(|_| "too many distinct labels")?;
+                self.ids.insert(label.clone(), id);
+                self.names.push((label, at));
+                id
+            }
+        };
+        self.rows.push(id);
+        Ok(())
+    }
+
+    /// The labels as `kind` says (text labels, and labels that are all
+    /// non-negative integers, are classes under `Auto`), decided over the
+    /// distinct labels; `at(place)` names a label's place in errors.
+    fn resolve(self, kind: LabelKind, at: impl Fn(usize) -> String) -> Result<Labels> {
+        let (names, appearance) = (self.names, self.rows);
+        let is_class_id = |l: &str| l.parse::<i64>().is_ok_and(|v| v >= 0);
+        let numeric = match kind {
+            LabelKind::Classes => false,
+            LabelKind::Numeric => true,
+            LabelKind::Auto => {
+                names.iter().all(|(l, _)| l.parse::<f32>().is_ok()) && !names.iter().all(|(l, _)| is_class_id(l))
+            }
+        };
+        if numeric {
+            let values = names
+                .iter()
+                .map(|(l, line)| {
+                    l.parse::<f32>().map_err(|_| {
+                        Error::msg(format!(
+                            "{}: label `{l}` is not a number (the label is numeric: LabelKind::Numeric)",
+                            at(*line)
+                        ))
+                    })
                 })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        return Ok(Labels::Numeric(appearance.iter().map(|&k| values[k as usize]).collect()));
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Labels::Numeric(appearance.iter().map(|&k| values[k as usize]).collect()));
+        }
+        let ints: Option<Vec<i64>> = names.iter().map(|(l, _)| l.parse::<i64>().ok().filter(|&v| v >= 0)).collect();
+        if let Some(ints) = ints {
+            let classes = ints.iter().max().map_or(0, |&m| m + 1);
+            let ids = appearance.iter().map(|&k| ints[k as usize]).collect();
+            return Ok(Labels::Classes { ids, names: (0..classes).map(|k| k.to_string()).collect() });
+        }
+        let ids = appearance.iter().map(|&k| i64::from(k)).collect();
+        Ok(Labels::Classes { ids, names: names.into_iter().map(|(l, _)| l).collect() })
     }
-    let ints: Option<Vec<i64>> = names.iter().map(|(l, _)| l.parse::<i64>().ok().filter(|&v| v >= 0)).collect();
-    if let Some(ints) = ints {
-        let classes = ints.iter().max().map_or(0, |&m| m + 1);
-        let ids = appearance.iter().map(|&k| ints[k as usize]).collect();
-        return Ok(Labels::Classes { ids, names: (0..classes).map(|k| k.to_string()).collect() });
-    }
-    let ids = appearance.iter().map(|&k| i64::from(k)).collect();
-    Ok(Labels::Classes { ids, names: names.iter().map(|(l, _)| l.clone()).collect() })
 }
 
 /// `b` as text; `name, line N: not UTF-8 text` otherwise.
@@ -526,65 +533,14 @@ fn parse_table(name: &str, text: &str, options: &CsvOptions) -> Result<Parsed> {
     let (header, label_col) = parse_header(&at(hi), header, options)?;
     let feature_names: Vec<String> =
         header.iter().enumerate().filter(|&(c, _)| c != label_col).map(|(_, h)| h.clone()).collect();
-    let (mut features, mut raw_labels) = (Vec::new(), Vec::new());
+    let (mut features, mut labels) = (Vec::new(), LabelIndex::default());
     for (i, line) in lines {
         let label = parse_row(&|| at(i), line, &header, label_col, options.delimiter, &mut features)?;
-        raw_labels.push((i, label));
+        labels.push(label, i).map_err(|e| Error::msg(format!("{name}: {e}")))?;
     }
-    let rows = raw_labels.len();
-    let labels = read_labels(raw_labels, options.kind, |i| format!("{}, column `{}`", at(i), header[label_col]))?;
+    let rows = labels.rows.len();
+    let labels = labels.resolve(options.kind, |i| format!("{}, column `{}`", at(i), header[label_col]))?;
     Ok(Parsed { features, rows, labels, feature_names })
-}
-
-/// The labels as `kind` says; `at(line index)` names a label's place in
-/// errors.
-fn read_labels(raw: Vec<(usize, String)>, kind: LabelKind, at: impl Fn(usize) -> String) -> Result<Labels> {
-    let is_class_id = |l: &str| l.parse::<i64>().is_ok_and(|v| v >= 0);
-    let numeric = match kind {
-        LabelKind::Classes => false,
-        LabelKind::Numeric => true,
-        LabelKind::Auto => {
-            raw.iter().all(|(_, l)| l.parse::<f32>().is_ok()) && !raw.iter().all(|(_, l)| is_class_id(l))
-        }
-    };
-    if numeric {
-        let values = raw
-            .iter()
-            .map(|(i, l)| {
-                l.parse::<f32>().map_err(|_| {
-                    Error::msg(format!(
-                        "{}: label `{l}` is not a number (the label is numeric: LabelKind::Numeric)",
-                        at(*i)
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        return Ok(Labels::Numeric(values));
-    }
-    let (ids, names) = label_ids(raw.into_iter().map(|(_, l)| l).collect());
-    Ok(Labels::Classes { ids, names })
-}
-
-/// Non-negative integer labels as they are; otherwise ids in order of first
-/// appearance.
-fn label_ids(raw: Vec<String>) -> (Vec<i64>, Vec<String>) {
-    let ints: Option<Vec<i64>> = raw.iter().map(|l| l.parse::<i64>().ok().filter(|&v| v >= 0)).collect();
-    if let Some(ints) = ints {
-        let classes = ints.iter().max().map_or(0, |&m| m + 1);
-        return (ints, (0..classes).map(|k| k.to_string()).collect());
-    }
-    let mut names: Vec<String> = Vec::new();
-    let ids = raw
-        .into_iter()
-        .map(|l| match names.iter().position(|n| *n == l) {
-            Some(k) => k as i64,
-            None => {
-                names.push(l);
-                names.len() as i64 - 1
-            }
-        })
-        .collect();
-    (ids, names)
 }
 
 /// Parses a gzipped CSV table (shipped with `include_bytes!`) into a

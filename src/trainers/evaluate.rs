@@ -25,10 +25,10 @@ impl Model {
         let mut progress = Progress::new(verbose, feed.epoch_steps());
         let steps = no_grad(|| {
             feed.epoch(self, Some(&c.losses), 0, &mut |step, batch| {
-                if trackers.is_none() {
-                    trackers = Some(Trackers::new(self, c, &batch.ys)?);
-                }
-                let Some(tracked) = trackers.as_mut() else { unreachable!("set above") };
+                let tracked = match &mut trackers {
+                    Some(t) => t,
+                    None => trackers.insert(Trackers::new(self, c, &batch.ys)?),
+                };
                 self.device().run(|| -> Result<()> {
                     let (_, out) = self.batch_loss(c, plan, &batch, false)?;
                     tracked.update(&batch, &out)
@@ -71,8 +71,7 @@ impl Model {
         let (x, y) = (x.into_tensors(), y.into_tensors());
         self.with_compiled("evaluate", |c| {
             let data = Data::new(self, Some(&c.objective.losses), x, y, options.sample_weight.clone(), "")?;
-            let order = (0..data.len).collect();
-            let mut feed = Feed::Tensors { data, batch_size: options.batch_size, order, shuffle: None };
+            let mut feed = Feed::tensors(data, options.batch_size);
             self.run_evaluation(&c.objective, &self.step_plan(), &mut feed, options.verbose)
         })
     }

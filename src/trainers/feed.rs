@@ -113,6 +113,12 @@ impl<'d> Stream<'d> {
 }
 
 impl Feed<'_> {
+    /// Checked tensors in batches of `batch_size`, in order.
+    pub(crate) fn tensors(data: Data, batch_size: usize) -> Self {
+        let order = (0..data.len).collect();
+        Feed::Tensors { data, batch_size, order, shuffle: None }
+    }
+
     /// Batches in the coming epoch, if known.
     pub(crate) fn epoch_steps(&self) -> Option<usize> {
         match self {
@@ -128,7 +134,7 @@ impl Feed<'_> {
 
     /// The samples of the tensors, if the feed is tensors (for
     /// `validation_split`).
-    pub(crate) fn tensors(&mut self) -> Option<&mut Data> {
+    pub(crate) fn tensor_data(&mut self) -> Option<&mut Data> {
         match self {
             Feed::Tensors { data, .. } => Some(data),
             Feed::Stream(_) => None,

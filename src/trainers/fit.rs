@@ -155,11 +155,10 @@ impl Model {
             Some(Feed::Stream(Stream::new(&**v, o.validation_steps, true, None, o.stream, "the validation dataset")?))
         } else if let Some(v) = o.validation_data.take() {
             let data = Data::new(self, losses, v.x, v.y, v.sample_weight, "validation ")?;
-            let order = (0..data.len).collect();
-            Some(Feed::Tensors { data, batch_size: o.validation_batch_size.unwrap_or(bs), order, shuffle: None })
+            Some(Feed::tensors(data, o.validation_batch_size.unwrap_or(bs)))
         } else if o.validation_split > 0.0 {
             // Keras: the last fraction, taken before shuffling.
-            let Some(train) = feed.tensors() else { unreachable!("checked above") };
+            let Some(train) = feed.tensor_data() else { unreachable!("checked above") };
             let split_at = (train.len as f64 * (1.0 - o.validation_split)) as usize;
             if split_at == 0 || split_at == train.len {
                 return Err(Error::invalid(
@@ -178,8 +177,7 @@ impl Model {
             if let Feed::Tensors { order, .. } = &mut feed {
                 *order = (0..split_at).collect();
             }
-            let order = (0..val.len).collect();
-            Some(Feed::Tensors { data: val, batch_size: o.validation_batch_size.unwrap_or(bs), order, shuffle: None })
+            Some(Feed::tensors(val, o.validation_batch_size.unwrap_or(bs)))
         } else {
             None
         };
@@ -215,10 +213,10 @@ impl Model {
                 for cb in &mut callbacks {
                     cb.on_train_batch_begin(step, &mut ctx)?;
                 }
-                if trackers.is_none() {
-                    trackers = Some(Trackers::new(self, &c.objective, &batch.ys)?);
-                }
-                let Some(tracked) = trackers.as_mut() else { unreachable!("set above") };
+                let tracked = match &mut trackers {
+                    Some(t) => t,
+                    None => trackers.insert(Trackers::new(self, &c.objective, &batch.ys)?),
+                };
                 // The whole step on the device's own thread (a pool thread on native).
                 let optimizer = &mut *ctx.optimizer;
                 self.device().run(|| -> Result<()> {

@@ -30,12 +30,17 @@ impl Model {
 
     /// [`predict`](Self::predict) with a batch size and verbosity.
     pub fn predict_with(&self, x: impl ModelInputs, options: PredictOptions) -> Result<Tensor> {
-        let mut outs = self.predict_outputs_with(x, options)?;
+        self.only_output("predict", self.predict_outputs_with(x, options)?)
+    }
+
+    /// The one output of a one-output model's predictions; `op` (`predict`,
+    /// `predict_dataset`) names the call and its `_outputs` variant.
+    fn only_output(&self, op: &'static str, mut outs: Vec<Tensor>) -> Result<Tensor> {
         if outs.len() != 1 {
             return Err(Error::invalid(
-                "predict",
+                op,
                 format!(
-                    "the model has {} outputs [{}]; use `predict_outputs` to get all of them",
+                    "the model has {} outputs [{}]; use `{op}_outputs` to get all of them",
                     outs.len(),
                     self.output_names().join(", ")
                 ),
@@ -54,11 +59,7 @@ impl Model {
         check_batch_size(options.batch_size)?;
         check_verbose(options.verbose)?;
         let data = Data::new(self, None, x.into_tensors(), Vec::new(), None, "")?;
-        let order = (0..data.len).collect();
-        self.run_prediction(
-            Feed::Tensors { data, batch_size: options.batch_size, order, shuffle: None },
-            options.verbose,
-        )
+        self.run_prediction(Feed::tensors(data, options.batch_size), options.verbose)
     }
 
     /// The outputs of a one-output model on a [`Dataset`]'s inputs (its
@@ -77,18 +78,7 @@ impl Model {
     /// # Ok(()) }
     /// ```
     pub fn predict_dataset(&self, data: impl Dataset, options: PredictOptions) -> Result<Tensor> {
-        let mut outs = self.predict_dataset_outputs(data, options)?;
-        if outs.len() != 1 {
-            return Err(Error::invalid(
-                "predict_dataset",
-                format!(
-                    "the model has {} outputs [{}]; use `predict_dataset_outputs` to get all of them",
-                    outs.len(),
-                    self.output_names().join(", ")
-                ),
-            ));
-        }
-        Ok(outs.remove(0))
+        self.only_output("predict_dataset", self.predict_dataset_outputs(data, options)?)
     }
 
     /// Every output of the model on a [`Dataset`]'s inputs, in output order.
