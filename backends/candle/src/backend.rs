@@ -305,7 +305,7 @@ impl FastPaths for CandleBackend {
             if let (candle_core::Storage::Cpu(candle_core::CpuStorage::F32(v)), Some((start, end))) =
                 (&*storage, layout.contiguous_offsets())
             {
-                return Ok(v[start..end].iter().position(|v| !v.is_finite()));
+                return Ok(strata_core::fast_path_defaults::first_non_finite(&v[start..end]));
             }
         }
         // Elsewhere, one reduction on the device (x - x is NaN exactly where
@@ -314,7 +314,7 @@ impl FastPaths for CandleBackend {
         if bad.is_finite() {
             return Ok(None);
         }
-        Ok(self.c(t.to_vec1::<f32>())?.iter().position(|v| !v.is_finite()))
+        Ok(strata_core::fast_path_defaults::first_non_finite(&self.c(t.to_vec1::<f32>())?))
     }
 
     fn binary_scalar(&self, op: BinaryOp, x: &Storage, shape: &Shape, scalar: f64) -> Result<Storage> {

@@ -2,7 +2,7 @@
 //! last-axis softmax / log-softmax.
 
 use candle_core::backend::BackendStorage;
-use candle_core::cpu_backend::binary_map;
+use candle_core::cpu_backend::{binary_map, unary_map};
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Tensor, D};
 use strata_core::{Backend, BinaryOp, DType, Error, Result, Shape, Storage, UnaryOp};
 
@@ -154,7 +154,7 @@ fn unary_f32(op: UnaryOp, t: &Tensor) -> candle_core::Result<Tensor> {
         UnaryOp::Sqrt => t.sqrt(),
         UnaryOp::Square => t.sqr(),
         UnaryOp::Recip => t.recip(),
-        UnaryOp::Relu => t.relu(),
+        UnaryOp::Relu => relu_keep_nan(t),
         UnaryOp::Sigmoid => candle_nn::ops::sigmoid(t),
         UnaryOp::Tanh => t.tanh(),
         UnaryOp::Gelu => t.gelu_erf(),
@@ -232,11 +232,37 @@ fn exact_binary(op: BinaryOp, l: &Tensor, r: &Tensor, out: &Shape) -> candle_cor
     let r = r.broadcast_as(out.dims())?;
     let f: fn(f32, f32) -> f32 = match op {
         BinaryOp::Pow => f32::powf,
-        BinaryOp::Maximum => f32::max,
-        BinaryOp::Minimum => f32::min,
+        BinaryOp::Maximum => strata_core::fast_path_defaults::maximum,
+        BinaryOp::Minimum => strata_core::fast_path_defaults::minimum,
         _ => candle_core::bail!("no exact CPU kernel for {}", op.name()),
     };
     l.apply_op2_no_bwd(&r, &ExactBinary(op.name(), f))
+}
+
+/// `relu` that keeps NaN, as Keras and JAX do (candle's own `relu` is
+/// `f32::max(v, 0)`, which turns NaN into 0 and hides a diverged model):
+/// one pass on the CPU; elsewhere `where(x != x, x, relu(x))`.
+fn relu_keep_nan(t: &Tensor) -> candle_core::Result<Tensor> {
+    if t.device().is_cpu() {
+        return t.apply_op1_no_bwd(&ReluKeepNan);
+    }
+    t.ne(t)?.where_cond(t, &t.relu()?)
+}
+
+struct ReluKeepNan;
+
+impl CustomOp1 for ReluKeepNan {
+    fn name(&self) -> &'static str {
+        "relu-keep-nan"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, candle_core::Shape)> {
+        let CpuStorage::F32(src) = storage else {
+            candle_core::bail!("relu: expected f32, got {:?}", storage.dtype());
+        };
+        let out = unary_map(src, layout, |v: f32| if v < 0.0 { 0.0 } else { v });
+        Ok((CpuStorage::F32(out), layout.shape().clone()))
+    }
 }
 
 /// A CPU `f32` kernel applying a Rust scalar function to two operands of the

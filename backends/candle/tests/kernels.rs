@@ -226,16 +226,18 @@ fn pow_follows_ieee_powf() {
 }
 
 #[test]
-fn maximum_minimum_ignore_nan_like_f32_max() {
+/// Keras / NumPy semantics: `maximum` and `minimum` return NaN when either side is NaN
+/// (so `relu(NaN)` and a clip of a NaN stay NaN and a NaN is never hidden).
+fn maximum_minimum_propagate_nan_like_numpy() {
     let b = be();
     let l = f(&b, &[f32::NAN, 1.0, 3.0, f32::NAN]);
     let r = f(&b, &[1.0, f32::NAN, 2.0, f32::NAN]);
     let mx = fv(&b, &b.binary(BinaryOp::Maximum, &l, &sh(&[4]), &r, &sh(&[4]), &sh(&[4])).unwrap());
     let mn = fv(&b, &b.binary(BinaryOp::Minimum, &l, &sh(&[4]), &r, &sh(&[4]), &sh(&[4])).unwrap());
-    assert_bits(&mx, &[1.0, 1.0, 3.0, f32::NAN]);
-    assert_bits(&mn, &[1.0, 1.0, 2.0, f32::NAN]);
+    assert_bits(&mx, &[f32::NAN, f32::NAN, 3.0, f32::NAN]);
+    assert_bits(&mn, &[f32::NAN, f32::NAN, 2.0, f32::NAN]);
     let clip = fv(&b, &b.binary_scalar(BinaryOp::Maximum, &f(&b, &[-1.0, 0.5, f32::NAN]), &sh(&[3]), 0.0).unwrap());
-    assert_bits(&clip, &[0.0, 0.5, 0.0]);
+    assert_bits(&clip, &[0.0, 0.5, f32::NAN]);
     let li = i(&b, &[1, 5, -3]);
     let ri = i(&b, &[2]);
     assert_eq!(iv(&b, &b.binary(BinaryOp::Maximum, &li, &sh(&[3]), &ri, &sh(&[1]), &sh(&[3])).unwrap()), vec![2, 5, 2]);

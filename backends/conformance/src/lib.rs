@@ -289,7 +289,8 @@ fn unary_domain(op: UnaryOp) -> Vec<f32> {
     }
 }
 
-/// Every unary op against its `f64` reference, including extreme inputs.
+/// Every unary op against its `f64` reference, including extreme inputs;
+/// `relu(NaN)` is NaN.
 pub fn unary_forward(dev: &Device) -> Result<()> {
     for op in UnaryOp::ALL {
         let xs = unary_domain(op);
@@ -298,6 +299,23 @@ pub fn unary_forward(dev: &Device) -> Result<()> {
         assert_close(op.name(), &got, &want, 1e-6, 2e-5)?;
         ensure(got.iter().all(|v| !v.is_nan()), || format!("{} produced NaN on {xs:?}: {got:?}", op.name()))?;
     }
+    // relu keeps NaN, as Keras and JAX do: a diverged activation must stay
+    // visible (to TerminateOnNaN), not become 0. Alone and fused after a
+    // product.
+    let got = vals(&t(dev, &[f32::NAN, f32::NEG_INFINITY, f32::INFINITY, -2.0, 3.0], [5])?.relu()?)?;
+    ensure(got[0].is_nan() && got[1..] == [0.0, f32::INFINITY, 0.0, 3.0], || format!("relu on NaN/inf: {got:?}"))?;
+    let x = t(dev, &[f32::NAN, 1.0, -1.0, -1.0], [2, 2])?;
+    let fused = vals(&x.linear(&t(dev, &[1.0; 2], [2, 1])?, None, LinearActivation::Relu)?)?;
+    ensure(fused[0].is_nan() && fused[1] == 0.0, || format!("linear + relu on a NaN row: {fused:?}"))?;
+    // maximum and minimum propagate NaN from either side (relu6 is
+    // relu, then minimum with 6).
+    let a = t(dev, &[f32::NAN, 1.0, 2.0], [3])?;
+    let b = t(dev, &[0.0, f32::NAN, 1.0], [3])?;
+    for (name, got) in [("maximum", vals(&a.maximum(&b)?)?), ("minimum", vals(&a.minimum(&b)?)?)] {
+        ensure(got[0].is_nan() && got[1].is_nan() && !got[2].is_nan(), || format!("{name} with NaN: {got:?}"))?;
+    }
+    let clipped = vals(&a.minimum_scalar(6.0)?)?;
+    ensure(clipped[0].is_nan(), || format!("minimum_scalar(NaN, 6): {clipped:?}"))?;
     Ok(())
 }
 
@@ -784,7 +802,7 @@ const LINEAR_ACTIVATIONS: [LinearActivation; 4] =
 fn activate_f64(act: LinearActivation, v: f64) -> f64 {
     match act {
         LinearActivation::Identity => v,
-        LinearActivation::Relu => v.max(0.0),
+        LinearActivation::Relu => UnaryOp::Relu.reference(v),
         LinearActivation::Sigmoid => 1.0 / (1.0 + (-v).exp()),
         LinearActivation::Tanh => v.tanh(),
     }

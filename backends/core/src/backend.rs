@@ -144,7 +144,14 @@ impl UnaryOp {
             UnaryOp::Sqrt => x.sqrt(),
             UnaryOp::Square => x * x,
             UnaryOp::Recip => 1.0 / x,
-            UnaryOp::Relu => x.max(0.0),
+            // NaN stays NaN, as in Keras/JAX (`f64::max` would drop it).
+            UnaryOp::Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
             UnaryOp::Sigmoid => 1.0 / (1.0 + (-x).exp()),
             UnaryOp::Tanh => x.tanh(),
             UnaryOp::Gelu => 0.5 * x * (1.0 + erf_f64(x / std::f64::consts::SQRT_2)),
@@ -242,8 +249,22 @@ impl BinaryOp {
             BinaryOp::Mul => a * b,
             BinaryOp::Div => a / b,
             BinaryOp::Pow => a.powf(b),
-            BinaryOp::Maximum => a.max(b),
-            BinaryOp::Minimum => a.min(b),
+            // NaN if either is NaN, as NumPy, JAX and Keras (`f64::max`
+            // would return the other operand).
+            BinaryOp::Maximum => {
+                if a > b || a.is_nan() {
+                    a
+                } else {
+                    b
+                }
+            }
+            BinaryOp::Minimum => {
+                if a < b || a.is_nan() {
+                    a
+                } else {
+                    b
+                }
+            }
             BinaryOp::Eq => t(a == b),
             BinaryOp::Ne => t(a != b),
             BinaryOp::Lt => t(a < b),

@@ -12,6 +12,17 @@ use crate::layout::{broadcast_strides, coalesce, fill_strided, simd, uninit_vec,
 use crate::math;
 use crate::storage::{backend_err, NativeStorage};
 
+/// `max(v, 0)` that keeps NaN (Keras and JAX return NaN for `relu(NaN)`;
+/// `f32::max` would return 0 and hide a diverged model).
+#[inline(always)]
+fn relu(v: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
 /// `out[i] = f(x[i])`, on several threads for large inputs.
 pub(crate) fn map<T, U>(x: &[T], f: impl Fn(T) -> U + Sync) -> Vec<U>
 where
@@ -217,7 +228,7 @@ pub(crate) fn bias_act(out: &mut [f32], bias: Option<&[f32]>, act: LinearActivat
     }
     match act {
         LinearActivation::Identity => run(out, bias, |v| v),
-        LinearActivation::Relu => run(out, bias, |v| v.max(0.0)),
+        LinearActivation::Relu => run(out, bias, relu),
         LinearActivation::Sigmoid => run(out, bias, math::sigmoid),
         LinearActivation::Tanh => run(out, bias, f32::tanh),
     }
@@ -251,7 +262,7 @@ fn unary_f32(op: UnaryOp, x: &[f32]) -> Vec<f32> {
         UnaryOp::Sqrt => map(x, f32::sqrt),
         UnaryOp::Square => map(x, |v| v * v),
         UnaryOp::Recip => map(x, |v| 1.0 / v),
-        UnaryOp::Relu => map(x, |v| v.max(0.0)),
+        UnaryOp::Relu => map(x, relu),
         UnaryOp::Sigmoid => map(x, math::sigmoid),
         UnaryOp::Tanh => map(x, f32::tanh),
         UnaryOp::Gelu => map(x, gelu),
@@ -305,8 +316,8 @@ macro_rules! f32_ops {
             BinaryOp::Mul => $run!(|a: f32, b: f32| a * b),
             BinaryOp::Div => $run!(|a: f32, b: f32| a / b),
             BinaryOp::Pow => $run!(f32::powf),
-            BinaryOp::Maximum => $run!(f32::max),
-            BinaryOp::Minimum => $run!(f32::min),
+            BinaryOp::Maximum => $run!(strata_core::fast_path_defaults::maximum),
+            BinaryOp::Minimum => $run!(strata_core::fast_path_defaults::minimum),
             BinaryOp::Eq => $run!(|a: f32, b: f32| f32::from(a == b)),
             BinaryOp::Ne => $run!(|a: f32, b: f32| f32::from(a != b)),
             BinaryOp::Lt => $run!(|a: f32, b: f32| f32::from(a < b)),

@@ -334,9 +334,9 @@ impl FastPaths for NativeBackend {
     fn find_non_finite(&self, x: &Storage) -> Result<Option<usize>> {
         use rayon::prelude::*;
         let v = expect_f32("find_non_finite", native("find_non_finite", x)?)?;
-        Ok(v.par_chunks(layout::PAR_CHUNK * 8)
-            .enumerate()
-            .find_map_first(|(i, c)| c.iter().position(|v| !v.is_finite()).map(|j| i * layout::PAR_CHUNK * 8 + j)))
+        Ok(v.par_chunks(layout::PAR_CHUNK * 8).enumerate().find_map_first(|(i, c)| {
+            strata_core::fast_path_defaults::first_non_finite(c).map(|j| i * layout::PAR_CHUNK * 8 + j)
+        }))
     }
 
     fn fused_update(
