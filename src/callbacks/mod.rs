@@ -3,7 +3,8 @@
 //! training.
 //!
 //! Built in: [`EarlyStopping`], [`ModelCheckpoint`], [`ReduceLROnPlateau`],
-//! [`LearningRateScheduler`], [`CsvLogger`], [`TerminateOnNaN`], and
+//! [`LearningRateScheduler`], [`CsvLogger`], [`TerminateOnNaN`],
+//! `TensorBoard` (feature `tensorboard`, default), and
 //! [`LambdaCallback`] for closures. A custom callback implements the hooks it
 //! needs; all have empty defaults.
 //!
@@ -38,6 +39,8 @@ mod history;
 mod lambda;
 mod lr;
 mod monitor;
+#[cfg(feature = "tensorboard")]
+mod tensorboard;
 
 pub use checkpoint::ModelCheckpoint;
 pub use csv_logger::CsvLogger;
@@ -46,6 +49,8 @@ pub use history::{History, Logs};
 pub use lambda::LambdaCallback;
 pub use lr::{LearningRateScheduler, ReduceLROnPlateau, TerminateOnNaN};
 pub use monitor::Mode;
+#[cfg(feature = "tensorboard")]
+pub use tensorboard::{SummaryWriter, TensorBoard, UpdateFreq};
 
 /// What a callback can see and change while `fit` runs.
 pub struct CallbackContext<'a> {
