@@ -70,3 +70,40 @@ fn unwritable_path_is_an_error() {
     let path = temp("no/such/dir/history.svg");
     assert!(history().plot(&path).is_err());
 }
+
+/// `PlotOptions`: only the metrics asked for, the size asked for, and a
+/// log scale whose ticks are labelled with the values (powers of ten
+/// spaced evenly); bad options are errors naming what is accepted.
+#[test]
+fn plot_options_choose_metrics_size_and_log_scale() -> anyhow::Result<()> {
+    use strata::visualization::PlotOptions;
+    let path = temp("options.png");
+    history().plot_with(&path, &PlotOptions::new().metrics(["accuracy"]).size(700, 300))?;
+    let bytes = std::fs::read(&path)?;
+    std::fs::remove_file(&path)?;
+    let size = (u32::from_be_bytes(bytes[16..20].try_into()?), u32::from_be_bytes(bytes[20..24].try_into()?));
+    assert_eq!(size, (700, 300));
+    // A loss over three decades, on a log axis.
+    let mut h = History::default();
+    for (epoch, loss) in [10.0, 1.0, 0.1, 0.01].into_iter().enumerate() {
+        h.record(epoch, &[("loss".to_string(), loss), ("accuracy".to_string(), 0.5)].into_iter().collect());
+    }
+    let path = temp("log.svg");
+    h.plot_with(&path, &PlotOptions::new().metrics(["loss"]).log_y(true))?;
+    let svg = std::fs::read_to_string(&path)?;
+    std::fs::remove_file(&path)?;
+    assert!(svg.contains("loss (log scale)"), "the axis says it is logarithmic");
+    assert!(!svg.contains(">accuracy<"), "only the metric asked for");
+    // On a log axis the four points (a decade apart) are evenly spaced.
+    let ys: Vec<f64> =
+        svg.split("<circle").skip(1).filter_map(|c| c.split("cy=\"").nth(1)?.split('"').next()?.parse().ok()).collect();
+    assert_eq!(ys.len(), 4, "{ys:?}");
+    let gaps: Vec<f64> = ys.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| (g - gaps[0]).abs() <= 1.0 && *g > 0.0), "uneven on a log axis: {gaps:?}");
+    let err = h.plot_with(&path, &PlotOptions::new().metrics(["val_loss"])).unwrap_err().to_string();
+    assert!(err.contains("no metric `val_loss`") && err.contains("[loss, accuracy]"), "{err}");
+    let err = h.plot_with(&path, &PlotOptions::new().size(50, 20_000)).unwrap_err().to_string();
+    assert!(err.contains("100 to 16384") && err.contains("50 x 20000"), "{err}");
+    assert!(!path.exists());
+    Ok(())
+}

@@ -168,6 +168,11 @@ fn plot_to_svg_uses_graphviz_or_says_it_is_missing() -> anyhow::Result<()> {
     let model = small_model()?;
     let path = temp("model.svg");
     let graphviz = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    // CI installs Graphviz and sets this, so the drawing path cannot be skipped there.
+    assert!(
+        graphviz || std::env::var_os("STRATA_REQUIRE_GRAPHVIZ").is_none(),
+        "STRATA_REQUIRE_GRAPHVIZ is set but `dot` is missing"
+    );
     let result = model.plot(&path);
     if graphviz {
         result?;
@@ -180,5 +185,46 @@ fn plot_to_svg_uses_graphviz_or_says_it_is_missing() -> anyhow::Result<()> {
         assert!(err.contains("`.dot` path"), "{err}");
         assert!(!path.exists());
     }
+    Ok(())
+}
+
+/// A Functional model with two inputs, a layer shared by both and two
+/// outputs, drawn by Graphviz: every layer is a node of the SVG and every
+/// connection an edge (the shared layer once, with both inputs into it).
+#[test]
+fn a_shared_layer_model_is_drawn_as_svg() -> anyhow::Result<()> {
+    let graphviz = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !graphviz {
+        assert!(
+            std::env::var_os("STRATA_REQUIRE_GRAPHVIZ").is_none(),
+            "STRATA_REQUIRE_GRAPHVIZ is set but `dot` is missing"
+        );
+        eprintln!("Graphviz' dot is not installed: the SVG is not drawn");
+        return Ok(());
+    }
+    let left = Input::new([16]).name("left");
+    let right = Input::new([16]).name("right");
+    let encoder = Dense::new(8).activation("relu").name("encoder").shared();
+    let (l, r) = (encoder.call(&left)?, encoder.call(&right)?);
+    let joined = Concatenate::new().name("joined").call(&[&l, &r])?;
+    let same = Dense::new(1).activation("sigmoid").name("same").call(&joined)?;
+    let distance = Dense::new(1).name("distance").call(&joined)?;
+    let model = Model::new_with(&[left, right], &[same, distance], BuildOptions::new().device(&backend::native()))?;
+    let path = temp("siamese.svg");
+    model.plot(&path)?;
+    let svg = std::fs::read_to_string(&path)?;
+    std::fs::remove_file(&path)?;
+    let titles: Vec<&str> = svg.split("<title>").skip(1).filter_map(|t| t.split("</title>").next()).collect();
+    let nodes = ["left", "right", "encoder", "joined", "same", "distance"];
+    for n in nodes {
+        assert!(titles.contains(&n), "node {n} missing from {titles:?}");
+    }
+    let arrow = |a: &str, b: &str| format!("{a}&#45;&gt;{b}");
+    for (a, b) in
+        [("left", "encoder"), ("right", "encoder"), ("encoder", "joined"), ("joined", "same"), ("joined", "distance")]
+    {
+        assert!(titles.contains(&arrow(a, b).as_str()), "edge {a} -> {b} missing from {titles:?}");
+    }
+    assert!(svg.contains("encoder (Dense)"), "labels carry the class");
     Ok(())
 }

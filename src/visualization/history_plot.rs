@@ -17,11 +17,56 @@ const PANEL_W: u32 = 560;
 const PANEL_H: u32 = 400;
 const TITLE_H: u32 = 44;
 const TRAIN_COLOR: RGBColor = RGBColor(31, 119, 180);
+/// The largest picture [`PlotOptions::size`] accepts, per side.
+const MAX_SIDE: u32 = 16_384;
 const VAL_COLOR: RGBColor = RGBColor(255, 127, 14);
+
+/// What [`History::plot_with`] draws: which metrics, how big, which scale.
+///
+/// ```
+/// use strata::visualization::PlotOptions;
+/// let options = PlotOptions::new().metrics(["loss"]).size(900, 500).log_y(true);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlotOptions {
+    metrics: Option<Vec<String>>,
+    size: Option<(u32, u32)>,
+    log_y: bool,
+}
+
+impl PlotOptions {
+    /// Every metric, 560 × 400 pixels per panel, a linear y axis.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only these metrics, in this order, each with its `val_` curve
+    /// (`["loss", "accuracy"]`); an unknown name is an error listing the
+    /// history's keys.
+    pub fn metrics<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.metrics = Some(names.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The whole picture's size in pixels (Matplotlib's `figsize`), shared
+    /// evenly by the panels; each side from 100 to 16,384.
+    pub fn size(mut self, width: u32, height: u32) -> Self {
+        self.size = Some((width, height));
+        self
+    }
+
+    /// A logarithmic y axis (a loss falling over decades); values that are
+    /// not positive are left out of the curves.
+    pub fn log_y(mut self, on: bool) -> Self {
+        self.log_y = on;
+        self
+    }
+}
 
 impl History {
     /// Writes the loss and metric curves per epoch to `path`: a PNG for
-    /// `.png`, an SVG for `.svg`.
+    /// `.png`, an SVG for `.svg`. [`plot_with`](Self::plot_with) chooses
+    /// the metrics, the size and a log scale.
     ///
     /// One panel per metric (`loss`, `accuracy`, ...), with the training
     /// curve and its `val_` curve together, a title, axis labels and a
@@ -48,27 +93,79 @@ impl History {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn plot(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.plot_with(path, &PlotOptions::default())
+    }
+
+    /// [`plot`](Self::plot) with [`PlotOptions`]: which metrics, the
+    /// picture's size, a log-scale y axis.
+    ///
+    /// ```
+    /// # use strata::History;
+    /// use strata::visualization::PlotOptions;
+    /// let mut h = History::default();
+    /// for (epoch, (loss, acc)) in [(2.0, 0.5), (0.2, 0.8), (0.02, 0.9)].into_iter().enumerate() {
+    ///     h.record(epoch, &[("loss".to_string(), loss), ("accuracy".to_string(), acc)].into_iter().collect());
+    /// }
+    /// let path = std::env::temp_dir().join("strata_doc_history_log.svg");
+    /// h.plot_with(&path, &PlotOptions::new().metrics(["loss"]).size(640, 360).log_y(true))?;
+    /// let svg = std::fs::read_to_string(&path)?;
+    /// assert!(svg.contains("width=\"640\"") && !svg.contains("accuracy"));
+    /// let err = h.plot_with(&path, &PlotOptions::new().metrics(["acc"])).unwrap_err();
+    /// assert!(err.to_string().contains("accuracy"));
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn plot_with(&self, path: impl AsRef<Path>, options: &PlotOptions) -> Result<()> {
         let path = path.as_ref();
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        let panels = self.panels();
+        let mut panels = self.panels(options.log_y);
         if panels.is_empty() {
             return Err(Error::invalid("History::plot", "the history is empty: nothing to plot"));
         }
+        if let Some(wanted) = &options.metrics {
+            let mut chosen = Vec::with_capacity(wanted.len());
+            for name in wanted {
+                let Some(i) = panels.iter().position(|p| p.metric == name) else {
+                    let keys: Vec<&str> = panels.iter().map(|p| p.metric).collect();
+                    return Err(Error::invalid(
+                        "History::plot",
+                        format!("no metric `{name}` in the history; it has [{}]", keys.join(", ")),
+                    ));
+                };
+                chosen.push(panels.remove(i));
+            }
+            if chosen.is_empty() {
+                return Err(Error::invalid("History::plot", "`metrics` is empty: nothing to plot"));
+            }
+            panels = chosen;
+        }
         let cols = panels.len().min(3) as u32;
         let rows = panels.len().div_ceil(3) as u32;
-        let size = (PANEL_W * cols, PANEL_H * rows + TITLE_H);
+        let size = match options.size {
+            Some((w, h)) => {
+                if !(100..=MAX_SIDE).contains(&w) || !(100..=MAX_SIDE).contains(&h) {
+                    return Err(Error::invalid(
+                        "History::plot",
+                        format!("size must be 100 to {MAX_SIDE} pixels per side, received {w} x {h}"),
+                    ));
+                }
+                (w, h)
+            }
+            None => (PANEL_W * cols, PANEL_H * rows + TITLE_H),
+        };
+        let log_y = options.log_y;
         let fail = |e: String| Error::msg(format!("History::plot: cannot write {}: {e}", path.display()));
         // Text is measured with the bundled font for SVG too.
         register_font();
         match ext.as_deref() {
             Some("png") => {
                 let root = BitMapBackend::new(path, size).into_drawing_area();
-                draw(&root, &panels, cols as usize, self.len()).map_err(|e| fail(e.to_string()))?;
+                draw(&root, &panels, cols as usize, self.len(), log_y).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))
             }
             Some("svg") => {
                 let root = SVGBackend::new(path, size).into_drawing_area();
-                draw(&root, &panels, cols as usize, self.len()).map_err(|e| fail(e.to_string()))?;
+                draw(&root, &panels, cols as usize, self.len(), log_y).map_err(|e| fail(e.to_string()))?;
                 root.present().map_err(|e| fail(e.to_string()))
             }
             _ => Err(Error::invalid(
@@ -80,7 +177,8 @@ impl History {
 
     /// The panels to draw: each metric with its `val_` twin, in key order
     /// with `loss` first; a `val_` key without a training twin gets its own.
-    fn panels(&self) -> Vec<Panel<'_>> {
+    /// With `log_y` the values are `log10` of the positive ones.
+    fn panels(&self, log_y: bool) -> Vec<Panel<'_>> {
         let mut bases: Vec<&str> = self
             .keys()
             .map(|k| match k.strip_prefix("val_") {
@@ -98,7 +196,10 @@ impl History {
                 let val = format!("val_{base}");
                 for (key, color) in [(base.to_string(), TRAIN_COLOR), (val, VAL_COLOR)] {
                     if let Some(values) = self.get(&key) {
-                        let points = self.points(values);
+                        let mut points = self.points(values);
+                        if log_y {
+                            points = points.into_iter().filter(|p| p.1 > 0.0).map(|(x, y)| (x, y.log10())).collect();
+                        }
                         series.push(Series { key, color, points });
                     }
                 }
@@ -156,6 +257,7 @@ fn draw<DB: DrawingBackend>(
     panels: &[Panel<'_>],
     cols: usize,
     epochs: usize,
+    log_y: bool,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     root.fill(&WHITE)?;
     let title = format!("Training history ({epochs} epoch{})", if epochs == 1 { "" } else { "s" });
@@ -164,14 +266,17 @@ fn draw<DB: DrawingBackend>(
     let rows = panels.len().div_ceil(cols);
     let areas = body.split_evenly((rows, cols));
     for (panel, area) in panels.iter().zip(areas) {
-        draw_panel(&area, panel)?;
+        draw_panel(&area, panel, log_y)?;
     }
     Ok(())
 }
 
+/// One panel; with `log_y` the points are `log10` values and the ticks
+/// are labelled with the values themselves.
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel<'_>,
+    log_y: bool,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let all = panel.series.iter().flat_map(|s| s.points.iter());
     let (mut x_hi, mut y_lo, mut y_hi) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
@@ -190,14 +295,27 @@ fn draw_panel<DB: DrawingBackend>(
         .build_cartesian_2d(x_range, y_lo..y_hi)?;
     let x_labels = (x_hi as usize).clamp(2, 10);
     let decimals = tick_decimals(y_hi - y_lo);
+    let y_label = |y: &f64| {
+        if log_y {
+            let v = 10f64.powf(*y);
+            if (1e-3..1e4).contains(&v) {
+                format!("{v:.prec$}", prec = (-v.log10().floor()).clamp(0.0, 4.0) as usize + 1)
+            } else {
+                format!("{v:.1e}")
+            }
+        } else {
+            format!("{y:.decimals$}")
+        }
+    };
+    let y_desc = if log_y { format!("{} (log scale)", panel.metric) } else { panel.metric.to_string() };
     chart
         .configure_mesh()
         .x_desc("epoch")
-        .y_desc(panel.metric)
+        .y_desc(y_desc)
         .x_labels(x_labels)
         .y_labels(6)
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| format!("{y:.decimals$}"))
+        .y_label_formatter(&y_label)
         .light_line_style(RGBColor(238, 238, 238))
         .bold_line_style(RGBColor(215, 215, 215))
         .label_style(("sans-serif", 14))

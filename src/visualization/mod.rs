@@ -6,3 +6,6 @@
 #[cfg(feature = "plot")]
 mod history_plot;
 mod model_graph;
+
+#[cfg(feature = "plot")]
+pub use history_plot::PlotOptions;
