@@ -41,7 +41,10 @@ pub use saving::{
     load_model, load_model_on, load_model_with, LoadOptions, LoadReport, LoadWeightsOptions, SaveDType, SaveOptions,
     SkipReason, Skipped, Transform, FORMAT, FORMAT_VERSION,
 };
-pub use trainers::{EvaluateOptions, FitOptions, IntoLosses, IntoMetrics, Losses, Metrics, PredictOptions};
+pub use trainers::{
+    EvaluateOptions, FitOptions, Inspection, IntoLosses, IntoMetrics, LayerStats, Losses, Metrics, PredictOptions,
+    WeightStats,
+};
 pub use utils::set_random_seed;
 
 /// Layers, activations, initializers and the [`Layer`](layers::Layer) trait

@@ -8,6 +8,24 @@ use strata_layers::{CallContext, Weight};
 use super::model::{Model, ModelInputs};
 use crate::utils::catch_panic;
 
+/// One layer call as the executor ran it, shown to an observer (model
+/// inspection, `check_numerics`) right after the call.
+pub(crate) struct NodeRun<'a> {
+    /// The layer's name and class.
+    pub(crate) layer: &'a str,
+    pub(crate) class: String,
+    /// Which call of the layer this is (0 for the first; shared layers
+    /// are called more than once).
+    pub(crate) call: usize,
+    pub(crate) inputs: &'a [Tensor],
+    pub(crate) outputs: &'a [Tensor],
+    /// The layer's weights (detached when frozen).
+    pub(crate) weights: &'a [Weight],
+}
+
+/// Sees every layer call of a forward pass; an error stops the pass.
+pub(crate) type Observer<'o> = &'o mut dyn FnMut(&NodeRun<'_>) -> Result<()>;
+
 impl Model {
     /// Runs the model on concrete inputs (one per model input, batch axis
     /// first) and returns its outputs. `training` switches dropout on.
@@ -46,7 +64,28 @@ impl Model {
             Rng::seed(0)
         };
         let masks = vec![None; inputs.len()];
-        self.run_nodes(inputs, &masks, training, &mut rng)
+        self.run_nodes(inputs, &masks, training, &mut rng, None)
+    }
+
+    /// [`forward_checked_inputs`](Self::forward_checked_inputs) with every
+    /// layer call shown to `observer`. A training step (`advance`) draws
+    /// dropout from the model's generator as usual; otherwise (inspection)
+    /// from a copy of it, so looking does not change later steps.
+    pub(crate) fn forward_observed(
+        &self,
+        inputs: &[Tensor],
+        training: bool,
+        advance: bool,
+        observer: Observer<'_>,
+    ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
+        let mut rng = match (training, advance) {
+            (false, _) => Ok(Rng::seed(0)),
+            (true, true) => self.rng.lock().map(|mut r| r.fork()),
+            (true, false) => self.rng.lock().map(|r| r.clone().fork()),
+        }
+        .map_err(|_| Error::msg("model rng lock poisoned"))?;
+        let masks = vec![None; inputs.len()];
+        self.run_nodes(inputs, &masks, training, &mut rng, Some(observer))
     }
 
     /// Checks concrete inputs against the model's input specs.
@@ -101,23 +140,26 @@ impl Model {
         rng: &mut Rng,
     ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         self.check_inputs(inputs)?;
-        self.run_nodes(inputs, input_masks, training, rng)
+        self.run_nodes(inputs, input_masks, training, rng, None)
     }
 
     /// Runs every node in order on checked inputs. Each layer's output is
     /// checked against the spec its `build` declared, so a layer that
     /// returns another shape or dtype is named as the culprit, not the
-    /// layer after it.
+    /// layer after it. `observer`, if any, sees each call's inputs and
+    /// outputs.
     fn run_nodes(
         &self,
         inputs: &[Tensor],
         input_masks: &[Option<Tensor>],
         training: bool,
         rng: &mut Rng,
+        mut observer: Option<Observer<'_>>,
     ) -> Result<(Vec<Tensor>, Vec<Option<Tensor>>)> {
         let n = self.value_specs.len();
         let mut values: Vec<Option<Tensor>> = vec![None; n];
         let mut masks: Vec<Option<Tensor>> = vec![None; n];
+        let mut calls = vec![0usize; if observer.is_some() { self.layers.len() } else { 0 }];
         for (i, x) in inputs.iter().enumerate() {
             let spec = &self.inputs[i].spec;
             values[i] = Some(if x.dtype() != spec.dtype { x.cast(spec.dtype)? } else { x.clone() });
@@ -171,6 +213,18 @@ impl Model {
                     ))
                     .in_layer(label()));
                 }
+            }
+            if let Some(observe) = observer.as_mut() {
+                let call = calls[node.layer];
+                calls[node.layer] += 1;
+                observe(&NodeRun {
+                    layer: &entry.name,
+                    class: layer.class_name().to_string(),
+                    call,
+                    inputs: &xs,
+                    outputs: &ys,
+                    weights,
+                })?;
             }
             let ms_out = catch_panic(|| layer.compute_masks(&xs, &ms)).map_err(|e| e.in_layer(label()))?;
             if ms_out.len() != ys.len() {

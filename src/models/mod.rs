@@ -17,6 +17,7 @@ mod summary;
 pub(crate) use compiled::{Compiled, Objective};
 pub(crate) use config::TextError;
 pub use config::{InputConfig, InputLayerConfig, LayerConfig, ModelConfig, NodeRef};
+pub(crate) use executor::{NodeRun, Observer};
 pub use functional::{CallInputs, Input, InputShape, LayerExt, SharedLayer, SymbolicTensor};
 pub use limits::ConfigLimits;
 pub(crate) use model::{sum_penalties, Producer};

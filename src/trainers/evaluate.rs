@@ -30,7 +30,7 @@ impl Model {
                     None => trackers.insert(Trackers::new(self, c, &batch.ys)?),
                 };
                 self.device().run(|| -> Result<()> {
-                    let (_, out) = self.batch_loss(c, plan, &batch, false)?;
+                    let (_, out) = self.batch_loss(c, plan, &batch, false, None)?;
                     tracked.update(&batch, &out)
                 })?;
                 progress.update(step + 1, &tracked.logs(""));
@@ -96,7 +96,7 @@ impl Model {
         self.with_compiled("test_on_batch", |c| {
             let batch = Data::new(self, Some(&c.objective.losses), x, y, None, "")?;
             let mut trackers = Trackers::new(self, &c.objective, &batch.ys)?;
-            let (_, out) = no_grad(|| self.batch_loss(&c.objective, &self.step_plan(), &batch, false))?;
+            let (_, out) = no_grad(|| self.batch_loss(&c.objective, &self.step_plan(), &batch, false, None))?;
             trackers.update(&batch, &out)?;
             Ok(trackers.logs(""))
         })

@@ -5,6 +5,7 @@ use strata_core::{Error, Result, Rng, Tensor};
 use super::data::Data;
 use super::feed::{Feed, Stream};
 use super::progress::Progress;
+use super::step::StepAt;
 use super::trackers::Trackers;
 use super::{check_batch_size, check_verbose, Compiled, FitOptions};
 use crate::callbacks::{Callback, CallbackContext, History, Logs};
@@ -219,8 +220,9 @@ impl Model {
                 };
                 // The whole step on the device's own thread (a pool thread on native).
                 let optimizer = &mut *ctx.optimizer;
+                let check = o.check_numerics.then_some(StepAt { epoch: epoch + 1, step: step + 1 });
                 self.device().run(|| -> Result<()> {
-                    let out = self.train_batch(&c.objective, &plan, optimizer, &batch)?;
+                    let out = self.train_batch(&c.objective, &plan, optimizer, &batch, check)?;
                     tracked.update(&batch, &out)
                 })?;
                 let logs = tracked.logs("");
@@ -262,7 +264,7 @@ impl Model {
             let batch = Data::new(this, Some(&c.objective.losses), x, y, None, "")?;
             let mut trackers = Trackers::new(this, &c.objective, &batch.ys)?;
             let plan = this.training_plan(c, "train_on_batch")?;
-            let out = this.train_batch(&c.objective, &plan, &mut *c.optimizer, &batch)?;
+            let out = this.train_batch(&c.objective, &plan, &mut *c.optimizer, &batch, None)?;
             trackers.update(&batch, &out)?;
             Ok(trackers.logs(""))
         })

@@ -13,6 +13,7 @@ mod data;
 mod evaluate;
 mod feed;
 mod fit;
+mod inspect;
 mod options;
 mod predict;
 mod progress;
@@ -22,6 +23,7 @@ mod trackers;
 use strata_core::{Error, Result};
 
 pub use compile::{CompileConfig, IntoLosses, IntoMetrics, Losses, Metrics};
+pub use inspect::{Inspection, LayerStats, WeightStats};
 pub use options::{EvaluateOptions, FitOptions, PredictOptions};
 
 use crate::metrics::MetricSpec;

@@ -41,6 +41,7 @@ pub struct FitOptions<'a> {
     pub(crate) validation_freq: usize,
     pub(crate) validation_batch_size: Option<usize>,
     pub(crate) stream: StreamOptions,
+    pub(crate) check_numerics: bool,
 }
 
 /// How a [`Dataset`] is read: worker threads and queue size.
@@ -84,6 +85,7 @@ impl Default for FitOptions<'_> {
             validation_freq: 1,
             validation_batch_size: None,
             stream: StreamOptions::default(),
+            check_numerics: false,
         }
     }
 }
@@ -233,6 +235,26 @@ impl<'a> FitOptions<'a> {
     /// Prepared batches held in the queue at most (default 10, as Keras).
     pub fn max_queue_size(mut self, size: usize) -> Self {
         self.stream.max_queue_size = size;
+        self
+    }
+
+    /// Debug mode (TensorFlow's `enable_check_numerics`): every training
+    /// step scans each layer's output, the loss and every gradient for NaN
+    /// and infinities, and the first found ends `fit` with an
+    /// [`Error::NonFinite`](crate::Error::NonFinite) saying where it first
+    /// appeared, before that step's update:
+    ///
+    /// ```text
+    /// check_numerics: inf first appears in the output of dense_1 (Dense) at epoch 3, step 2;
+    ///   its input was finite (in [-2.1e19, 3.4e19]); kernel max |w| = 2.9e19, bias max |w| = 1.1e18
+    /// check_numerics: the gradient of dense.kernel is NaN at epoch 1, step 4, after the loss became 3.2e37 ...
+    /// ```
+    ///
+    /// Epochs and steps count from 1, as the progress bar shows them. Off
+    /// (the default), training does no scan at all. On, each step pays a
+    /// pass over every activation and gradient.
+    pub fn check_numerics(mut self, on: bool) -> Self {
+        self.check_numerics = on;
         self
     }
 }

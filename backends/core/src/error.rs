@@ -114,6 +114,12 @@ pub enum Error {
     /// (a layer's `build` or `call`; the model wraps it in [`Error::Layer`]).
     #[error("{0}")]
     Message(String),
+
+    /// A NaN or an infinity found by `check_numerics` while training, with
+    /// where it first appeared (the layer, the loss or a gradient).
+    #[error("check_numerics: {0}")]
+    NonFinite(String),
+
     /// An error raised by, or about, one layer of a model.
     #[error("{layer}: {source}")]
     Layer {
