@@ -241,11 +241,7 @@ impl Model {
             };
             let (loss, out) = self.batch_loss(&c.objective, &plan, &batch, true, Some((&mut observe, false)))?;
             let grads = loss.backward()?;
-            let params: Vec<(&str, &Tensor, &Tensor)> = plan
-                .trainable
-                .iter()
-                .filter_map(|w| grads.get(&w.value).map(|g| (w.name.as_str(), &w.value, g)))
-                .collect();
+            let params = plan.with_gradients(&grads);
             // The update the optimizer would make: applied, measured, undone.
             let before = self.snapshot_weights()?;
             let (iterations, slots) = (c.optimizer.iterations(), c.optimizer.variables());

@@ -2,7 +2,7 @@
 //! with the regularization penalties, and for training the backward pass
 //! and the optimizer's update.
 
-use strata_core::{Error, Result, Tensor};
+use strata_core::{Error, Gradients, Result, Tensor};
 use strata_layers::{Regularizer, Weight};
 
 use super::data::Data;
@@ -24,6 +24,12 @@ pub(crate) struct StepPlan {
 }
 
 impl StepPlan {
+    /// Each trainable weight that has a gradient, as `(name, weight,
+    /// gradient)`: what an optimizer's `apply_gradients` takes.
+    pub(super) fn with_gradients<'a>(&'a self, grads: &'a Gradients) -> Vec<(&'a str, &'a Tensor, &'a Tensor)> {
+        self.trainable.iter().filter_map(|w| grads.get(&w.value).map(|g| (w.name.as_str(), &w.value, g))).collect()
+    }
+
     /// The sum of the regularization penalties, if any weight has one
     /// (what [`Model::regularization_loss`] computes).
     fn regularization_loss(&self) -> Result<Option<Tensor>> {
@@ -130,12 +136,7 @@ impl Model {
         let Some(at) = check else {
             let (loss, out) = self.batch_loss(c, plan, batch, true, None)?;
             let grads = loss.backward()?;
-            let params: Vec<(&str, &Tensor, &Tensor)> = plan
-                .trainable
-                .iter()
-                .filter_map(|w| grads.get(&w.value).map(|g| (w.name.as_str(), &w.value, g)))
-                .collect();
-            optimizer.apply_gradients(&params)?;
+            optimizer.apply_gradients(&plan.with_gradients(&grads))?;
             return Ok(out);
         };
         let mut origin: Option<String> = None;
@@ -171,8 +172,7 @@ impl Model {
             )));
         }
         let grads = loss.backward()?;
-        let params: Vec<(&str, &Tensor, &Tensor)> =
-            plan.trainable.iter().filter_map(|w| grads.get(&w.value).map(|g| (w.name.as_str(), &w.value, g))).collect();
+        let params = plan.with_gradients(&grads);
         for &(name, w, g) in &params {
             if let Some(i) = g.find_non_finite()? {
                 return Err(Error::NonFinite(format!(
